@@ -1,0 +1,1 @@
+"""Commands: messages, handlers, the application service and the ``ledger`` CLI."""

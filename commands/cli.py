@@ -1,0 +1,196 @@
+"""The ``ledger`` command line: parse, call the application service, print.
+
+Every error a user can cause ends as one readable message and a non-zero exit
+code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, timezone
+from itertools import groupby
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from commands.importer import import_file
+from commands.store import open_store, store_path
+from ledger.dates import parse_iso_date
+from ledger.errors import LedgerError
+from ledger.money import format_amount
+from projections.charges import charges_as_of, total
+from projections.history import all_subscriptions_known_at, subscription_known_at
+from projections.status import status_as_of
+
+
+def _as_of(text: str) -> date:
+    try:
+        return parse_iso_date(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _known_at(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO date-time such as 2026-05-01T12:00:00+02:00, got {text!r}"
+        ) from None
+    # A time without offset is read as UTC, the zone of the recorded timestamps.
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--store", default=argparse.SUPPRESS,
+        help="SQLite file of the ledger (default: $LEDGER_STORE, else ledger.sqlite3)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="ledger", parents=[common],
+        description="Event-sourced subscription ledger (Suite Territoriale order forms).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    importing = commands.add_parser(
+        "import", parents=[common], help="apply a JSON Lines file of commands, all or nothing")
+    importing.add_argument("file", help="JSON Lines file, one command per line (docs/commands.md)")
+    importing.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    as_of_help = "business date YYYY-MM-DD (default: today)"
+    known_help = "only count events recorded at or before this ISO date-time (UTC if no offset)"
+
+    charges = commands.add_parser(
+        "charges", parents=[common], help="charges due as of a date, with totals")
+    charges.add_argument("--as-of", type=_as_of, help=as_of_help)
+    charges.add_argument("--known-at", type=_known_at, help=known_help)
+    charges.add_argument("--customer", help="only this customer's charges")
+    charges.add_argument("--domain", help="only this domain's charges")
+    charges.add_argument("--json", action="store_true", help="print a JSON array")
+
+    subscription = commands.add_parser(
+        "subscription", parents=[common], help="state of one domain's subscription as of a date")
+    subscription.add_argument("domain")
+    subscription.add_argument("--as-of", type=_as_of, help=as_of_help)
+    subscription.add_argument("--known-at", type=_known_at, help=known_help)
+    subscription.add_argument("--json", action="store_true", help="print a JSON object")
+    return parser
+
+
+def _console(stream=None) -> Console:
+    stream = stream or sys.stdout
+    console = Console(file=stream, highlight=False)
+    if not stream.isatty():
+        console = Console(file=stream, highlight=False, width=160, color_system=None)
+    return console
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    app = open_store(getattr(args, "store", None))
+    show_progress = not args.quiet and sys.stderr.isatty()
+    if show_progress:
+        with open(args.file, "rb") as handle:
+            lines = sum(1 for _ in handle)
+        with Progress(TextColumn("importing {task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=Console(file=sys.stderr), transient=True) as progress:
+            task = progress.add_task(args.file, total=lines)
+            report = import_file(app, args.file, on_line=lambda: progress.advance(task))
+    else:
+        report = import_file(app, args.file)
+    if not args.quiet:
+        print(
+            f"{report.source}: {report.applied} command(s) applied, "
+            f"{report.skipped} already applied; {report.events} event(s) recorded "
+            f"in {store_path(getattr(args, 'store', None))}."
+        )
+    return 0
+
+
+def _subscriptions(app, domain: str | None, known_at: datetime | None):
+    if domain is not None:
+        return [subscription_known_at(app, domain.lower(), known_at)]
+    return all_subscriptions_known_at(app, known_at)
+
+
+def run_charges(args: argparse.Namespace) -> int:
+    as_of = args.as_of or date.today()
+    app = open_store(getattr(args, "store", None))
+    charges = charges_as_of(
+        _subscriptions(app, args.domain, args.known_at), as_of, customer=args.customer
+    )
+    if args.json:
+        _print_json([charge.to_json() for charge in charges])
+        return 0
+    title = f"Charges as of {as_of}"
+    if args.known_at:
+        title += f", as known at {args.known_at.isoformat()}"
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("Customer", "left"), ("Domain", "left"), ("Order", "left"),
+                          ("Charge date", "left"), ("Period", "left"), ("What", "left"),
+                          ("Rule", "left"), ("Amount € HT", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    for customer, rows in groupby(charges, key=lambda c: c.customer):
+        rows = list(rows)
+        for c in rows:
+            table.add_row(c.customer, c.domain, c.order, str(c.charge_date),
+                          f"{c.period_start} → {c.period_end}", c.basis, c.rule,
+                          format_amount(c.amount))
+        table.add_row("", "", "", "", "", f"total {customer}", "", format_amount(total(rows)),
+                      end_section=True)
+    table.add_row("", "", "", "", "", "TOTAL", "", format_amount(total(charges)), style="bold")
+    console = _console()
+    console.print(table)
+    if not charges:
+        console.print("No charge is due by that date.")
+    return 0
+
+
+def run_subscription(args: argparse.Namespace) -> int:
+    as_of = args.as_of or date.today()
+    app = open_store(getattr(args, "store", None))
+    domain = args.domain.lower()
+    status = status_as_of(subscription_known_at(app, domain, args.known_at), domain, as_of)
+    data = status.to_json()
+    if args.json:
+        _print_json(data)
+        return 0
+    table = Table(title=f"{domain} as of {as_of}", title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in data.items():
+        if key in ("domain", "as_of") or value is None:
+            continue
+        if isinstance(value, list):
+            value = ", ".join(f"{v} GB" for v in value) or "none"
+        table.add_row(key.replace("_", " "), str(value))
+    _console().print(table)
+    return 0
+
+
+RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_subscription}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return RUNNERS[args.command](args)
+    except LedgerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: nothing more was stored", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Command handlers: load what the command needs, let the domain decide, keep the result.
+
+Each handler is a plain function ``(command, uow)``. Rules live in the domain
+(``ledger``); handlers only look aggregates up and report what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from commands.messages import (
+    Activate,
+    AddStorage,
+    Command,
+    RegisterCustomer,
+    RequestTermination,
+    SignOrder,
+)
+from commands.store import LedgerApplication
+from ledger.customer import Customer
+from ledger.errors import BusinessRuleViolation, UnknownCustomer, UnknownDomain
+from ledger.identity import customer_id, receipt_id, subscription_id
+from ledger.receipt import CommandReceipt
+from ledger.subscription import Subscription
+
+
+class UnitOfWork:
+    """Aggregates loaded or created while applying one file; saved together or not at all."""
+
+    def __init__(self, app: LedgerApplication) -> None:
+        self.app = app
+        self._loaded: dict[UUID, Aggregate | None] = {}
+        self._changed: dict[UUID, Aggregate] = {}
+
+    def _get(self, aggregate_id: UUID) -> Any:
+        if aggregate_id not in self._loaded:
+            try:
+                self._loaded[aggregate_id] = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                self._loaded[aggregate_id] = None
+        return self._loaded[aggregate_id]
+
+    def customer(self, key: str) -> Customer | None:
+        return self._get(customer_id(key))
+
+    def subscription(self, domain: str) -> Subscription | None:
+        return self._get(subscription_id(domain))
+
+    def receipt(self, command_id: str) -> CommandReceipt | None:
+        return self._get(receipt_id(command_id))
+
+    def add(self, aggregate: Aggregate) -> None:
+        self._loaded[aggregate.id] = aggregate
+        self._changed[aggregate.id] = aggregate
+
+    def changed(self) -> list[Aggregate]:
+        return list(self._changed.values())
+
+
+def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> None:
+    if uow.customer(cmd.customer) is not None:
+        raise BusinessRuleViolation(f"customer {cmd.customer!r} is already registered")
+    uow.add(
+        Customer(
+            key=cmd.customer,
+            name=cmd.name,
+            siret=cmd.siret,
+            category=cmd.category,
+            population=cmd.population,
+        )
+    )
+
+
+def sign_order(cmd: SignOrder, uow: UnitOfWork) -> None:
+    customer = uow.customer(cmd.customer)
+    if customer is None:
+        raise UnknownCustomer(cmd.customer)
+    subscription = uow.subscription(cmd.domain) or Subscription(domain=cmd.domain)
+    subscription.sign_order(
+        customer=customer,
+        order=cmd.order,
+        storage_gb=cmd.storage_gb,
+        extra_gb_packs=cmd.extra_gb_packs,
+        signed_on=cmd.signed_on,
+        received_on=cmd.received_on,
+    )
+    uow.add(subscription)
+
+
+def _existing_subscription(domain: str, uow: UnitOfWork) -> Subscription:
+    subscription = uow.subscription(domain)
+    if subscription is None:
+        raise UnknownDomain(domain)
+    return subscription
+
+
+def activate(cmd: Activate, uow: UnitOfWork) -> None:
+    subscription = _existing_subscription(cmd.domain, uow)
+    subscription.activate(activated_on=cmd.activated_on)
+    uow.add(subscription)
+
+
+def add_storage(cmd: AddStorage, uow: UnitOfWork) -> None:
+    subscription = _existing_subscription(cmd.domain, uow)
+    subscription.add_storage(
+        order=cmd.order,
+        extra_gb_packs=cmd.extra_gb_packs,
+        signed_on=cmd.signed_on,
+        received_on=cmd.received_on,
+    )
+    uow.add(subscription)
+
+
+def request_termination(cmd: RequestTermination, uow: UnitOfWork) -> None:
+    subscription = _existing_subscription(cmd.domain, uow)
+    subscription.request_termination(received_on=cmd.received_on)
+    uow.add(subscription)
+
+
+HANDLERS: dict[type, Callable[[Any, UnitOfWork], None]] = {
+    RegisterCustomer: register_customer,
+    SignOrder: sign_order,
+    Activate: activate,
+    AddStorage: add_storage,
+    RequestTermination: request_termination,
+}
+
+
+def handle(command: Command, uow: UnitOfWork) -> None:
+    HANDLERS[type(command)](command, uow)

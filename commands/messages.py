@@ -1,0 +1,240 @@
+"""Commands as frozen messages, and their parsing from one JSON line.
+
+The field names are a contract with operators' tools (docs/commands.md).
+Parsing checks form — types, known fields, valid SIRET, real dates — and
+names the field at fault; the domain checks the order form's rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import attrs
+import orjson
+
+from ledger.customer import valid_category, valid_customer_key, valid_siret
+from ledger.dates import parse_iso_date
+from ledger.errors import InvalidCommand
+from ledger.rules import ACCESS_FEES, PACK_FEES
+from ledger.subscription import valid_domain
+
+
+@attrs.frozen
+class RegisterCustomer:
+    id: str
+    customer: str
+    name: str
+    siret: str
+    category: str
+    population: int
+
+
+@attrs.frozen
+class SignOrder:
+    id: str
+    order: str
+    customer: str
+    domain: str
+    storage_gb: int
+    signed_on: date
+    received_on: date
+    extra_gb_packs: tuple[int, ...] = ()
+
+
+@attrs.frozen
+class Activate:
+    id: str
+    domain: str
+    activated_on: date
+
+
+@attrs.frozen
+class AddStorage:
+    id: str
+    order: str
+    domain: str
+    extra_gb_packs: tuple[int, ...]
+    signed_on: date
+    received_on: date
+
+
+@attrs.frozen
+class RequestTermination:
+    id: str
+    domain: str
+    received_on: date
+
+
+Command = RegisterCustomer | SignOrder | Activate | AddStorage | RequestTermination
+
+
+# Field parsers: take the JSON value, return the typed value or raise ValueError.
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected non-empty text, got {_show(value)}")
+    if len(value) > 200:
+        raise ValueError("text longer than 200 characters")
+    return value.strip()
+
+
+def _string(check: Callable[[str], str]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected text, got {_show(value)}")
+        return check(value.strip())
+
+    return parse
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {_show(value)}")
+    return value
+
+
+def _population(value: Any) -> int:
+    number = _whole(value)
+    if number < 1:
+        raise ValueError(f"expected at least 1 inhabitant, got {number}")
+    return number
+
+
+def _tier(value: Any) -> int:
+    gb = _whole(value)
+    if gb not in ACCESS_FEES:
+        raise ValueError(
+            f"unknown storage tier {gb} GB (tiers are {', '.join(map(str, ACCESS_FEES))} GB)"
+        )
+    return gb
+
+
+def _packs(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of pack sizes such as [10, 20], got {_show(value)}")
+    packs = []
+    for item in value:
+        gb = _whole(item)
+        if gb not in PACK_FEES:
+            raise ValueError(
+                f"unknown extra-storage pack {gb} GB (packs are "
+                f"{', '.join(map(str, PACK_FEES))} GB)"
+            )
+        packs.append(gb)
+    return tuple(packs)
+
+
+def _nonempty_packs(value: Any) -> tuple[int, ...]:
+    packs = _packs(value)
+    if not packs:
+        raise ValueError("at least one pack is needed")
+    return packs
+
+
+def _date(value: Any) -> date:
+    return parse_iso_date(value)
+
+
+def _show(value: Any) -> str:
+    shown = orjson.dumps(value).decode()
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+_domain = _string(lambda text: valid_domain(text.lower()))
+
+# type → (message class, {field: (parser, required)})
+SCHEMAS: dict[str, tuple[type, dict[str, tuple[Callable[[Any], Any], bool]]]] = {
+    "register_customer": (
+        RegisterCustomer,
+        {
+            "customer": (_string(valid_customer_key), True),
+            "name": (_text, True),
+            "siret": (_string(valid_siret), True),
+            "category": (_string(valid_category), True),
+            "population": (_population, True),
+        },
+    ),
+    "sign_order": (
+        SignOrder,
+        {
+            "order": (_text, True),
+            "customer": (_string(valid_customer_key), True),
+            "domain": (_domain, True),
+            "storage_gb": (_tier, True),
+            "extra_gb_packs": (_packs, False),
+            "signed_on": (_date, True),
+            "received_on": (_date, True),
+        },
+    ),
+    "activate": (Activate, {"domain": (_domain, True), "activated_on": (_date, True)}),
+    "add_storage": (
+        AddStorage,
+        {
+            "order": (_text, True),
+            "domain": (_domain, True),
+            "extra_gb_packs": (_nonempty_packs, True),
+            "signed_on": (_date, True),
+            "received_on": (_date, True),
+        },
+    ),
+    "request_termination": (
+        RequestTermination,
+        {"domain": (_domain, True), "received_on": (_date, True)},
+    ),
+}
+
+
+@attrs.frozen
+class ParsedLine:
+    command: Command
+    digest: str
+    type: str
+
+
+def parse_line(text: str) -> ParsedLine:
+    """Parse one JSON line into a command, or raise :class:`InvalidCommand` saying why."""
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise InvalidCommand(f"not valid JSON ({error})") from None
+    if not isinstance(raw, dict):
+        raise InvalidCommand("expected a JSON object {...}")
+    kind = raw.get("type")
+    if kind is None:
+        raise InvalidCommand("missing field 'type'")
+    if kind not in SCHEMAS:
+        raise InvalidCommand(
+            f"unknown command type {_show(kind)} (expected one of {', '.join(SCHEMAS)})"
+        )
+    message_class, fields = SCHEMAS[kind]
+    if "id" not in raw:
+        raise InvalidCommand("missing field 'id'")
+    values: dict[str, Any] = {}
+    try:
+        values["id"] = _text(raw["id"])
+    except ValueError as error:
+        raise InvalidCommand(f"field 'id': {error}") from None
+    unknown = sorted(set(raw) - set(fields) - {"id", "type"})
+    if unknown:
+        raise InvalidCommand(
+            f"unknown field {', '.join(repr(u) for u in unknown)} for {kind} "
+            f"(expected {', '.join(fields)})"
+        )
+    for name, (parse, required) in fields.items():
+        if name not in raw:
+            if required:
+                raise InvalidCommand(f"missing field {name!r} for {kind}")
+            continue
+        try:
+            values[name] = parse(raw[name])
+        except ValueError as error:
+            raise InvalidCommand(f"field {name!r}: {error}") from None
+    return ParsedLine(message_class(**values), content_digest(raw), kind)
+
+
+def content_digest(raw: dict[str, Any]) -> str:
+    """SHA-256 of a command's canonical JSON: the same content gives the same digest."""
+    return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -1,0 +1,1 @@
+"""Domain of the subscription ledger: rules, money, dates, aggregates and events."""

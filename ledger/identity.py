@@ -1,0 +1,18 @@
+"""Stable aggregate ids derived from the business keys operators already use."""
+
+from uuid import UUID, uuid5
+
+#: Fixed namespace: the same key gives the same aggregate id in every store.
+NAMESPACE = UUID("6f1d7c1e-58a4-4c39-9a57-2b1f0d6c8e21")
+
+
+def customer_id(customer: str) -> UUID:
+    return uuid5(NAMESPACE, f"customer:{customer}")
+
+
+def subscription_id(domain: str) -> UUID:
+    return uuid5(NAMESPACE, f"subscription:{domain}")
+
+
+def receipt_id(command_id: str) -> UUID:
+    return uuid5(NAMESPACE, f"command:{command_id}")

@@ -1,0 +1,30 @@
+"""Money: euros excluding VAT (HT) as ``Decimal``, rounded in exactly one place."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+
+
+def to_cents(amount: Decimal) -> Decimal:
+    """Round an amount half-up to the cent. The only rounding in the ledger.
+
+    >>> to_cents(Decimal("10.165"))
+    Decimal('10.17')
+    """
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"money must be a Decimal, not {type(amount).__name__}")
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def euros(value: int | str) -> Decimal:
+    """Build an exact euro amount from an int or a decimal string (never a float)."""
+    if isinstance(value, (float, bool)):
+        raise TypeError("money is never built from a float or a bool")
+    return Decimal(value)
+
+
+def format_amount(amount: Decimal) -> str:
+    """Two-decimal string of an amount, as used in JSON output (``"45.21"``)."""
+    return str(to_cents(amount))

@@ -1,0 +1,27 @@
+"""Receipts of applied commands: the idempotency keys of imported lines."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.identity import receipt_id
+
+
+class CommandReceipt(Aggregate):
+    """Proof that the command with this id was applied, with the digest of its content.
+
+    Saved in the same transaction as the events the command produced, so a
+    receipt exists exactly when its command's events do.
+    """
+
+    @staticmethod
+    def create_id(command_id: str) -> UUID:
+        return receipt_id(command_id)
+
+    @event("CommandApplied")
+    def __init__(self, command_id: str, digest: str, command_type: str) -> None:
+        self.command_id = command_id
+        self.digest = digest
+        self.command_type = command_type

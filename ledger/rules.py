@@ -1,0 +1,172 @@
+"""Billing rules of the Suite Territoriale order form, one small pure function each.
+
+Every function here depends only on its arguments: no clock, no store. Each is
+quoted against the French sentence of the order form it implements in
+``docs/rules.md`` (R1 … R8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+
+from ledger.dates import ONE_DAY, add_months, add_years, days_between, first_of_next_month
+from ledger.money import euros, to_cents
+
+#: « … renouvelable par tacite reconduction, jusqu'au 31/12/2028. »
+CONTRACT_END = date(2028, 12, 31)
+
+CATEGORIES = ("commune", "ccas", "epci", "cias", "other")
+
+#: R1 — population ceilings per category of public body.
+POPULATION_CEILINGS = {"commune": 3_500, "ccas": 3_500, "epci": 15_000, "cias": 15_000}
+
+#: R3 — access fee (investissement) per storage tier, in GB → euros HT.
+ACCESS_FEES = {
+    25: euros(600),
+    50: euros(1_000),
+    100: euros(1_500),
+    150: euros(2_000),
+    200: euros(2_500),
+}
+
+#: R4 — yearly extra-storage fee (fonctionnement) per pack, in GB → euros HT.
+PACK_FEES = {10: euros(60), 20: euros(90), 50: euros(180)}
+
+#: R7 — notice length in months.
+NOTICE_MONTHS = 2
+
+
+def ineligibility_reason(category: str, population: int) -> str | None:
+    """R1: why a public body may not order this offer, or ``None`` if it may.
+
+    Communes and CCAS up to 3 500 inhabitants, EPCI and CIAS up to 15 000.
+    """
+    ceiling = POPULATION_CEILINGS.get(category)
+    if ceiling is None:
+        return (
+            f"the offer is reserved for communes, CCAS, EPCI and CIAS "
+            f"(category is {category!r})"
+        )
+    if population > ceiling:
+        return (
+            f"a {category} must have at most {ceiling:,} inhabitants "
+            f"(it has {population:,})".replace(",", " ")
+        )
+    return None
+
+
+def has_ended(service_end: date | None, on: date) -> bool:
+    """R2: whether a subscription whose last day of service is ``service_end`` has ended on ``on``.
+
+    A subscription with no known end runs to the contract end, so it has not
+    ended before 2028-12-31.
+    """
+    last_day = service_end if service_end is not None else CONTRACT_END
+    return on > last_day
+
+
+def access_fee(storage_gb: int) -> Decimal:
+    """R3: access fee for a storage tier (25, 50, 100, 150 or 200 GB)."""
+    try:
+        return ACCESS_FEES[storage_gb]
+    except KeyError:
+        raise ValueError(f"unknown storage tier {storage_gb} GB") from None
+
+
+def access_fee_period(activated_on: date) -> tuple[date, date]:
+    """R3: the access fee is charged on activation and covers activation → 2028-12-31."""
+    return activated_on, CONTRACT_END
+
+
+def pack_fee(pack_gb: int) -> Decimal:
+    """R4: yearly fee of one extra-storage pack (10, 20 or 50 GB)."""
+    try:
+        return PACK_FEES[pack_gb]
+    except KeyError:
+        raise ValueError(f"unknown extra-storage pack {pack_gb} GB") from None
+
+
+def billing_start(received_on: date) -> date:
+    """R4: billing of extra storage starts on the 1st of the month after receipt of the order form."""
+    return first_of_next_month(received_on)
+
+
+def yearly_periods(start: date) -> Iterator[tuple[date, date]]:
+    """R4: consecutive 12-month periods (first day, last day) from ``start``.
+
+    Tacit renewal repeats them; only periods starting on or before the contract
+    end are produced. The last one is returned whole: cutting it is R5's job.
+    """
+    k = 0
+    while True:
+        first = add_months(start, 12 * k)
+        if first > CONTRACT_END:
+            return
+        yield first, add_months(start, 12 * (k + 1)) - ONE_DAY
+        k += 1
+
+
+def termination_known(termination_received_on: date | None, period_start: date) -> bool:
+    """R8: whether a termination request had been received by a period's first day.
+
+    A period whose first day comes before the receipt is charged in full.
+    """
+    return termination_received_on is not None and termination_received_on <= period_start
+
+
+def charged_end(period_end: date, known_service_end: date | None) -> date:
+    """R5: last day charged for a period — cut by the contract end and by a known end of service."""
+    last = min(period_end, CONTRACT_END)
+    if known_service_end is not None:
+        last = min(last, known_service_end)
+    return last
+
+
+def prorated(fee: Decimal, first: date, last_charged: date, last_of_full_period: date) -> Decimal:
+    """R5: ``fee × days covered ÷ days in the full period``, rounded half-up to the cent."""
+    covered = days_between(first, last_charged)
+    full = days_between(first, last_of_full_period)
+    return to_cents(fee * covered / full)
+
+
+def term(activated_on: date, on: date) -> tuple[int, date, date]:
+    """R6: the term running on ``on`` as (number, first day, last day).
+
+    Term k runs from activation + (k−1) years to the day before activation +
+    k years; the last one is cut at 2028-12-31. ``on`` must not be before the
+    activation date.
+    """
+    if on < activated_on:
+        raise ValueError("no term runs before the activation date")
+    k = on.year - activated_on.year + 1
+    # Step back or forth so that term k really contains `on` (anniversaries clamp).
+    while add_years(activated_on, k - 1) > on:
+        k -= 1
+    while add_years(activated_on, k) <= on:
+        k += 1
+    first = add_years(activated_on, k - 1)
+    last = min(add_years(activated_on, k) - ONE_DAY, CONTRACT_END)
+    return k, first, last
+
+
+def notice_start(termination_received_on: date) -> date:
+    """R7: notice starts on the 1st of the month after receipt of the termination request."""
+    return first_of_next_month(termination_received_on)
+
+
+def minimum_term_end(activated_on: date) -> date:
+    """R7: the first anniversary of activation, before which service cannot end."""
+    return add_years(activated_on, 1)
+
+
+def service_end(activated_on: date, termination_received_on: date) -> date:
+    """R7: last day of service after a termination request.
+
+    The day before max(notice start + 2 months, activation + 1 year), and
+    never later than 2028-12-31.
+    """
+    notice_over = add_months(notice_start(termination_received_on), NOTICE_MONTHS)
+    ends_before = max(notice_over, minimum_term_end(activated_on))
+    return min(ends_before - ONE_DAY, CONTRACT_END)

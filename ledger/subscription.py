@@ -1,0 +1,275 @@
+"""Subscriptions to the Suite Territoriale, one per domain name (R2).
+
+The aggregate keeps the facts received on each order form — dates, tier,
+packs, activation, termination — as immutable :class:`Contract` values. It
+decides whether a command is allowed; what is owed is derived from these facts
+by ``projections``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from uuid import UUID
+
+import attrs
+from eventsourcing.domain import Aggregate, event
+
+from ledger import rules
+from ledger.customer import Customer
+from ledger.errors import BusinessRuleViolation
+from ledger.identity import subscription_id
+
+_DOMAIN_LABEL = r"[a-z0-9à-ÿœæ](?:[a-z0-9à-ÿœæ-]{0,61}[a-z0-9à-ÿœæ])?"
+
+
+def valid_domain(text: str) -> str:
+    """A domain name such as ``mauron.fr`` or ``ccas-mauron.collectivite.fr`` (lower case)."""
+    if len(text) > 253 or not re.fullmatch(rf"(?:{_DOMAIN_LABEL}\.)+[a-z]{{2,63}}", text):
+        raise ValueError(
+            f"{text!r} is not a domain name (expected lower-case labels separated by dots, "
+            "such as mauron.fr)"
+        )
+    return text
+
+
+@attrs.frozen
+class StorageOrder:
+    """Extra-storage packs ordered on one signed order form."""
+
+    order: str
+    packs: tuple[int, ...]
+    signed_on: date
+    received_on: date
+
+
+@attrs.frozen
+class Contract:
+    """What one order form for a domain, and what followed it, established."""
+
+    order: str
+    customer: str
+    storage_gb: int
+    signed_on: date
+    received_on: date
+    storage_orders: tuple[StorageOrder, ...] = ()
+    activated_on: date | None = None
+    termination_received_on: date | None = None
+
+    @property
+    def service_end(self) -> date | None:
+        """Last day of service once a termination request was received (R7), else ``None``."""
+        if self.activated_on is None or self.termination_received_on is None:
+            return None
+        return rules.service_end(self.activated_on, self.termination_received_on)
+
+    @property
+    def extra_gb(self) -> int:
+        return sum(sum(o.packs) for o in self.storage_orders)
+
+    def as_of(self, day: date) -> Contract | None:
+        """This contract as it stood on business date ``day``: only what had been received by then.
+
+        ``None`` if the order form itself had not been received yet.
+        """
+        if self.received_on > day:
+            return None
+        return attrs.evolve(
+            self,
+            storage_orders=tuple(o for o in self.storage_orders if o.received_on <= day),
+            activated_on=_known(self.activated_on, day),
+            termination_received_on=_known(self.termination_received_on, day),
+        )
+
+
+def _known(value: date | None, day: date) -> date | None:
+    return value if value is not None and value <= day else None
+
+
+def _check_packs(packs: Sequence[int]) -> None:
+    for gb in packs:
+        if gb not in rules.PACK_FEES:
+            raise BusinessRuleViolation(
+                f"unknown extra-storage pack {gb} GB (packs are "
+                f"{', '.join(str(g) for g in rules.PACK_FEES)} GB)"
+            )
+
+
+def _check_within_offer(what: str, day: date) -> None:
+    if day > rules.CONTRACT_END:
+        raise BusinessRuleViolation(
+            f"{what} {day} is after the end of the offer ({rules.CONTRACT_END})"
+        )
+
+
+def _check_signed_before_received(signed_on: date, received_on: date) -> None:
+    if received_on < signed_on:
+        raise BusinessRuleViolation(
+            f"received_on {received_on} is before signed_on {signed_on}: "
+            "an order form cannot be received before it is signed"
+        )
+
+
+class Subscription(Aggregate):
+    """The history of one domain name's subscription(s).
+
+    Usually one contract; a new order form for the same domain is accepted only
+    once the previous subscription has ended (R2), and starts a new contract.
+    """
+
+    @staticmethod
+    def create_id(domain: str) -> UUID:
+        return subscription_id(domain)
+
+    @event("Opened")
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        self.contracts: tuple[Contract, ...] = ()
+
+    @property
+    def current(self) -> Contract:
+        return self.contracts[-1]
+
+    # Commands: check, then record. Nothing is recorded when a check fails.
+
+    def sign_order(
+        self,
+        *,
+        customer: Customer,
+        order: str,
+        storage_gb: int,
+        extra_gb_packs: Sequence[int],
+        signed_on: date,
+        received_on: date,
+    ) -> None:
+        reason = rules.ineligibility_reason(customer.category, customer.population)
+        if reason is not None:
+            raise BusinessRuleViolation(
+                f"customer {customer.key!r} is not eligible for the Suite Territoriale: {reason}"
+            )
+        if storage_gb not in rules.ACCESS_FEES:
+            raise BusinessRuleViolation(
+                f"unknown storage tier {storage_gb} GB (tiers are "
+                f"{', '.join(str(g) for g in rules.ACCESS_FEES)} GB)"
+            )
+        _check_packs(extra_gb_packs)
+        _check_signed_before_received(signed_on, received_on)
+        _check_within_offer("received_on", received_on)
+        if self.contracts:
+            current = self.current
+            if not rules.has_ended(current.service_end, received_on):
+                raise BusinessRuleViolation(
+                    f"domain {self.domain!r} already has order form {current.order} "
+                    f"(received {current.received_on}) and its subscription has not ended "
+                    f"by {received_on}; one order form per domain name — more storage "
+                    "goes through add_storage"
+                )
+        self._order_signed(
+            order=order,
+            customer=customer.key,
+            storage_gb=storage_gb,
+            extra_gb_packs=tuple(extra_gb_packs),
+            signed_on=signed_on,
+            received_on=received_on,
+        )
+
+    def activate(self, *, activated_on: date) -> None:
+        current = self.current
+        if current.activated_on is not None:
+            raise BusinessRuleViolation(
+                f"domain {self.domain!r} was already activated on {current.activated_on}"
+            )
+        if activated_on < current.received_on:
+            raise BusinessRuleViolation(
+                f"activated_on {activated_on} is before order form {current.order} "
+                f"was received ({current.received_on})"
+            )
+        _check_within_offer("activated_on", activated_on)
+        self._activated(activated_on=activated_on)
+
+    def add_storage(
+        self, *, order: str, extra_gb_packs: Sequence[int], signed_on: date, received_on: date
+    ) -> None:
+        current = self.current
+        if not extra_gb_packs:
+            raise BusinessRuleViolation("add_storage needs at least one pack in extra_gb_packs")
+        _check_packs(extra_gb_packs)
+        _check_signed_before_received(signed_on, received_on)
+        if current.termination_received_on is not None:
+            raise BusinessRuleViolation(
+                f"a termination request for {self.domain!r} was received on "
+                f"{current.termination_received_on}: no storage can be added any more"
+            )
+        if received_on < current.received_on:
+            raise BusinessRuleViolation(
+                f"received_on {received_on} is before the domain's order form "
+                f"{current.order} was received ({current.received_on})"
+            )
+        _check_within_offer("received_on", received_on)
+        self._storage_added(
+            order=order, extra_gb_packs=tuple(extra_gb_packs), signed_on=signed_on,
+            received_on=received_on,
+        )
+
+    def request_termination(self, *, received_on: date) -> None:
+        current = self.current
+        if current.activated_on is None:
+            raise BusinessRuleViolation(
+                f"domain {self.domain!r} has not been activated: a termination "
+                "request is only possible for an activated subscription"
+            )
+        if current.termination_received_on is not None:
+            raise BusinessRuleViolation(
+                f"a termination request for {self.domain!r} was already received on "
+                f"{current.termination_received_on}"
+            )
+        if received_on < current.activated_on:
+            raise BusinessRuleViolation(
+                f"termination received_on {received_on} is before the activation "
+                f"date {current.activated_on}"
+            )
+        _check_within_offer("received_on", received_on)
+        self._termination_requested(received_on=received_on)
+
+    # Events: apply facts only. Never read the clock or anything outside the event.
+
+    @event("OrderSigned")
+    def _order_signed(
+        self,
+        order: str,
+        customer: str,
+        storage_gb: int,
+        extra_gb_packs: tuple[int, ...],
+        signed_on: date,
+        received_on: date,
+    ) -> None:
+        packs = tuple(extra_gb_packs)
+        storage_orders = (StorageOrder(order, packs, signed_on, received_on),) if packs else ()
+        contract = Contract(
+            order=order,
+            customer=customer,
+            storage_gb=storage_gb,
+            signed_on=signed_on,
+            received_on=received_on,
+            storage_orders=storage_orders,
+        )
+        self.contracts = (*self.contracts, contract)
+
+    @event("ServiceActivated")
+    def _activated(self, activated_on: date) -> None:
+        self._replace_current(activated_on=activated_on)
+
+    @event("StorageAdded")
+    def _storage_added(
+        self, order: str, extra_gb_packs: tuple[int, ...], signed_on: date, received_on: date
+    ) -> None:
+        added = StorageOrder(order, tuple(extra_gb_packs), signed_on, received_on)
+        self._replace_current(storage_orders=(*self.current.storage_orders, added))
+
+    @event("TerminationRequested")
+    def _termination_requested(self, received_on: date) -> None:
+        self._replace_current(termination_received_on=received_on)
+
+    def _replace_current(self, **changes: object) -> None:
+        self.contracts = (*self.contracts[:-1], attrs.evolve(self.current, **changes))
