@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from ledger import rules
-from ledger.money import format_amount
+from ledger.money import format_amount, to_cents
 from ledger.subscription import Contract, Subscription
 
 ACCESS_FEE = "access_fee"
@@ -64,7 +64,7 @@ def contract_charges(domain: str, contract: Contract) -> list[Charge]:
                 charge_date=start,
                 period_start=start,
                 period_end=end,
-                amount=rules.access_fee(contract.storage_gb),
+                amount=to_cents(rules.access_fee(contract.storage_gb)),
                 rule="R3",
                 basis=f"access fee, {contract.storage_gb} GB tier",
             )
@@ -92,7 +92,7 @@ def _pack_charges(
             return  # R5: a period that would start after the end of service is not charged
         charged_last = rules.charged_end(last, known_end)
         if charged_last == last:
-            amount, rule, basis = fee, "R4", f"{pack_gb} GB pack, 12 months"
+            amount, rule, basis = to_cents(fee), "R4", f"{pack_gb} GB pack, 12 months"
         else:
             amount = rules.prorated(fee, first, charged_last, last)
             covered = (charged_last - first).days + 1

@@ -1,0 +1,215 @@
+"""Importing command files: validation, all-or-nothing, idempotency."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from commands.importer import ImportRejected, import_file, import_lines
+from ledger.errors import LedgerError
+from projections.history import subscription_known_at
+from tests.conftest import activate, add_storage, jsonl, register, sign, terminate
+
+
+def stored_event_count(app) -> int:
+    return app.recorder.max_notification_id() or 0
+
+
+def rejected(app, *commands, lines=None) -> list[tuple[int, str]]:
+    with pytest.raises(ImportRejected) as caught:
+        import_lines(app, lines if lines is not None else jsonl(*commands), source="bad.jsonl")
+    return [(e.line, e.message) for e in caught.value.errors]
+
+
+def test_a_valid_file_is_applied(app, apply):
+    report = apply(register(), sign(), activate(), add_storage(), terminate())
+    assert (report.applied, report.skipped) == (5, 0)
+    subscription = subscription_known_at(app, "lanvenec.fr")
+    contract = subscription.current
+    assert contract.activated_on.isoformat() == "2026-04-02"
+    assert contract.extra_gb == 20
+    assert contract.termination_received_on.isoformat() == "2027-06-15"
+
+
+def test_importing_the_same_file_twice_appends_nothing(app, apply):
+    commands = (register(), sign(), activate())
+    apply(*commands)
+    before = stored_event_count(app)
+    report = apply(*commands)
+    assert (report.applied, report.skipped, report.events) == (0, 3, 0)
+    assert stored_event_count(app) == before
+
+
+def test_same_id_with_other_content_is_refused(app, apply):
+    first = register()
+    apply(first)
+    errors = rejected(app, {**first, "population": 1300})
+    assert errors == [(1, f"id {first['id']!r} was already used for another command "
+                          "(register_customer) with different content")]
+
+
+def test_same_id_twice_in_one_file_with_other_content_is_refused(app):
+    first = register()
+    errors = rejected(app, first, {**first, "name": "Autre"})
+    assert [line for line, _ in errors] == [2]
+
+
+def test_whitespace_and_key_order_do_not_change_the_content(app, apply):
+    first = register()
+    apply(first)
+    reordered = orjson.dumps(dict(reversed(first.items())), option=orjson.OPT_INDENT_2)
+    report = import_lines(app, ["  " + reordered.decode().replace("\n", " ") + "  "])
+    assert report.skipped == 1
+
+
+def test_one_bad_line_stores_nothing_of_the_file(app):
+    errors = rejected(app, register(), sign(), activate(on="2026-02-30"))
+    assert errors[0][0] == 3
+    assert "activated_on" in errors[0][1] and "2026-02-30" in errors[0][1]
+    assert stored_event_count(app) == 0
+
+
+def test_every_bad_line_is_reported_with_its_number(app):
+    errors = rejected(
+        app, register(siret="21787789332870"), register("b", category="mairie"), register("c")
+    )
+    assert [line for line, _ in errors] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "x", "type": "activate", "domain": "a.fr"', "not valid JSON"),
+        ('[1, 2]', "expected a JSON object"),
+        ('{"id": "x", "type": "cancel", "domain": "a.fr"}', "unknown command type \"cancel\""),
+        ('{"id": "x", "type": "activate", "domain": "a.fr", "activated_on": "2026-04-02", "by": "me"}',
+         "unknown field 'by' for activate"),
+        ('{"id": "x", "type": "activate", "domain": "a.fr"}', "missing field 'activated_on'"),
+        ('{"type": "activate", "domain": "a.fr", "activated_on": "2026-04-02"}', "missing field 'id'"),
+        ('{"id": "x", "domain": "a.fr"}', "missing field 'type'"),
+        ('{"id": "x", "type": "activate", "domain": "not a domain", "activated_on": "2026-04-02"}',
+         "is not a domain name"),
+        ('{"id": "x", "type": "activate", "domain": "a.fr", "activated_on": "12/03/2026"}',
+         "expected a date written YYYY-MM-DD"),
+    ],
+)
+def test_malformed_lines(app, line, message):
+    errors = rejected(app, lines=[line])
+    assert errors[0][0] == 1
+    assert message in errors[0][1]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"siret": "21787789332870"}, "wrong check digit"),
+        ({"siret": "2178778933287"}, "must have 14 digits"),
+        ({"siret": "2178778933287A"}, "must contain only digits"),
+        ({"category": "mairie"}, "category must be one of commune, ccas, epci, cias, other"),
+        ({"population": 0}, "at least 1 inhabitant"),
+        ({"population": "1200"}, "expected a whole number"),
+        ({"customer": "Lanvénec!"}, "is not a valid customer key"),
+    ],
+)
+def test_invalid_customer_fields(app, fields, message):
+    errors = rejected(app, register(**fields))
+    assert message in errors[0][1]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"storage_gb": 30}, "unknown storage tier 30 GB"),
+        ({"extra_gb_packs": [15]}, "unknown extra-storage pack 15 GB"),
+        ({"extra_gb_packs": 10}, "expected a list of pack sizes"),
+        ({"signed_on": "2026-03-18"}, "received_on 2026-03-17 is before signed_on 2026-03-18"),
+        ({"received_on": "2029-01-02", "signed_on": "2029-01-01"}, "after the end of the offer"),
+        ({"customer": "nobody"}, "unknown customer 'nobody'"),
+    ],
+)
+def test_invalid_orders(app, fields, message):
+    errors = rejected(app, register(), sign(**fields))
+    assert errors[0][0] == 2
+    assert message in errors[0][1]
+
+
+def test_ineligible_customer_is_refused(app):
+    errors = rejected(app, register(category="epci", population=15001), sign())
+    assert errors == [(2, "customer 'lanvenec' is not eligible for the Suite Territoriale: "
+                          "a epci must have at most 15 000 inhabitants (it has 15 001)")]
+
+
+def test_second_order_form_for_a_running_domain_is_refused(app, apply):
+    apply(register(), sign(), activate())
+    errors = rejected(app, sign(order="BC-26-099", received_on="2026-05-01", signed_on="2026-05-01"))
+    assert "already has order form BC-26-001" in errors[0][1]
+    assert "add_storage" in errors[0][1]
+
+
+def test_domain_can_be_ordered_again_once_its_subscription_has_ended(app, apply):
+    apply(register(), sign(), activate(), terminate(on="2027-06-15"))  # service ends 2027-08-31
+    errors = rejected(app, sign(order="BC-27-050", signed_on="2027-08-20", received_on="2027-08-31"))
+    assert "has not ended by 2027-08-31" in errors[0][1]
+    apply(sign(order="BC-27-050", signed_on="2027-09-01", received_on="2027-09-01"))
+    assert [c.order for c in subscription_known_at(app, "lanvenec.fr").contracts] == [
+        "BC-26-001", "BC-27-050"]
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (activate(domain="unknown.fr"), "no order form for domain 'unknown.fr'"),
+        (activate(on="2026-03-16"), "activated_on 2026-03-16 is before order form BC-26-001 was received"),
+        (terminate(), "has not been activated"),
+        (add_storage(domain="unknown.fr"), "no order form for domain 'unknown.fr'"),
+        (add_storage(received_on="2026-03-01", signed_on="2026-03-01"), "before the domain's order form"),
+        (add_storage(extra_gb_packs=[]), "at least one pack is needed"),
+    ],
+)
+def test_commands_against_the_order_form(app, apply, command, message):
+    apply(register(), sign())
+    errors = rejected(app, command)
+    assert message in errors[0][1]
+
+
+def test_activation_happens_once(app, apply):
+    apply(register(), sign(), activate())
+    assert "already activated on 2026-04-02" in rejected(app, activate(on="2026-05-01"))[0][1]
+
+
+def test_termination_before_activation_date_is_refused(app, apply):
+    apply(register(), sign(), activate())
+    assert "before the activation date 2026-04-02" in rejected(app, terminate(on="2026-04-01"))[0][1]
+
+
+def test_termination_happens_once(app, apply):
+    apply(register(), sign(), activate(), terminate())
+    assert "already received on 2027-06-15" in rejected(app, terminate(on="2027-07-01"))[0][1]
+
+
+def test_no_storage_added_after_a_termination_request(app, apply):
+    apply(register(), sign(), activate(), terminate())
+    errors = rejected(app, add_storage(signed_on="2027-07-01", received_on="2027-07-02"))
+    assert "no storage can be added" in errors[0][1]
+
+
+def test_customer_registered_twice_is_refused(app, apply):
+    apply(register())
+    assert "already registered" in rejected(app, register(name="Autre"))[0][1]
+
+
+def test_import_file_reports_a_missing_file(app, tmp_path):
+    with pytest.raises(LedgerError, match="file not found"):
+        import_file(app, tmp_path / "missing.jsonl")
+
+
+def test_import_file_reports_a_non_utf8_file(app, tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes('{"name": "Lanvénec"}'.encode("latin-1"))
+    with pytest.raises(LedgerError, match="is not UTF-8 text"):
+        import_file(app, path)
+
+
+def test_blank_lines_are_ignored(app):
+    report = import_lines(app, ["", *jsonl(register()), "   "])
+    assert report.applied == 1

@@ -1,0 +1,173 @@
+"""Charges and renewal state derived from events, as of a business date and as known at a time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+from freezegun import freeze_time
+
+from ledger.errors import UnknownDomain
+from projections.charges import charges_as_of, total
+from projections.history import all_subscriptions_known_at, subscription_known_at
+from projections.status import status_as_of
+from tests.conftest import activate, add_storage, register, sign, terminate
+
+D = date.fromisoformat
+
+
+def charges(app, as_of, known_at=None, domain="lanvenec.fr"):
+    return charges_as_of([subscription_known_at(app, domain, known_at)], D(as_of))
+
+
+def rows(charges_):
+    return [(c.kind, str(c.charge_date), str(c.period_end), str(c.amount), c.rule) for c in charges_]
+
+
+def test_the_order_form_example(app, apply):
+    apply(register(), sign(), activate(), add_storage(), terminate())
+    assert rows(charges(app, "2028-12-31")) == [
+        ("extra_storage", "2026-04-01", "2027-03-31", "60.00", "R4"),
+        ("access_fee", "2026-04-02", "2028-12-31", "600.00", "R3"),
+        ("extra_storage", "2026-12-01", "2027-11-30", "60.00", "R4"),
+        # charged on 2027-04-01, before the termination letter of 2027-06-15: in full (R8)
+        ("extra_storage", "2027-04-01", "2028-03-31", "60.00", "R4"),
+        # the second pack's 2027-12-01 period starts after the service end 2027-08-31: nothing
+    ]
+
+
+def test_as_of_keeps_charges_dated_on_or_before_the_date(app, apply):
+    apply(register(), sign(), activate(), add_storage())
+    assert [c.charge_date for c in charges(app, "2026-04-01")] == [D("2026-04-01")]
+    assert [c.charge_date for c in charges(app, "2026-04-02")] == [D("2026-04-01"), D("2026-04-02")]
+    assert len(charges(app, "2026-11-30")) == 2
+    assert len(charges(app, "2026-12-01")) == 3
+
+
+def test_termination_known_on_the_first_day_cuts_the_period_pro_rata(app, apply):
+    # Received 2027-03-20 → notice 2027-04-01 + 2 months → last day 2027-05-31 (after the
+    # first anniversary 2027-04-02). The 2027-04-01 period (366 days, 29 Feb 2028 inside) is
+    # known to be cut: 60 × 61 / 366 = 10.00.
+    apply(register(), sign(), activate(), terminate(on="2027-03-20"))
+    last = charges(app, "2028-12-31")[-1]
+    assert (str(last.period_start), str(last.period_end), last.amount, last.rule) == (
+        "2027-04-01", "2027-05-31", Decimal("10.00"), "R5")
+    assert last.basis == "10 GB pack, 60 € × 61/366 days"
+
+
+def test_period_cut_by_the_contract_end(app, apply):
+    apply(register(), sign(received_on="2028-03-10", signed_on="2028-03-01", extra_gb_packs=[50]),
+          activate(on="2028-03-15"))
+    pack = [c for c in charges(app, "2028-12-31") if c.kind == "extra_storage"]
+    # 2028-04-01 → 2028-12-31 is 275 of 365 days: 180 × 275 / 365 = 135.616… → 135.62
+    assert rows(pack) == [("extra_storage", "2028-04-01", "2028-12-31", "135.62", "R5")]
+
+
+def test_order_received_in_december_bills_from_january(app, apply):
+    apply(register(), sign(signed_on="2026-12-10", received_on="2026-12-15", extra_gb_packs=[20]))
+    first = charges(app, "2027-12-31")[0]
+    assert (first.period_start, first.period_end, first.amount) == (
+        D("2027-01-01"), D("2027-12-31"), Decimal("90"))
+
+
+def test_several_packs_give_one_line_each(app, apply):
+    apply(register(), sign(extra_gb_packs=[10, 10, 50]))
+    assert sorted(str(c.amount) for c in charges(app, "2026-04-01")) == ["180.00", "60.00", "60.00"]
+
+
+def test_no_access_fee_before_activation(app, apply):
+    apply(register(), sign(extra_gb_packs=[]))
+    assert charges(app, "2028-12-31") == []
+
+
+def test_resubscription_after_termination_has_its_own_access_fee(app, apply):
+    apply(register(), sign(), activate(), terminate(on="2027-06-15"),
+          sign(order="BC-27-050", signed_on="2027-09-01", received_on="2027-09-01",
+               extra_gb_packs=[], storage_gb=50),
+          activate(on="2027-09-15"))
+    fees = [c for c in charges(app, "2028-12-31") if c.kind == "access_fee"]
+    assert [(c.order, c.amount) for c in fees] == [("BC-26-001", Decimal(600)),
+                                                    ("BC-27-050", Decimal(1000))]
+
+
+def test_charges_of_every_subscription_filtered_by_customer(app, apply):
+    apply(register(), sign(), register("plouay", population=3000),
+          sign("plouay.fr", customer="plouay", extra_gb_packs=[20]))
+    everything = charges_as_of(all_subscriptions_known_at(app), D("2026-04-01"))
+    assert [(c.customer, c.domain) for c in everything] == [
+        ("lanvenec", "lanvenec.fr"), ("plouay", "plouay.fr")]
+    only = charges_as_of(all_subscriptions_known_at(app), D("2026-04-01"), customer="plouay")
+    assert total(only) == Decimal(90)
+
+
+def test_known_at_ignores_events_recorded_later(app, apply):
+    with freeze_time("2026-04-10T09:00:00Z"):
+        apply(register(), sign(), activate())
+    # The termination letter received on 2027-03-20 is only entered on 2027-05-02.
+    with freeze_time("2027-05-02T14:00:00Z"):
+        apply(terminate(on="2027-03-20"))
+    before = datetime(2027, 5, 1, tzinfo=timezone.utc)
+    assert charges(app, "2027-04-01", known_at=before)[-1].amount == Decimal(60)
+    assert charges(app, "2027-04-01")[-1].amount == Decimal("10.00")
+    assert status_as_of(subscription_known_at(app, "lanvenec.fr", before), "lanvenec.fr",
+                        D("2027-04-15")).state == "active"
+    everything = charges_as_of(all_subscriptions_known_at(app, before), D("2027-04-01"))
+    assert everything[-1].amount == Decimal(60)
+
+
+def test_known_at_before_anything_was_recorded_knows_no_domain(app, apply):
+    with freeze_time("2026-04-10T09:00:00Z"):
+        apply(register(), sign())
+    early = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with pytest.raises(UnknownDomain):
+        status_as_of(subscription_known_at(app, "lanvenec.fr", early), "lanvenec.fr", D("2026-05-01"))
+
+
+def status(app, as_of, domain="lanvenec.fr"):
+    return status_as_of(subscription_known_at(app, domain), domain, D(as_of))
+
+
+def test_states_through_the_life_of_a_subscription(app, apply):
+    apply(register(), sign(), activate(), add_storage(), terminate())
+    assert status(app, "2026-03-17").state == "ordered"
+    active = status(app, "2026-04-02")
+    assert (active.state, active.term_number, active.term_end, active.next_renewal) == (
+        "active", 1, D("2027-04-01"), D("2027-04-02"))
+    assert status(app, "2026-10-31").extra_gb == 10
+    assert status(app, "2026-11-01").extra_gb == 20
+    renewed = status(app, "2027-04-02")
+    assert (renewed.term_number, renewed.term_start) == (2, D("2027-04-02"))
+    notice = status(app, "2027-06-15")
+    assert (notice.state, notice.notice_start, notice.service_end, notice.next_renewal) == (
+        "notice", D("2027-07-01"), D("2027-08-31"), None)
+    assert status(app, "2027-08-31").state == "notice"
+    ended = status(app, "2027-09-01")
+    assert (ended.state, ended.service_end, ended.term_number) == ("terminated", D("2027-08-31"), None)
+
+
+def test_unknown_before_the_order_form_is_received(app, apply):
+    apply(register(), sign())
+    with pytest.raises(UnknownDomain, match="no order form for domain 'lanvenec.fr' as of 2026-03-16"):
+        status(app, "2026-03-16")
+
+
+def test_subscription_runs_to_the_contract_end_then_expires(app, apply):
+    apply(register(), sign(), activate())
+    last_term = status(app, "2028-12-31")
+    assert (last_term.state, last_term.term_number, last_term.term_end, last_term.next_renewal) == (
+        "active", 3, D("2028-12-31"), None)
+    expired = status(app, "2029-01-01")
+    assert (expired.state, expired.service_end) == ("expired", D("2028-12-31"))
+
+
+def test_termination_ending_at_the_contract_end_is_an_expiry(app, apply):
+    apply(register(), sign(), activate(), terminate(on="2028-11-15"))
+    assert status(app, "2028-12-31").state == "notice"
+    assert status(app, "2029-01-01").state == "expired"
+
+
+def test_termination_within_the_first_year_runs_to_the_anniversary(app, apply):
+    apply(register(), sign(), activate(), terminate(on="2026-05-10"))
+    assert status(app, "2027-04-01").state == "notice"
+    assert status(app, "2027-04-02").state == "terminated"
