@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Demo of the main job on the embedded SQLite store: import the example order forms and
+# letters of docs/examples/, then print the charges due and each subscription's state.
+# It uses its own store, demo.sqlite3, recreated on every run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ledger=ledger
+[ -x .venv/bin/ledger ] && ledger=.venv/bin/ledger
+store=demo.sqlite3
+rm -f "$store" "$store-wal" "$store-shm"
+
+for file in docs/examples/*.jsonl; do
+  "$ledger" --store "$store" import "$file"
+done
+echo
+"$ledger" --store "$store" charges --as-of 2028-12-31
+for domain in lanvenec.fr cc-broceliande.bzh ccas-treveneuc.fr ploerdut.fr; do
+  echo
+  "$ledger" --store "$store" subscription "$domain" --as-of 2027-07-01 || true
+done
+echo
+echo "Explore further, for example:"
+echo "  $ledger --store $store charges --as-of 2027-04-01 --customer lanvenec --json"
+echo "  $ledger --store $store subscription lanvenec.fr --as-of 2027-09-01"

@@ -1,0 +1,156 @@
+"""End to end through the ``ledger`` command line, on a temporary SQLite store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from commands.cli import main
+from tests.conftest import activate, add_storage, jsonl, register, sign, terminate
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def example_file(tmp_path):
+    path = tmp_path / "commands.jsonl"
+    path.write_text("\n".join(jsonl(register(), sign(), activate(), add_storage(), terminate())) + "\n")
+    return path
+
+
+def test_import_then_charges_as_json(capsys, store, example_file):
+    code, out, _ = run(capsys, "--store", store, "import", str(example_file))
+    assert code == 0 and "5 command(s) applied" in out
+    code, out, _ = run(capsys, "charges", "--store", store, "--as-of", "2027-04-01", "--json")
+    assert code == 0
+    charges = orjson.loads(out)
+    assert [c["amount"] for c in charges] == ["60.00", "600.00", "60.00", "60.00"]
+    assert set(charges[0]) >= {"customer", "domain", "kind", "charge_date", "period_start",
+                               "period_end", "amount", "rule"}
+    assert charges[1] == {
+        "customer": "lanvenec", "domain": "lanvenec.fr", "order": "BC-26-001",
+        "kind": "access_fee", "charge_date": "2026-04-02", "period_start": "2026-04-02",
+        "period_end": "2028-12-31", "amount": "600.00", "rule": "R3",
+        "basis": "access fee, 25 GB tier",
+    }
+
+
+def test_charges_table_has_totals(capsys, store, example_file):
+    run(capsys, "--store", store, "import", str(example_file))
+    code, out, _ = run(capsys, "--store", store, "charges", "--as-of", "2028-12-31")
+    assert code == 0
+    assert "total lanvenec" in out and "780.00" in out and "TOTAL" in out
+
+
+def test_charges_filters(capsys, store, example_file):
+    run(capsys, "--store", store, "import", str(example_file))
+    _, out, _ = run(capsys, "--store", store, "charges", "--as-of", "2028-12-31", "--json",
+                    "--customer", "someone-else")
+    assert orjson.loads(out) == []
+    _, out, _ = run(capsys, "--store", store, "charges", "--as-of", "2028-12-31", "--json",
+                    "--domain", "LANVENEC.FR")
+    assert len(orjson.loads(out)) == 4
+
+
+def test_subscription_as_json(capsys, store, example_file):
+    run(capsys, "--store", store, "import", str(example_file))
+    code, out, _ = run(capsys, "--store", store, "subscription", "lanvenec.fr",
+                       "--as-of", "2027-05-01", "--json")
+    assert code == 0
+    state = orjson.loads(out)
+    assert {k: state[k] for k in ("domain", "customer", "state", "activated_on", "term_number",
+                                  "term_end", "next_renewal", "termination_received_on",
+                                  "service_end", "storage_gb", "extra_gb")} == {
+        "domain": "lanvenec.fr", "customer": "lanvenec", "state": "active",
+        "activated_on": "2026-04-02", "term_number": 2, "term_end": "2028-04-01",
+        "next_renewal": "2028-04-02", "termination_received_on": None, "service_end": None,
+        "storage_gb": 25, "extra_gb": 20,
+    }
+
+
+def test_subscription_table(capsys, store, example_file):
+    run(capsys, "--store", store, "import", str(example_file))
+    code, out, _ = run(capsys, "--store", store, "subscription", "lanvenec.fr", "--as-of", "2027-09-01")
+    assert code == 0 and "terminated" in out and "2027-08-31" in out
+
+
+def test_unknown_domain_is_an_error(capsys, store, example_file):
+    run(capsys, "--store", store, "import", str(example_file))
+    code, _, err = run(capsys, "--store", store, "subscription", "lanvenec.fr", "--as-of", "2026-01-01")
+    assert code == 1
+    assert err == "error: no order form for domain 'lanvenec.fr' as of 2026-01-01\n"
+
+
+def test_store_from_the_environment(capsys, monkeypatch, store, example_file):
+    monkeypatch.setenv("LEDGER_STORE", store)
+    run(capsys, "import", str(example_file))
+    assert Path(store).exists()
+    _, out, _ = run(capsys, "charges", "--as-of", "2026-04-01", "--json")
+    assert len(orjson.loads(out)) == 1
+
+
+def test_known_at_option(capsys, store, example_file):
+    run(capsys, "--store", store, "import", str(example_file))
+    _, out, _ = run(capsys, "--store", store, "charges", "--as-of", "2028-12-31", "--json",
+                    "--known-at", "2000-01-01T00:00:00")
+    assert orjson.loads(out) == []
+
+
+def test_bad_file_exits_non_zero_naming_the_line(capsys, store, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(jsonl(register(), sign(storage_gb=30))) + "\n")
+    code, _, err = run(capsys, "--store", store, "import", str(path))
+    assert code == 1
+    assert f"{path}, line 2: field 'storage_gb': unknown storage tier 30 GB" in err
+    assert "Nothing from" in err
+    _, out, _ = run(capsys, "--store", store, "charges", "--as-of", "2028-12-31", "--json")
+    assert orjson.loads(out) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["charges", "--as-of", "2026-02-30"], "2026-02-30 is not a real calendar date"),
+        (["charges", "--known-at", "yesterday"], "expected an ISO date-time"),
+    ],
+)
+def test_bad_options_are_reported_by_argparse(capsys, store, argv, message):
+    with pytest.raises(SystemExit) as caught:
+        main(["--store", store, *argv])
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_store_in_a_missing_folder(capsys, tmp_path):
+    code, _, err = run(capsys, "--store", str(tmp_path / "nope" / "x.sqlite3"), "charges")
+    assert code == 1 and "does not exist" in err
+
+
+def test_console_script_runs_the_examples_without_traceback(tmp_path):
+    """The installed entry point, as a user runs it, on the shipped examples."""
+    env = {**os.environ, "LEDGER_STORE": str(tmp_path / "demo.sqlite3")}
+    for example in sorted(EXAMPLES.glob("*.jsonl")):
+        done = subprocess.run([sys.executable, "-m", "commands.cli", "import", str(example)],
+                              env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "commands.cli", "import", str(EXAMPLES / "lanvenec.jsonl")],
+        env=env, capture_output=True, text=True)
+    assert "0 command(s) applied, 5 already applied" in done.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "z", "type": "activate"\n')
+    done = subprocess.run([sys.executable, "-m", "commands.cli", "import", str(bad)],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "line 1: not valid JSON" in done.stderr

@@ -1,0 +1,141 @@
+"""Properties that must hold for any valid history (hypothesis)."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from commands.importer import ImportRejected, import_lines
+from commands.store import open_store
+from ledger.rules import ACCESS_FEES, CONTRACT_END, PACK_FEES
+from projections.charges import charges_as_of
+from projections.history import all_subscriptions_known_at
+from tests.conftest import activate, add_storage, jsonl, register, sign, terminate
+
+FIRST_DAY = date(2026, 1, 1)
+dates = st.dates(min_value=FIRST_DAY, max_value=CONTRACT_END)
+
+
+def days_after(start: date, most: int):
+    return st.integers(0, min(most, (CONTRACT_END - start).days)).map(
+        lambda n: start + timedelta(days=n))
+
+
+@st.composite
+def histories(draw) -> list[dict]:
+    """Valid command files: customers, orders, activations, storage, terminations."""
+    commands = []
+    for n in range(draw(st.integers(1, 3))):
+        customer, domain = f"c{n}", f"commune{n}.fr"
+        commands.append(register(customer))
+        received = draw(dates)
+        signed = received - timedelta(days=draw(st.integers(0, 20)))
+        commands.append(sign(domain, customer, order=f"BC-{n}",
+                             storage_gb=draw(st.sampled_from(sorted(ACCESS_FEES))),
+                             extra_gb_packs=draw(st.lists(st.sampled_from(sorted(PACK_FEES)), max_size=3)),
+                             signed_on=str(signed), received_on=str(received)))
+        if draw(st.booleans()):
+            added = draw(days_after(received, 900))
+            commands.append(add_storage(domain, order=f"BC-{n}-2", signed_on=str(added),
+                                        received_on=str(added),
+                                        extra_gb_packs=draw(st.lists(st.sampled_from(sorted(PACK_FEES)),
+                                                                     min_size=1, max_size=2))))
+        if draw(st.booleans()):
+            activated = draw(days_after(received, 90))
+            commands.append(activate(domain, on=str(activated)))
+            if draw(st.booleans()):
+                commands.append(terminate(domain, on=str(draw(days_after(activated, 1000)))))
+    return commands
+
+
+_folders: list[tempfile.TemporaryDirectory] = []
+
+
+def fresh_store():
+    # Hypothesis runs many examples per test: function-scoped tmp_path would be shared.
+    folder = tempfile.TemporaryDirectory()
+    _folders.append(folder)
+    return open_store(str(Path(folder.name) / "ledger.sqlite3"))
+
+
+@pytest.fixture(autouse=True)
+def _remove_stores():
+    yield
+    while _folders:
+        _folders.pop().cleanup()
+
+
+def charges_json(app, as_of: date) -> bytes:
+    charges = charges_as_of(all_subscriptions_known_at(app), as_of)
+    return orjson.dumps([c.to_json() for c in charges])
+
+
+SETTINGS = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(histories(), dates, dates)
+def test_charges_as_of_a_date_are_a_subset_of_charges_as_of_a_later_date(commands, d1, d2):
+    earlier, later = sorted((d1, d2))
+    app = fresh_store()
+    import_lines(app, jsonl(*commands))
+    subscriptions = all_subscriptions_known_at(app)
+    before = charges_as_of(subscriptions, earlier)
+    after = charges_as_of(subscriptions, later)
+    assert set(before) <= set(after)
+    assert all(c.charge_date <= earlier for c in before)
+
+
+@SETTINGS
+@given(histories())
+def test_replaying_the_same_events_gives_byte_identical_json(commands):
+    app = fresh_store()
+    import_lines(app, jsonl(*commands))
+    first = charges_json(app, CONTRACT_END)
+    # A second application on the same file replays every event from scratch.
+    replayed = open_store(app.env.get("SQLITE_DBNAME"))
+    assert charges_json(replayed, CONTRACT_END) == first
+    # The same commands in another store (other recorded times) give the same charges too.
+    other = fresh_store()
+    import_lines(other, jsonl(*commands))
+    assert charges_json(other, CONTRACT_END) == first
+
+
+@SETTINGS
+@given(histories())
+def test_importing_a_file_twice_appends_nothing(commands):
+    app = fresh_store()
+    import_lines(app, jsonl(*commands))
+    count = app.recorder.max_notification_id()
+    report = import_lines(app, jsonl(*commands))
+    assert report.applied == 0 and report.events == 0
+    assert app.recorder.max_notification_id() == count
+
+
+BAD_LINES = [
+    "{not json",
+    '{"id": "bad", "type": "register_customer", "customer": "x", "name": "X", '
+    '"siret": "12345678901234", "category": "commune", "population": 10}',
+    '{"id": "bad", "type": "activate", "domain": "nowhere.fr", "activated_on": "2026-04-01"}',
+    '{"id": "bad", "type": "sign_order"}',
+]
+
+
+@SETTINGS
+@given(histories(), st.sampled_from(BAD_LINES), st.data())
+def test_a_file_with_one_bad_line_stores_nothing(commands, bad, data):
+    lines = jsonl(*commands)
+    position = data.draw(st.integers(0, len(lines)))
+    lines.insert(position, bad)
+    app = fresh_store()
+    with pytest.raises(ImportRejected) as caught:
+        import_lines(app, lines)
+    assert position + 1 in [e.line for e in caught.value.errors]
+    assert (app.recorder.max_notification_id() or 0) == 0
