@@ -14,9 +14,10 @@ for file in docs/examples/*.jsonl; do
 done
 echo
 "$ledger" --store "$store" charges --as-of 2028-12-31
-for domain in lanvenec.fr cc-broceliande.bzh ccas-treveneuc.fr ploerdut.fr; do
+for query in lanvenec.fr@2027-07-01 lanvenec.fr@2027-09-01 cc-broceliande.bzh@2027-07-01 \
+             ccas-treveneuc.fr@2028-02-01 ploerdut.fr@2028-06-01; do
   echo
-  "$ledger" --store "$store" subscription "$domain" --as-of 2027-07-01 || true
+  "$ledger" --store "$store" subscription "${query%@*}" --as-of "${query#*@}"
 done
 echo
 echo "Explore further, for example:"
