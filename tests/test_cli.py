@@ -145,7 +145,7 @@ def test_console_script_runs_the_examples_without_traceback(tmp_path):
                               env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     done = subprocess.run(
-        [sys.executable, "-m", "commands.cli", "import", str(EXAMPLES / "lanvenec.jsonl")],
+        [sys.executable, "-m", "commands.cli", "import", str(EXAMPLES / "01-lanvenec.jsonl")],
         env=env, capture_output=True, text=True)
     assert "0 command(s) applied, 5 already applied" in done.stdout
     bad = tmp_path / "bad.jsonl"
