@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from itertools import groupby
 
 import orjson
@@ -42,7 +42,7 @@ def _known_at(text: str) -> datetime:
             f"expected an ISO date-time such as 2026-05-01T12:00:00+02:00, got {text!r}"
         ) from None
     # A time without offset is read as UTC, the zone of the recorded timestamps.
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def build_parser() -> argparse.ArgumentParser:

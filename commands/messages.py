@@ -71,7 +71,7 @@ class RequestTermination:
 Command = RegisterCustomer | SignOrder | Activate | AddStorage | RequestTermination
 
 
-# Field parsers: take the JSON value, return the typed value or raise ValueError.
+# Field parsers: take the JSON value, return the typed value or raise ValueError/TypeError.
 
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
@@ -84,7 +84,7 @@ def _text(value: Any) -> str:
 def _string(check: Callable[[str], str]) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if not isinstance(value, str):
-            raise ValueError(f"expected text, got {_show(value)}")
+            raise TypeError(f"expected text, got {_show(value)}")
         return check(value.strip())
 
     return parse
@@ -92,7 +92,7 @@ def _string(check: Callable[[str], str]) -> Callable[[Any], str]:
 
 def _whole(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected a whole number, got {_show(value)}")
+        raise TypeError(f"expected a whole number, got {_show(value)}")
     return value
 
 
@@ -114,7 +114,7 @@ def _tier(value: Any) -> int:
 
 def _packs(value: Any) -> tuple[int, ...]:
     if not isinstance(value, list):
-        raise ValueError(f"expected a list of pack sizes such as [10, 20], got {_show(value)}")
+        raise TypeError(f"expected a list of pack sizes such as [10, 20], got {_show(value)}")
     packs = []
     for item in value:
         gb = _whole(item)
@@ -215,7 +215,7 @@ def parse_line(text: str) -> ParsedLine:
     values: dict[str, Any] = {}
     try:
         values["id"] = _text(raw["id"])
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         raise InvalidCommand(f"field 'id': {error}") from None
     unknown = sorted(set(raw) - set(fields) - {"id", "type"})
     if unknown:
@@ -230,7 +230,7 @@ def parse_line(text: str) -> ParsedLine:
             continue
         try:
             values[name] = parse(raw[name])
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise InvalidCommand(f"field {name!r}: {error}") from None
     return ParsedLine(message_class(**values), content_digest(raw), kind)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import orjson
 from eventsourcing.application import Application
-from eventsourcing.persistence import Transcoder
+from eventsourcing.persistence import PersistenceError, Transcoder
 
 DEFAULT_STORE = "ledger.sqlite3"
 STORE_VARIABLE = "LEDGER_STORE"
@@ -94,5 +95,5 @@ def open_store(store: str | None = None) -> LedgerApplication:
     }
     try:
         return LedgerApplication(env=env)
-    except Exception as error:  # the library raises its own and sqlite3's errors here
+    except (PersistenceError, sqlite3.Error) as error:
         raise StoreError(f"cannot open store {path!r}: {error}") from None

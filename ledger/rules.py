@@ -22,6 +22,8 @@ CATEGORIES = ("commune", "ccas", "epci", "cias", "other")
 #: R1 — population ceilings per category of public body.
 POPULATION_CEILINGS = {"commune": 3_500, "ccas": 3_500, "epci": 15_000, "cias": 15_000}
 
+_ARTICLED = {"commune": "a commune", "ccas": "a CCAS", "epci": "an EPCI", "cias": "a CIAS"}
+
 #: R3 — access fee (investissement) per storage tier, in GB → euros HT.
 ACCESS_FEES = {
     25: euros(600),
@@ -51,7 +53,7 @@ def ineligibility_reason(category: str, population: int) -> str | None:
         )
     if population > ceiling:
         return (
-            f"a {category} must have at most {ceiling:,} inhabitants "
+            f"{_ARTICLED[category]} must have at most {ceiling:,} inhabitants "
             f"(it has {population:,})".replace(",", " ")
         )
     return None

@@ -132,6 +132,13 @@ def test_bad_options_are_reported_by_argparse(capsys, store, argv, message):
     assert message in capsys.readouterr().err
 
 
+def test_a_file_that_is_not_a_store(capsys, tmp_path):
+    path = tmp_path / "notes.sqlite3"
+    path.write_text("not a database")
+    code, _, err = run(capsys, "--store", str(path), "charges")
+    assert code == 1 and "cannot open store" in err and "not a database" in err
+
+
 def test_store_in_a_missing_folder(capsys, tmp_path):
     code, _, err = run(capsys, "--store", str(tmp_path / "nope" / "x.sqlite3"), "charges")
     assert code == 1 and "does not exist" in err
@@ -142,15 +149,15 @@ def test_console_script_runs_the_examples_without_traceback(tmp_path):
     env = {**os.environ, "LEDGER_STORE": str(tmp_path / "demo.sqlite3")}
     for example in sorted(EXAMPLES.glob("*.jsonl")):
         done = subprocess.run([sys.executable, "-m", "commands.cli", "import", str(example)],
-                              env=env, capture_output=True, text=True)
+                              env=env, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
     done = subprocess.run(
         [sys.executable, "-m", "commands.cli", "import", str(EXAMPLES / "01-lanvenec.jsonl")],
-        env=env, capture_output=True, text=True)
+        env=env, capture_output=True, text=True, check=False)
     assert "0 command(s) applied, 5 already applied" in done.stdout
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "z", "type": "activate"\n')
     done = subprocess.run([sys.executable, "-m", "commands.cli", "import", str(bad)],
-                          env=env, capture_output=True, text=True)
+                          env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "line 1: not valid JSON" in done.stderr

@@ -44,8 +44,8 @@ def test_same_id_with_other_content_is_refused(app, apply):
     first = register()
     apply(first)
     errors = rejected(app, {**first, "population": 1300})
-    assert errors == [(1, f"id {first['id']!r} was already used for another command "
-                          "(register_customer) with different content")]
+    assert errors == [(1, (f"id {first['id']!r} was already used for another command "
+                          "(register_customer) with different content"))]
 
 
 def test_same_id_twice_in_one_file_with_other_content_is_refused(app):
@@ -135,8 +135,8 @@ def test_invalid_orders(app, fields, message):
 
 def test_ineligible_customer_is_refused(app):
     errors = rejected(app, register(category="epci", population=15001), sign())
-    assert errors == [(2, "customer 'lanvenec' is not eligible for the Suite Territoriale: "
-                          "a epci must have at most 15 000 inhabitants (it has 15 001)")]
+    assert errors == [(2, ("customer 'lanvenec' is not eligible for the Suite Territoriale: "
+                          "an EPCI must have at most 15 000 inhabitants (it has 15 001)"))]
 
 
 def test_second_order_form_for_a_running_domain_is_refused(app, apply):

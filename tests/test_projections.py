@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -68,7 +68,7 @@ def test_order_received_in_december_bills_from_january(app, apply):
     apply(register(), sign(signed_on="2026-12-10", received_on="2026-12-15", extra_gb_packs=[20]))
     first = charges(app, "2027-12-31")[0]
     assert (first.period_start, first.period_end, first.amount) == (
-        D("2027-01-01"), D("2027-12-31"), Decimal("90"))
+        D("2027-01-01"), D("2027-12-31"), Decimal(90))
 
 
 def test_several_packs_give_one_line_each(app, apply):
@@ -107,7 +107,7 @@ def test_known_at_ignores_events_recorded_later(app, apply):
     # The termination letter received on 2027-03-20 is only entered on 2027-05-02.
     with freeze_time("2027-05-02T14:00:00Z"):
         apply(terminate(on="2027-03-20"))
-    before = datetime(2027, 5, 1, tzinfo=timezone.utc)
+    before = datetime(2027, 5, 1, tzinfo=UTC)
     assert charges(app, "2027-04-01", known_at=before)[-1].amount == Decimal(60)
     assert charges(app, "2027-04-01")[-1].amount == Decimal("10.00")
     assert status_as_of(subscription_known_at(app, "lanvenec.fr", before), "lanvenec.fr",
@@ -119,7 +119,7 @@ def test_known_at_ignores_events_recorded_later(app, apply):
 def test_known_at_before_anything_was_recorded_knows_no_domain(app, apply):
     with freeze_time("2026-04-10T09:00:00Z"):
         apply(register(), sign())
-    early = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    early = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(UnknownDomain):
         status_as_of(subscription_known_at(app, "lanvenec.fr", early), "lanvenec.fr", D("2026-05-01"))
 

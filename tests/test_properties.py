@@ -121,8 +121,8 @@ def test_importing_a_file_twice_appends_nothing(commands):
 
 BAD_LINES = [
     "{not json",
-    '{"id": "bad", "type": "register_customer", "customer": "x", "name": "X", '
-    '"siret": "12345678901234", "category": "commune", "population": 10}',
+    ('{"id": "bad", "type": "register_customer", "customer": "x", "name": "X", '
+    '"siret": "12345678901234", "category": "commune", "population": 10}'),
     '{"id": "bad", "type": "activate", "domain": "nowhere.fr", "activated_on": "2026-04-01"}',
     '{"id": "bad", "type": "sign_order"}',
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,7 +15,7 @@ from tests.conftest import register, sign
 
 def test_round_trip_of_dates_datetimes_and_decimals():
     transcoder = OrjsonTranscoder()
-    value = {"on": date(2028, 2, 29), "at": datetime(2026, 5, 1, 8, 30, tzinfo=timezone.utc),
+    value = {"on": date(2028, 2, 29), "at": datetime(2026, 5, 1, 8, 30, tzinfo=UTC),
              "amount": Decimal("10.16"), "packs": [10, 20], "nested": {"on": date(2026, 1, 1)}}
     assert transcoder.decode(transcoder.encode(value)) == value
 
@@ -34,7 +34,7 @@ def test_events_recorded_under_a_frozen_clock_are_stored(app, apply):
     with freeze_time("2026-03-17T08:00:00Z"):
         apply(register(), sign())
     events = list(app.events.get(subscription_known_at(app, "lanvenec.fr").id))
-    assert {e.timestamp for e in events} == {datetime(2026, 3, 17, 8, tzinfo=timezone.utc)}
+    assert {e.timestamp for e in events} == {datetime(2026, 3, 17, 8, tzinfo=UTC)}
 
 
 def test_business_dates_are_stored_as_dates(app, apply):
