@@ -1,0 +1,227 @@
+"""The pricing engine: one small pure function per pricing shape of the catalogue.
+
+``quote(line, request)`` returns the amount and the steps that computed it, so
+that a finance officer can check a price against the grid. Amounts are rounded
+once, at the end, by ``ledger.money.to_cents``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from math import ceil
+
+import attrs
+
+from ledger.errors import LedgerError
+from ledger.money import to_cents
+from ledger.tariffs import PriceLine, Split
+
+HUNDRED = Decimal(100)
+
+
+class PricingError(LedgerError):
+    """A price cannot be computed from what was given (missing input, not eligible, …)."""
+
+
+@attrs.frozen
+class PriceRequest:
+    """What a price may depend on. Only what the line's shape needs is required."""
+
+    member: bool = True
+    population: int | None = None
+    quantity: Decimal | None = None
+    supplier_price: Decimal | None = None
+    quoted_amount: Decimal | None = None
+    category: str | None = None
+    first_subscription: bool = False
+    year: int = 1
+
+
+@attrs.frozen
+class Price:
+    line: str
+    amount: Decimal
+    steps: tuple[str, ...]
+
+
+def quote(line: PriceLine, request: PriceRequest) -> Price:
+    """Price one catalogue line for one request."""
+    _check_eligible(line, request)
+    raw, steps = SHAPE_FUNCTIONS[line.shape](line, request)
+    multiplier = line.params.get("multiplier")
+    if multiplier is not None and line.shape == "flat":
+        factor = _param(line, "multiplier", request)
+        raw *= factor
+        steps.append(f"× {factor} (counted {_times(factor)})")
+    if line.first_year_free and request.first_subscription and request.year == 1:
+        raw = Decimal(0)
+        steps.append("first year free for a first subscription → 0")
+    amount = to_cents(raw)
+    steps.append(f"= {amount} €" + (" TTC" if line.price_includes_vat else " HT"))
+    return Price(line.id, amount, tuple(steps))
+
+
+def _times(factor: Decimal) -> str:
+    return "double" if factor == 2 else f"{factor} times"
+
+
+def _who(request: PriceRequest) -> str:
+    return "member" if request.member else "non-member"
+
+
+def _param(line: PriceLine, name: str, request: PriceRequest) -> Decimal:
+    return _pick(line.params[name], line, name, request)
+
+
+def _pick(split: Split, line: PriceLine, name: str, request: PriceRequest) -> Decimal:
+    value = split.for_(request.member)
+    if value is None:
+        raise PricingError(f"line {line.id!r} has no {_who(request)} price ({name})")
+    return value
+
+
+def _optional(line: PriceLine, name: str, request: PriceRequest) -> Decimal | None:
+    split = line.params.get(name)
+    return None if split is None else split.for_(request.member)
+
+
+def _need(value, line: PriceLine, what: str, option: str):
+    if value is None:
+        raise PricingError(f"line {line.id!r} is priced by {what}: give {option}")
+    return value
+
+
+def _check_eligible(line: PriceLine, request: PriceRequest) -> None:
+    rule = line.eligibility
+    if rule.categories and request.category is not None and request.category not in rule.categories:
+        raise PricingError(
+            f"line {line.id!r} is reserved for {', '.join(rule.categories)} "
+            f"(not {request.category})")
+    if rule.population_max is not None or rule.population_min is not None:
+        population = _need(request.population, line, "a population condition", "--population")
+        if rule.population_max is not None and population > rule.population_max:
+            raise PricingError(f"line {line.id!r} is reserved for bodies of at most "
+                               f"{rule.population_max} inhabitants (got {population})")
+        if rule.population_min is not None and population < rule.population_min:
+            raise PricingError(f"line {line.id!r} is reserved for bodies of at least "
+                               f"{rule.population_min} inhabitants (got {population})")
+
+
+def _bounded(raw: Decimal, line: PriceLine, request: PriceRequest, steps: list[str]) -> Decimal:
+    minimum = _optional(line, "minimum", request)
+    maximum = _optional(line, "maximum", request)
+    if minimum is not None and raw < minimum:
+        steps.append(f"below the minimum → {minimum}")
+        raw = minimum
+    if maximum is not None and raw > maximum:
+        steps.append(f"above the maximum → {maximum}")
+        raw = maximum
+    return raw
+
+
+# One function per shape: (line, request) → (unrounded amount, steps)
+
+def flat(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
+    amount = _param(line, "amount", request)
+    return amount, [f"{_who(request)} price {amount}"]
+
+
+def per_unit(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
+    unit_price = _param(line, "unit_price", request)
+    what = line.quantity_basis or line.unit or "units"
+    quantity = _need(request.quantity, line, f"quantity ({what})", "--quantity")
+    raw = unit_price * quantity
+    steps = [f"{unit_price} × {quantity} {what} = {raw}"]
+    return _bounded(raw, line, request, steps), steps
+
+
+def per_inhabitant(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
+    rate = _param(line, "rate", request)
+    population = _need(request.population, line, "population", "--population")
+    raw = rate * population
+    steps = [f"{rate} × {population} inhabitants = {raw}"]
+    return _bounded(raw, line, request, steps), steps
+
+
+def population_bands(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
+    population = _need(request.population, line, "population band", "--population")
+    for band in line.bands:
+        if band.contains(population):
+            if band.amount is not None:
+                amount = _pick(band.amount, line, "amount", request)
+                return amount, [f"band {band.describe()} inhabitants: {amount}"]
+            rate = _pick(band.rate, line, "rate", request)
+            raw = rate * population * band.multiplier
+            return raw, [f"band {band.describe()} inhabitants: {rate} × {population} "
+                         f"× {band.multiplier} = {raw}"]
+    raise PricingError(f"line {line.id!r} has no band for {population} inhabitants")
+
+
+def graduated(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
+    quantity = _need(request.quantity, line, f"quantity ({line.unit or 'units'})", "--quantity")
+    raw, steps, counted = Decimal(0), [], Decimal(0)
+    for tier in line.tiers:
+        top = quantity if tier.up_to is None else min(quantity, Decimal(tier.up_to))
+        in_tier = top - counted
+        if in_tier <= 0:
+            break
+        price = _pick(tier.unit_price, line, "unit_price", request)
+        raw += price * in_tier
+        steps.append(f"units {counted + 1}–{top}: {in_tier} × {price} = {price * in_tier}")
+        counted = top
+    if counted < quantity:
+        raise PricingError(f"line {line.id!r} has no tier beyond {counted} units")
+    steps.append(f"total {raw}")
+    return raw, steps
+
+
+def per_block(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
+    amount = _param(line, "amount", request)
+    size = _param(line, "block_size", request)
+    quantity = _need(request.quantity, line, f"started blocks of {size}", "--quantity")
+    blocks = ceil(quantity / size)
+    raw = amount * blocks
+    return raw, [f"{quantity} {line.unit or 'units'} → {blocks} started block(s) of {size}",
+                 f"{blocks} × {amount} = {raw}"]
+
+
+def formula(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
+    fixed = _optional(line, "fixed", request) or Decimal(0)
+    rate = _param(line, "rate", request)
+    multiplier = _optional(line, "multiplier", request) or Decimal(1)
+    discount = _optional(line, "discount_percent", request) or Decimal(0)
+    population = _need(request.population, line, "population", "--population")
+    base = fixed + rate * population
+    raw = base * multiplier
+    steps = [f"({fixed} + {rate} × {population}) × {multiplier} = {raw}"]
+    if discount:
+        raw = raw * (HUNDRED - discount) / HUNDRED
+        steps.append(f"minus {discount} % = {raw}")
+    return raw, steps
+
+
+def supplier_markup(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
+    markup = _param(line, "markup_percent", request)
+    supplier = _need(request.supplier_price, line, "supplier price plus markup", "--supplier-price")
+    raw = supplier * (HUNDRED + markup) / HUNDRED
+    return raw, [f"supplier price {supplier} + {markup} % = {raw}"]
+
+
+def quoted(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
+    amount = _need(request.quoted_amount, line, "quotation (sur devis / sur étude)",
+                   "the quoted amount that comes with the order")
+    return amount, [f"quoted amount {amount}"]
+
+
+SHAPE_FUNCTIONS: dict[str, Callable[[PriceLine, PriceRequest], tuple[Decimal, list[str]]]] = {
+    "flat": flat,
+    "per_unit": per_unit,
+    "per_inhabitant": per_inhabitant,
+    "population_bands": population_bands,
+    "graduated": graduated,
+    "per_block": per_block,
+    "formula": formula,
+    "supplier_markup": supplier_markup,
+    "quoted": quoted,
+}
