@@ -12,18 +12,19 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from itertools import groupby
 
-import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from commands import tariff_cli
 from commands.importer import import_file
+from commands.output import console, print_json
 from commands.store import open_store, store_path
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError
 from ledger.money import format_amount
 from projections.charges import charges_as_of, total
-from projections.history import all_subscriptions_known_at, subscription_known_at
+from projections.history import known_at, subscription_known_at
 from projections.status import status_as_of
 
 
@@ -79,19 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     subscription.add_argument("--as-of", type=_as_of, help=as_of_help)
     subscription.add_argument("--known-at", type=_known_at, help=known_help)
     subscription.add_argument("--json", action="store_true", help="print a JSON object")
+
+    tariff_cli.add_parser(commands, common)
     return parser
-
-
-def _console(stream=None) -> Console:
-    stream = stream or sys.stdout
-    console = Console(file=stream, highlight=False)
-    if not stream.isatty():
-        console = Console(file=stream, highlight=False, width=160, color_system=None)
-    return console
-
-
-def _print_json(value: object) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -116,20 +107,14 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _subscriptions(app, domain: str | None, known_at: datetime | None):
-    if domain is not None:
-        return [subscription_known_at(app, domain.lower(), known_at)]
-    return all_subscriptions_known_at(app, known_at)
-
-
 def run_charges(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None))
-    charges = charges_as_of(
-        _subscriptions(app, args.domain, args.known_at), as_of, customer=args.customer
-    )
+    domain = args.domain.lower() if args.domain else None
+    charges = charges_as_of(known_at(app, args.known_at, domain=domain), as_of,
+                            customer=args.customer)
     if args.json:
-        _print_json([charge.to_json() for charge in charges])
+        print_json([charge.to_json() for charge in charges])
         return 0
     title = f"Charges as of {as_of}"
     if args.known_at:
@@ -148,10 +133,10 @@ def run_charges(args: argparse.Namespace) -> int:
         table.add_row("", "", "", "", "", f"total {customer}", "", format_amount(total(rows)),
                       end_section=True)
     table.add_row("", "", "", "", "", "TOTAL", "", format_amount(total(charges)), style="bold")
-    console = _console()
-    console.print(table)
+    out = console()
+    out.print(table)
     if not charges:
-        console.print("No charge is due by that date.")
+        out.print("No charge is due by that date.")
     return 0
 
 
@@ -162,7 +147,7 @@ def run_subscription(args: argparse.Namespace) -> int:
     status = status_as_of(subscription_known_at(app, domain, args.known_at), domain, as_of)
     data = status.to_json()
     if args.json:
-        _print_json(data)
+        print_json(data)
         return 0
     table = Table(title=f"{domain} as of {as_of}", title_justify="left", show_header=False)
     table.add_column("field")
@@ -173,11 +158,12 @@ def run_subscription(args: argparse.Namespace) -> int:
         if isinstance(value, list):
             value = ", ".join(f"{v} GB" for v in value) or "none"
         table.add_row(key.replace("_", " "), str(value))
-    _console().print(table)
+    console().print(table)
     return 0
 
 
-RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_subscription}
+RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_subscription,
+           "tariff": tariff_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

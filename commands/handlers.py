@@ -27,6 +27,8 @@ from ledger.errors import BusinessRuleViolation, UnknownCustomer, UnknownDomain
 from ledger.identity import customer_id, receipt_id, subscription_id
 from ledger.receipt import CommandReceipt
 from ledger.subscription import Subscription
+from ledger.tariff_book import TariffBook, tariff_book_id
+from ledger.tariffs import Schedule
 
 
 class UnitOfWork:
@@ -53,6 +55,13 @@ class UnitOfWork:
 
     def receipt(self, command_id: str) -> CommandReceipt | None:
         return self._get(receipt_id(command_id))
+
+    def tariff_book(self) -> TariffBook | None:
+        return self._get(tariff_book_id())
+
+    def schedules(self) -> tuple[Schedule, ...]:
+        book = self.tariff_book()
+        return book.schedules if book is not None else ()
 
     def add(self, aggregate: Aggregate) -> None:
         self._loaded[aggregate.id] = aggregate
@@ -83,6 +92,7 @@ def sign_order(cmd: SignOrder, uow: UnitOfWork) -> None:
     subscription = uow.subscription(cmd.domain) or Subscription(domain=cmd.domain)
     subscription.sign_order(
         customer=customer,
+        schedules=uow.schedules(),
         order=cmd.order,
         storage_gb=cmd.storage_gb,
         extra_gb_packs=cmd.extra_gb_packs,
@@ -108,6 +118,7 @@ def activate(cmd: Activate, uow: UnitOfWork) -> None:
 def add_storage(cmd: AddStorage, uow: UnitOfWork) -> None:
     subscription = _existing_subscription(cmd.domain, uow)
     subscription.add_storage(
+        schedules=uow.schedules(),
         order=cmd.order,
         extra_gb_packs=cmd.extra_gb_packs,
         signed_on=cmd.signed_on,
@@ -120,6 +131,15 @@ def request_termination(cmd: RequestTermination, uow: UnitOfWork) -> None:
     subscription = _existing_subscription(cmd.domain, uow)
     subscription.request_termination(received_on=cmd.received_on)
     uow.add(subscription)
+
+
+def adopt_tariff_schedule(schedule: Schedule, uow: UnitOfWork) -> bool:
+    """Record a schedule adopted by deliberation. ``False`` if it was already adopted as is."""
+    book = uow.tariff_book() or TariffBook()
+    adopted = book.adopt(schedule)
+    if adopted:
+        uow.add(book)
+    return adopted
 
 
 HANDLERS: dict[type, Callable[[Any, UnitOfWork], None]] = {

@@ -18,7 +18,6 @@ import orjson
 from ledger.customer import valid_category, valid_customer_key, valid_siret
 from ledger.dates import parse_iso_date
 from ledger.errors import InvalidCommand
-from ledger.rules import ACCESS_FEES, PACK_FEES
 from ledger.subscription import valid_domain
 
 
@@ -103,12 +102,10 @@ def _population(value: Any) -> int:
     return number
 
 
-def _tier(value: Any) -> int:
+def _gigabytes(value: Any) -> int:
     gb = _whole(value)
-    if gb not in ACCESS_FEES:
-        raise ValueError(
-            f"unknown storage tier {gb} GB (tiers are {', '.join(map(str, ACCESS_FEES))} GB)"
-        )
+    if gb < 1:
+        raise ValueError(f"expected a number of GB (at least 1), got {gb}")
     return gb
 
 
@@ -117,13 +114,7 @@ def _packs(value: Any) -> tuple[int, ...]:
         raise TypeError(f"expected a list of pack sizes such as [10, 20], got {_show(value)}")
     packs = []
     for item in value:
-        gb = _whole(item)
-        if gb not in PACK_FEES:
-            raise ValueError(
-                f"unknown extra-storage pack {gb} GB (packs are "
-                f"{', '.join(map(str, PACK_FEES))} GB)"
-            )
-        packs.append(gb)
+        packs.append(_gigabytes(item))
     return tuple(packs)
 
 
@@ -163,7 +154,7 @@ SCHEMAS: dict[str, tuple[type, dict[str, tuple[Callable[[Any], Any], bool]]]] = 
             "order": (_text, True),
             "customer": (_string(valid_customer_key), True),
             "domain": (_domain, True),
-            "storage_gb": (_tier, True),
+            "storage_gb": (_gigabytes, True),
             "extra_gb_packs": (_packs, False),
             "signed_on": (_date, True),
             "received_on": (_date, True),

@@ -153,8 +153,8 @@ def population_bands(line: PriceLine, request: PriceRequest) -> tuple[Decimal, l
                 return amount, [f"band {band.describe()} inhabitants: {amount}"]
             rate = _pick(band.rate, line, "rate", request)
             raw = rate * population * band.multiplier
-            return raw, [f"band {band.describe()} inhabitants: {rate} × {population} "
-                         f"× {band.multiplier} = {raw}"]
+            return raw, [(f"band {band.describe()} inhabitants: {rate} × {population} "
+                         f"× {band.multiplier} = {raw}")]
     raise PricingError(f"line {line.id!r} has no band for {population} inhabitants")
 
 

@@ -7,12 +7,18 @@ quoted against the French sentence of the order form it implements in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 
+import attrs
+
 from ledger.dates import ONE_DAY, add_months, add_years, days_between, first_of_next_month
-from ledger.money import euros, to_cents
+from ledger.errors import BusinessRuleViolation
+from ledger.money import to_cents
+from ledger.pricing import PriceRequest, quote
+from ledger.tariff_book import offer_line, offer_volumes, schedule_in_force
+from ledger.tariffs import Schedule
 
 #: « … renouvelable par tacite reconduction, jusqu'au 31/12/2028. »
 CONTRACT_END = date(2028, 12, 31)
@@ -24,17 +30,8 @@ POPULATION_CEILINGS = {"commune": 3_500, "ccas": 3_500, "epci": 15_000, "cias": 
 
 _ARTICLED = {"commune": "a commune", "ccas": "a CCAS", "epci": "an EPCI", "cias": "a CIAS"}
 
-#: R3 — access fee (investissement) per storage tier, in GB → euros HT.
-ACCESS_FEES = {
-    25: euros(600),
-    50: euros(1_000),
-    100: euros(1_500),
-    150: euros(2_000),
-    200: euros(2_500),
-}
-
-#: R4 — yearly extra-storage fee (fonctionnement) per pack, in GB → euros HT.
-PACK_FEES = {10: euros(60), 20: euros(90), 50: euros(180)}
+#: Lines of a tariff schedule that price this offer carry ``offer = "suite-territoriale"``.
+OFFER = "suite-territoriale"
 
 #: R7 — notice length in months.
 NOTICE_MONTHS = 2
@@ -69,12 +66,43 @@ def has_ended(service_end: date | None, on: date) -> bool:
     return on > last_day
 
 
-def access_fee(storage_gb: int) -> Decimal:
-    """R3: access fee for a storage tier (25, 50, 100, 150 or 200 GB)."""
-    try:
-        return ACCESS_FEES[storage_gb]
-    except KeyError:
-        raise ValueError(f"unknown storage tier {storage_gb} GB") from None
+@attrs.frozen
+class Fee:
+    """An amount and the schedule line that priced it."""
+
+    amount: Decimal
+    schedule: str
+    line: str
+
+
+class TariffMissing(BusinessRuleViolation):
+    """No adopted schedule prices what is asked on that day."""
+
+
+def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str) -> Fee:
+    """Price one component of the offer with the schedule in force on ``day``."""
+    schedule = schedule_in_force(schedules, day, OFFER)
+    if schedule is None:
+        raise TariffMissing(
+            f"no tariff schedule of the Suite Territoriale is in force on {day}: "
+            "adopt one first (ledger tariff adopt catalogues/megalis-suite-territoriale-2026.toml)"
+        )
+    line = offer_line(schedule, day, component, gb)
+    if line is None:
+        offered = ", ".join(str(v) for v in offer_volumes(schedule, component))
+        raise TariffMissing(
+            f"unknown {what} {gb} GB: schedule {schedule.id} in force on {day} offers {offered} GB"
+        )
+    return Fee(quote(line, PriceRequest()).amount, schedule.id, line.id)
+
+
+def access_fee(schedules: Iterable[Schedule], storage_gb: int, received_on: date) -> Fee:
+    """R3: access fee of a storage tier, priced by the schedule in force on the order's receipt.
+
+    The 2026 schedule prices 25 GB 600 €, 50 GB 1 000 €, 100 GB 1 500 €,
+    150 GB 2 000 €, 200 GB 2 500 €.
+    """
+    return _priced(schedules, received_on, "access", storage_gb, "storage tier")
 
 
 def access_fee_period(activated_on: date) -> tuple[date, date]:
@@ -82,12 +110,12 @@ def access_fee_period(activated_on: date) -> tuple[date, date]:
     return activated_on, CONTRACT_END
 
 
-def pack_fee(pack_gb: int) -> Decimal:
-    """R4: yearly fee of one extra-storage pack (10, 20 or 50 GB)."""
-    try:
-        return PACK_FEES[pack_gb]
-    except KeyError:
-        raise ValueError(f"unknown extra-storage pack {pack_gb} GB") from None
+def pack_fee(schedules: Iterable[Schedule], pack_gb: int, period_start: date) -> Fee:
+    """R4: yearly fee of one extra-storage pack, priced by the schedule in force on the period's first day.
+
+    The 2026 schedule prices 10 GB 60 €, 20 GB 90 €, 50 GB 180 € a year.
+    """
+    return _priced(schedules, period_start, "extra_storage", pack_gb, "extra-storage pack")
 
 
 def billing_start(received_on: date) -> date:

@@ -20,6 +20,7 @@ from ledger import rules
 from ledger.customer import Customer
 from ledger.errors import BusinessRuleViolation
 from ledger.identity import subscription_id
+from ledger.tariffs import Schedule
 
 _DOMAIN_LABEL = r"[a-z0-9à-ÿœæ](?:[a-z0-9à-ÿœæ-]{0,61}[a-z0-9à-ÿœæ])?"
 
@@ -87,13 +88,9 @@ def _known(value: date | None, day: date) -> date | None:
     return value if value is not None and value <= day else None
 
 
-def _check_packs(packs: Sequence[int]) -> None:
+def _check_packs(schedules: Sequence[Schedule], packs: Sequence[int], received_on: date) -> None:
     for gb in packs:
-        if gb not in rules.PACK_FEES:
-            raise BusinessRuleViolation(
-                f"unknown extra-storage pack {gb} GB (packs are "
-                f"{', '.join(str(g) for g in rules.PACK_FEES)} GB)"
-            )
+        rules.pack_fee(schedules, gb, received_on)  # raises if no schedule offers this pack
 
 
 def _check_within_offer(what: str, day: date) -> None:
@@ -137,6 +134,7 @@ class Subscription(Aggregate):
         self,
         *,
         customer: Customer,
+        schedules: Sequence[Schedule],
         order: str,
         storage_gb: int,
         extra_gb_packs: Sequence[int],
@@ -148,14 +146,10 @@ class Subscription(Aggregate):
             raise BusinessRuleViolation(
                 f"customer {customer.key!r} is not eligible for the Suite Territoriale: {reason}"
             )
-        if storage_gb not in rules.ACCESS_FEES:
-            raise BusinessRuleViolation(
-                f"unknown storage tier {storage_gb} GB (tiers are "
-                f"{', '.join(str(g) for g in rules.ACCESS_FEES)} GB)"
-            )
-        _check_packs(extra_gb_packs)
         _check_signed_before_received(signed_on, received_on)
         _check_within_offer("received_on", received_on)
+        rules.access_fee(schedules, storage_gb, received_on)  # raises if no schedule prices it
+        _check_packs(schedules, extra_gb_packs, received_on)
         if self.contracts:
             current = self.current
             if not rules.has_ended(current.service_end, received_on):
@@ -189,12 +183,17 @@ class Subscription(Aggregate):
         self._activated(activated_on=activated_on)
 
     def add_storage(
-        self, *, order: str, extra_gb_packs: Sequence[int], signed_on: date, received_on: date
+        self,
+        *,
+        schedules: Sequence[Schedule],
+        order: str,
+        extra_gb_packs: Sequence[int],
+        signed_on: date,
+        received_on: date,
     ) -> None:
         current = self.current
         if not extra_gb_packs:
             raise BusinessRuleViolation("add_storage needs at least one pack in extra_gb_packs")
-        _check_packs(extra_gb_packs)
         _check_signed_before_received(signed_on, received_on)
         if current.termination_received_on is not None:
             raise BusinessRuleViolation(
@@ -207,6 +206,7 @@ class Subscription(Aggregate):
                 f"{current.order} was received ({current.received_on})"
             )
         _check_within_offer("received_on", received_on)
+        _check_packs(schedules, extra_gb_packs, received_on)
         self._storage_added(
             order=order, extra_gb_packs=tuple(extra_gb_packs), signed_on=signed_on,
             received_on=received_on,

@@ -10,9 +10,10 @@ strings such as ``"0.10"`` and integers are accepted too.
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,54 @@ class PriceLine:
     unit: str | None = None
     quantity_basis: str | None = None
     note: str | None = None
+
+
+def _money(split: Split) -> str:
+    if split.member == split.non_member:
+        return f"{split.member}"
+    member = "—" if split.member is None else f"{split.member}"
+    non_member = "—" if split.non_member is None else f"{split.non_member}"
+    return f"{member} / {non_member}"
+
+
+def summary(line: PriceLine) -> str:
+    """A one-line description of how a line is priced (member / non-member where they differ)."""
+    p = line.params
+    bounds = "".join(
+        f", {word} {_money(p[key])}" for key, word in (("minimum", "min"), ("maximum", "max"))
+        if key in p)
+    match line.shape:
+        case "flat":
+            text = _money(p["amount"])
+            if "multiplier" in p:
+                text += f" × {_money(p['multiplier'])}"
+        case "per_unit":
+            text = f"{_money(p['unit_price'])} per {line.unit or 'unit'}{bounds}"
+        case "per_inhabitant":
+            text = f"{_money(p['rate'])} per inhabitant{bounds}"
+        case "population_bands":
+            text = "; ".join(
+                f"{b.describe()}: "
+                + (_money(b.amount) if b.amount else f"{_money(b.rate)}/inh. × {b.multiplier}")
+                for b in line.bands)
+        case "graduated":
+            text = "; ".join(
+                (f"up to {t.up_to}" if t.up_to else "beyond") + f": {_money(t.unit_price)}"
+                for t in line.tiers)
+        case "per_block":
+            text = f"{_money(p['amount'])} per started block of {p['block_size'].member}"
+        case "formula":
+            fixed = _money(p["fixed"]) + " + " if "fixed" in p else ""
+            text = f"({fixed}{_money(p['rate'])} × inh.)"
+            if "multiplier" in p:
+                text += f" × {_money(p['multiplier'])}"
+            if "discount_percent" in p:
+                text += f" − {_money(p['discount_percent'])} %"
+        case "supplier_markup":
+            text = f"supplier price + {_money(p['markup_percent'])} %"
+        case _:
+            text = "on quotation"
+    return text
 
 
 @attrs.frozen
@@ -260,13 +309,13 @@ def _optional_date(table: Mapping[str, Any], key: str, fail) -> date | None:
             return date.fromisoformat(value)
         except ValueError:
             fail(f"{key} must be a date such as 2026-01-01 (got {value!r})")
-    if type(value) is not date:
+    if isinstance(value, datetime) or not isinstance(value, date):
         fail(f"{key} must be a date such as 2026-01-01 (got {value!r})")
     return value
 
 
 def _decimal(value: Any, what: str, fail) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         fail(f"{what} must be a decimal number, not {value!r}")
     try:
         number = Decimal(str(value)) if isinstance(value, (int, str)) else value
@@ -389,7 +438,7 @@ def _parse_bands(raw: Any, fail) -> tuple[Band, ...]:
         multiplier = _decimal(item.get("multiplier", 1), f"band #{n} multiplier", fail)
         bands.append(Band(low, high, amount, rate, multiplier))
     bands.sort(key=lambda b: b.low)
-    for before, after in zip(bands, bands[1:]):
+    for before, after in itertools.pairwise(bands):
         if before.high is None or after.low <= before.high:
             fail(f"overlapping population bands {before.describe()} and {after.describe()}")
     return tuple(bands)

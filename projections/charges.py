@@ -7,7 +7,7 @@ received by its charge date, so a charge never changes as D moves on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,8 @@ import attrs
 from ledger import rules
 from ledger.money import format_amount, to_cents
 from ledger.subscription import Contract, Subscription
+from ledger.tariffs import Schedule
+from projections.history import Known
 
 ACCESS_FEE = "access_fee"
 EXTRA_STORAGE = "extra_storage"
@@ -34,6 +36,8 @@ class Charge:
     amount: Decimal
     rule: str
     basis: str
+    schedule: str
+    line: str
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,14 +51,19 @@ class Charge:
             "amount": format_amount(self.amount),
             "rule": self.rule,
             "basis": self.basis,
+            "schedule": self.schedule,
+            "line": self.line,
         }
 
 
-def contract_charges(domain: str, contract: Contract) -> list[Charge]:
-    """Every charge one contract gives rise to, up to the contract end."""
+def contract_charges(
+    domain: str, contract: Contract, schedules: Sequence[Schedule]
+) -> list[Charge]:
+    """Every charge one contract gives rise to, up to the contract end, priced by ``schedules``."""
     charges = []
     if contract.activated_on is not None:
         start, end = rules.access_fee_period(contract.activated_on)
+        fee = rules.access_fee(schedules, contract.storage_gb, contract.received_on)
         charges.append(
             Charge(
                 customer=contract.customer,
@@ -64,24 +73,30 @@ def contract_charges(domain: str, contract: Contract) -> list[Charge]:
                 charge_date=start,
                 period_start=start,
                 period_end=end,
-                amount=to_cents(rules.access_fee(contract.storage_gb)),
+                amount=fee.amount,
                 rule="R3",
                 basis=f"access fee, {contract.storage_gb} GB tier",
+                schedule=fee.schedule,
+                line=fee.line,
             )
         )
     for storage_order in contract.storage_orders:
         for pack_gb in storage_order.packs:
             charges.extend(
                 _pack_charges(domain, contract, storage_order.order, pack_gb,
-                              storage_order.received_on)
+                              storage_order.received_on, schedules)
             )
     return charges
 
 
 def _pack_charges(
-    domain: str, contract: Contract, order: str, pack_gb: int, received_on: date
+    domain: str,
+    contract: Contract,
+    order: str,
+    pack_gb: int,
+    received_on: date,
+    schedules: Sequence[Schedule],
 ) -> Iterable[Charge]:
-    fee = rules.pack_fee(pack_gb)
     for first, last in rules.yearly_periods(rules.billing_start(received_on)):
         known_end = (
             contract.service_end
@@ -90,14 +105,15 @@ def _pack_charges(
         )
         if known_end is not None and first > known_end:
             return  # R5: a period that would start after the end of service is not charged
+        fee = rules.pack_fee(schedules, pack_gb, first)
         charged_last = rules.charged_end(last, known_end)
         if charged_last == last:
-            amount, rule, basis = to_cents(fee), "R4", f"{pack_gb} GB pack, 12 months"
+            amount, rule, basis = to_cents(fee.amount), "R4", f"{pack_gb} GB pack, 12 months"
         else:
-            amount = rules.prorated(fee, first, charged_last, last)
+            amount = rules.prorated(fee.amount, first, charged_last, last)
             covered = (charged_last - first).days + 1
             full = (last - first).days + 1
-            rule, basis = "R5", f"{pack_gb} GB pack, {fee} € × {covered}/{full} days"
+            rule, basis = "R5", f"{pack_gb} GB pack, {fee.amount} € × {covered}/{full} days"
         yield Charge(
             customer=contract.customer,
             domain=domain,
@@ -109,14 +125,16 @@ def _pack_charges(
             amount=amount,
             rule=rule,
             basis=basis,
+            schedule=fee.schedule,
+            line=fee.line,
         )
 
 
-def subscription_charges(subscription: Subscription) -> list[Charge]:
+def subscription_charges(subscription: Subscription, schedules: Sequence[Schedule]) -> list[Charge]:
     return [
         charge
         for contract in subscription.contracts
-        for charge in contract_charges(subscription.domain, contract)
+        for charge in contract_charges(subscription.domain, contract, schedules)
     ]
 
 
@@ -125,17 +143,12 @@ def _order(charge: Charge) -> tuple[Any, ...]:
             charge.order, charge.period_end, charge.basis)
 
 
-def charges_as_of(
-    subscriptions: Iterable[Subscription | None],
-    as_of: date,
-    customer: str | None = None,
-) -> list[Charge]:
+def charges_as_of(known: Known, as_of: date, customer: str | None = None) -> list[Charge]:
     """Charges dated on or before ``as_of``, in a stable order (customer, domain, date, kind)."""
     selected = [
         charge
-        for subscription in subscriptions
-        if subscription is not None
-        for charge in subscription_charges(subscription)
+        for subscription in known.subscriptions
+        for charge in subscription_charges(subscription, known.schedules)
         if charge.charge_date <= as_of and (customer is None or charge.customer == customer)
     ]
     return sorted(selected, key=_order)

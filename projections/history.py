@@ -13,12 +13,15 @@ from itertools import takewhile
 from typing import Any
 from uuid import UUID
 
+import attrs
 from eventsourcing.application import project_aggregate
 from eventsourcing.utils import get_topic
 
 from commands.store import LedgerApplication
 from ledger.identity import subscription_id
 from ledger.subscription import Subscription
+from ledger.tariff_book import tariff_book_id
+from ledger.tariffs import Schedule
 
 SUBSCRIPTION_TOPICS = [
     get_topic(cls)
@@ -47,6 +50,42 @@ def subscription_known_at(
     """One domain's subscription from its own events only (cost follows its history)."""
     events = app.events.get(subscription_id(domain))
     return project_aggregate(None, _known(events, known_at))
+
+
+@attrs.frozen
+class Known:
+    """What the ledger knew at a recorded time: subscriptions and the tariff schedules adopted."""
+
+    subscriptions: tuple[Subscription, ...]
+    schedules: tuple[Schedule, ...]
+
+    def subscription(self, domain: str) -> Subscription | None:
+        for subscription in self.subscriptions:
+            if subscription.domain == domain:
+                return subscription
+        return None
+
+
+def known_at(
+    app: LedgerApplication, at: datetime | None = None, *, domain: str | None = None
+) -> Known:
+    """Fold the events recorded up to ``at`` (all of them without it).
+
+    With ``domain``, only that subscription's events are read, so the cost
+    follows its own history, not the size of the ledger.
+    """
+    if domain is not None:
+        one = subscription_known_at(app, domain, at)
+        subscriptions = (one,) if one is not None else ()
+    else:
+        subscriptions = tuple(all_subscriptions_known_at(app, at))
+    return Known(subscriptions, tariffs_known_at(app, at))
+
+
+def tariffs_known_at(app: LedgerApplication, known_at: datetime | None = None) -> tuple[Schedule, ...]:
+    """The tariff schedules adopted by ``known_at`` (all of them without it)."""
+    book = project_aggregate(None, _known(app.events.get(tariff_book_id()), known_at))
+    return book.schedules if book is not None else ()
 
 
 def all_subscriptions_known_at(

@@ -9,6 +9,8 @@ ledger=ledger
 store=demo.sqlite3
 rm -f "$store" "$store-wal" "$store-shm"
 
+# Prices come from the barème adopted by deliberation, recorded as an event.
+"$ledger" --store "$store" tariff adopt catalogues/megalis-suite-territoriale-2026.toml
 for file in docs/examples/*.jsonl; do
   "$ledger" --store "$store" import "$file"
 done

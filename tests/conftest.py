@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from stdnum import luhn
 
+from commands.handlers import UnitOfWork, adopt_tariff_schedule
 from commands.importer import import_lines
 from commands.store import open_store
+from ledger.tariffs import load_schedule
 
 _ids = itertools.count(1)
 
@@ -71,9 +74,28 @@ def store(tmp_path):
     return str(tmp_path / "ledger.sqlite3")
 
 
+ROOT = Path(__file__).resolve().parent.parent
+MEGALIS_2026 = ROOT / "catalogues" / "megalis-suite-territoriale-2026.toml"
+
+
+def adopt(app, path: str | Path = MEGALIS_2026) -> bool:
+    """Adopt a catalogue file in the store, as ``ledger tariff adopt`` does."""
+    uow = UnitOfWork(app)
+    adopted = adopt_tariff_schedule(load_schedule(path), uow)
+    app.save(*uow.changed())
+    return adopted
+
+
+def open_ledger(path: str):
+    """A store with the Suite Territoriale 2026 schedule adopted, as the demo sets it up."""
+    app = open_store(path)
+    adopt(app)
+    return app
+
+
 @pytest.fixture
 def app(store):
-    return open_store(store)
+    return open_ledger(store)
 
 
 @pytest.fixture

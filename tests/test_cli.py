@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from commands.cli import main
-from tests.conftest import activate, add_storage, jsonl, register, sign, terminate
+from tests.conftest import MEGALIS_2026, activate, add_storage, jsonl, register, sign, terminate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
@@ -20,6 +20,14 @@ def run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture
+def store(store, capsys):
+    """The test store with the Suite Territoriale 2026 schedule adopted through the CLI."""
+    assert main(["--store", store, "tariff", "adopt", str(MEGALIS_2026)]) == 0
+    assert "Adopted megalis-suite-territoriale-2026" in capsys.readouterr().out
+    return store
 
 
 @pytest.fixture
@@ -42,7 +50,8 @@ def test_import_then_charges_as_json(capsys, store, example_file):
         "customer": "lanvenec", "domain": "lanvenec.fr", "order": "BC-26-001",
         "kind": "access_fee", "charge_date": "2026-04-02", "period_start": "2026-04-02",
         "period_end": "2028-12-31", "amount": "600.00", "rule": "R3",
-        "basis": "access fee, 25 GB tier",
+        "basis": "access fee, 25 GB tier", "schedule": "megalis-suite-territoriale-2026",
+        "line": "st-access-25gb",
     }
 
 
@@ -112,7 +121,7 @@ def test_bad_file_exits_non_zero_naming_the_line(capsys, store, tmp_path):
     path.write_text("\n".join(jsonl(register(), sign(storage_gb=30))) + "\n")
     code, _, err = run(capsys, "--store", store, "import", str(path))
     assert code == 1
-    assert f"{path}, line 2: field 'storage_gb': unknown storage tier 30 GB" in err
+    assert f"{path}, line 2: unknown storage tier 30 GB" in err
     assert "Nothing from" in err
     _, out, _ = run(capsys, "--store", store, "charges", "--as-of", "2028-12-31", "--json")
     assert orjson.loads(out) == []
@@ -147,6 +156,8 @@ def test_store_in_a_missing_folder(capsys, tmp_path):
 def test_console_script_runs_the_examples_without_traceback(tmp_path):
     """The installed entry point, as a user runs it, on the shipped examples."""
     env = {**os.environ, "LEDGER_STORE": str(tmp_path / "demo.sqlite3")}
+    subprocess.run([sys.executable, "-m", "commands.cli", "tariff", "adopt", str(MEGALIS_2026)],
+                   env=env, check=True, capture_output=True)
     for example in sorted(EXAMPLES.glob("*.jsonl")):
         done = subprocess.run([sys.executable, "-m", "commands.cli", "import", str(example)],
                               env=env, capture_output=True, text=True, check=False)

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from commands.importer import ImportRejected, import_file, import_lines
+from commands.store import open_store
 from ledger.errors import LedgerError
 from projections.history import subscription_known_at
 from tests.conftest import activate, add_storage, jsonl, register, sign, terminate
@@ -13,6 +14,12 @@ from tests.conftest import activate, add_storage, jsonl, register, sign, termina
 
 def stored_event_count(app) -> int:
     return app.recorder.max_notification_id() or 0
+
+
+@pytest.fixture
+def baseline(app) -> int:
+    """Events already in the store before a test imports anything (the adopted schedule)."""
+    return stored_event_count(app)
 
 
 def rejected(app, *commands, lines=None) -> list[tuple[int, str]]:
@@ -62,11 +69,11 @@ def test_whitespace_and_key_order_do_not_change_the_content(app, apply):
     assert report.skipped == 1
 
 
-def test_one_bad_line_stores_nothing_of_the_file(app):
+def test_one_bad_line_stores_nothing_of_the_file(app, baseline):
     errors = rejected(app, register(), sign(), activate(on="2026-02-30"))
     assert errors[0][0] == 3
     assert "activated_on" in errors[0][1] and "2026-02-30" in errors[0][1]
-    assert stored_event_count(app) == 0
+    assert stored_event_count(app) == baseline
 
 
 def test_every_bad_line_is_reported_with_its_number(app):
@@ -119,8 +126,11 @@ def test_invalid_customer_fields(app, fields, message):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"storage_gb": 30}, "unknown storage tier 30 GB"),
-        ({"extra_gb_packs": [15]}, "unknown extra-storage pack 15 GB"),
+        ({"storage_gb": 30}, "unknown storage tier 30 GB: schedule megalis-suite-territoriale-2026 "
+                             "in force on 2026-03-17 offers 25, 50, 100, 150, 200 GB"),
+        ({"extra_gb_packs": [15]}, "unknown extra-storage pack 15 GB: schedule "
+                                   "megalis-suite-territoriale-2026 in force on 2026-03-17 offers 10, 20, 50 GB"),
+        ({"storage_gb": 0}, "expected a number of GB"),
         ({"extra_gb_packs": 10}, "expected a list of pack sizes"),
         ({"signed_on": "2026-03-18"}, "received_on 2026-03-17 is before signed_on 2026-03-18"),
         ({"received_on": "2029-01-02", "signed_on": "2029-01-01"}, "after the end of the offer"),
@@ -208,6 +218,14 @@ def test_import_file_reports_a_non_utf8_file(app, tmp_path):
     path.write_bytes('{"name": "Lanvénec"}'.encode("latin-1"))
     with pytest.raises(LedgerError, match="is not UTF-8 text"):
         import_file(app, path)
+
+
+def test_orders_need_a_schedule_in_force(store):
+    bare = open_store(store)  # no schedule adopted
+    errors = rejected(bare, register(), sign())
+    assert errors[0][0] == 2
+    assert "no tariff schedule of the Suite Territoriale is in force on 2026-03-17" in errors[0][1]
+    assert "ledger tariff adopt" in errors[0][1]
 
 
 def test_blank_lines_are_ignored(app):

@@ -10,15 +10,15 @@ from freezegun import freeze_time
 
 from ledger.errors import UnknownDomain
 from projections.charges import charges_as_of, total
-from projections.history import all_subscriptions_known_at, subscription_known_at
+from projections.history import known_at, subscription_known_at
 from projections.status import status_as_of
 from tests.conftest import activate, add_storage, register, sign, terminate
 
 D = date.fromisoformat
 
 
-def charges(app, as_of, known_at=None, domain="lanvenec.fr"):
-    return charges_as_of([subscription_known_at(app, domain, known_at)], D(as_of))
+def charges(app, as_of, at=None, domain="lanvenec.fr"):
+    return charges_as_of(known_at(app, at, domain=domain), D(as_of))
 
 
 def rows(charges_):
@@ -53,7 +53,7 @@ def test_termination_known_on_the_first_day_cuts_the_period_pro_rata(app, apply)
     last = charges(app, "2028-12-31")[-1]
     assert (str(last.period_start), str(last.period_end), last.amount, last.rule) == (
         "2027-04-01", "2027-05-31", Decimal("10.00"), "R5")
-    assert last.basis == "10 GB pack, 60 € × 61/366 days"
+    assert last.basis == "10 GB pack, 60.00 € × 61/366 days"
 
 
 def test_period_cut_by_the_contract_end(app, apply):
@@ -94,10 +94,10 @@ def test_resubscription_after_termination_has_its_own_access_fee(app, apply):
 def test_charges_of_every_subscription_filtered_by_customer(app, apply):
     apply(register(), sign(), register("plouay", population=3000),
           sign("plouay.fr", customer="plouay", extra_gb_packs=[20]))
-    everything = charges_as_of(all_subscriptions_known_at(app), D("2026-04-01"))
+    everything = charges_as_of(known_at(app), D("2026-04-01"))
     assert [(c.customer, c.domain) for c in everything] == [
         ("lanvenec", "lanvenec.fr"), ("plouay", "plouay.fr")]
-    only = charges_as_of(all_subscriptions_known_at(app), D("2026-04-01"), customer="plouay")
+    only = charges_as_of(known_at(app), D("2026-04-01"), customer="plouay")
     assert total(only) == Decimal(90)
 
 
@@ -108,11 +108,11 @@ def test_known_at_ignores_events_recorded_later(app, apply):
     with freeze_time("2027-05-02T14:00:00Z"):
         apply(terminate(on="2027-03-20"))
     before = datetime(2027, 5, 1, tzinfo=UTC)
-    assert charges(app, "2027-04-01", known_at=before)[-1].amount == Decimal(60)
+    assert charges(app, "2027-04-01", at=before)[-1].amount == Decimal(60)
     assert charges(app, "2027-04-01")[-1].amount == Decimal("10.00")
     assert status_as_of(subscription_known_at(app, "lanvenec.fr", before), "lanvenec.fr",
                         D("2027-04-15")).state == "active"
-    everything = charges_as_of(all_subscriptions_known_at(app, before), D("2027-04-01"))
+    everything = charges_as_of(known_at(app, before), D("2027-04-01"))
     assert everything[-1].amount == Decimal(60)
 
 

@@ -6,6 +6,10 @@ from decimal import Decimal
 import pytest
 
 from ledger import rules
+from ledger.tariffs import load_schedule
+from tests.conftest import MEGALIS_2026 as MEGALIS_2026_FILE
+
+MEGALIS_2026 = load_schedule(MEGALIS_2026_FILE)
 
 
 # R1 — eligibility
@@ -47,12 +51,18 @@ def test_r2_subscription_has_ended_the_day_after_its_last_day_of_service():
     ("gb", "fee"), [(25, 600), (50, 1000), (100, 1500), (150, 2000), (200, 2500)]
 )
 def test_r3_access_fee_by_tier(gb, fee):
-    assert rules.access_fee(gb) == Decimal(fee)
+    fee_2026 = rules.access_fee([MEGALIS_2026], gb, date(2026, 3, 17))
+    assert fee_2026 == rules.Fee(Decimal(fee), "megalis-suite-territoriale-2026", f"st-access-{gb}gb")
 
 
 def test_r3_unknown_tier():
-    with pytest.raises(ValueError, match="unknown storage tier 30 GB"):
-        rules.access_fee(30)
+    with pytest.raises(rules.TariffMissing, match="unknown storage tier 30 GB"):
+        rules.access_fee([MEGALIS_2026], 30, date(2026, 3, 17))
+
+
+def test_r3_no_schedule_in_force_before_the_deliberation():
+    with pytest.raises(rules.TariffMissing, match="no tariff schedule .* in force on 2025-12-17"):
+        rules.access_fee([MEGALIS_2026], 25, date(2025, 12, 17))
 
 
 def test_r3_access_fee_period_runs_to_the_contract_end():
@@ -62,7 +72,7 @@ def test_r3_access_fee_period_runs_to_the_contract_end():
 # R4 — extra storage, yearly from the 1st of the month after receipt
 @pytest.mark.parametrize(("gb", "fee"), [(10, 60), (20, 90), (50, 180)])
 def test_r4_pack_fees(gb, fee):
-    assert rules.pack_fee(gb) == Decimal(fee)
+    assert rules.pack_fee([MEGALIS_2026], gb, date(2027, 7, 1)).amount == Decimal(fee)
 
 
 @pytest.mark.parametrize(
