@@ -126,10 +126,10 @@ def test_invalid_customer_fields(app, fields, message):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"storage_gb": 30}, "unknown storage tier 30 GB: schedule megalis-suite-territoriale-2026 "
-                             "in force on 2026-03-17 offers 25, 50, 100, 150, 200 GB"),
-        ({"extra_gb_packs": [15]}, "unknown extra-storage pack 15 GB: schedule "
-                                   "megalis-suite-territoriale-2026 in force on 2026-03-17 offers 10, 20, 50 GB"),
+        ({"storage_gb": 30}, ("unknown storage tier 30 GB: schedule megalis-suite-territoriale-2026 "
+                             "in force on 2026-03-17 offers 25, 50, 100, 150, 200 GB")),
+        ({"extra_gb_packs": [15]}, ("unknown extra-storage pack 15 GB: schedule "
+                                   "megalis-suite-territoriale-2026 in force on 2026-03-17 offers 10, 20, 50 GB")),
         ({"storage_gb": 0}, "expected a number of GB"),
         ({"extra_gb_packs": 10}, "expected a list of pack sizes"),
         ({"signed_on": "2026-03-18"}, "received_on 2026-03-17 is before signed_on 2026-03-18"),
