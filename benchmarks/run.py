@@ -21,14 +21,17 @@ from pathlib import Path
 import orjson
 
 from benchmarks.generate import write
+from commands.handlers import UnitOfWork, adopt_tariff_schedule
 from commands.importer import import_file
 from commands.store import open_store
 from ledger.errors import UnknownDomain
+from ledger.tariffs import load_schedule
 from projections.charges import charges_as_of
 from projections.history import known_at, subscription_known_at
 from projections.status import status_as_of
 
 RESULTS = Path(__file__).resolve().parent / "results"
+MEGALIS_2026 = Path(__file__).resolve().parent.parent / "catalogues" / "megalis-suite-territoriale-2026.toml"
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -61,6 +64,9 @@ def main() -> None:
         lines = write(source, n)
         store = str(Path(folder) / "ledger.sqlite3")
         app = open_store(store)
+        uow = UnitOfWork(app)
+        adopt_tariff_schedule(load_schedule(MEGALIS_2026), uow)
+        app.save(*uow.changed())
 
         started = time.perf_counter()
         report = import_file(app, source)

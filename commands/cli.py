@@ -122,17 +122,18 @@ def run_charges(args: argparse.Namespace) -> int:
     table = Table(title=title, title_justify="left")
     for name, justify in (("Customer", "left"), ("Domain", "left"), ("Order", "left"),
                           ("Charge date", "left"), ("Period", "left"), ("What", "left"),
-                          ("Rule", "left"), ("Amount € HT", "right")):
+                          ("Rule", "left"), ("Tariff line", "left"), ("Amount € HT", "right")):
         table.add_column(name, justify=justify, no_wrap=True)
     for customer, rows in groupby(charges, key=lambda c: c.customer):
         rows = list(rows)
         for c in rows:
             table.add_row(c.customer, c.domain, c.order, str(c.charge_date),
-                          f"{c.period_start} → {c.period_end}", c.basis, c.rule,
+                          f"{c.period_start} → {c.period_end}", c.basis, c.rule, c.line,
                           format_amount(c.amount))
-        table.add_row("", "", "", "", "", f"total {customer}", "", format_amount(total(rows)),
-                      end_section=True)
-    table.add_row("", "", "", "", "", "TOTAL", "", format_amount(total(charges)), style="bold")
+        table.add_row("", "", "", "", "", f"total {customer}", "", "",
+                      format_amount(total(rows)), end_section=True)
+    table.add_row("", "", "", "", "", "TOTAL", "", "", format_amount(total(charges)),
+                  style="bold")
     out = console()
     out.print(table)
     if not charges:
