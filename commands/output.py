@@ -13,7 +13,7 @@ def console(stream=None) -> Console:
     stream = stream or sys.stdout
     if stream.isatty():
         return Console(file=stream, highlight=False)
-    return Console(file=stream, highlight=False, width=160, color_system=None)
+    return Console(file=stream, highlight=False, width=240, color_system=None)
 
 
 def print_json(value: object) -> None:
