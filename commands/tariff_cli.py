@@ -11,7 +11,7 @@ from rich.table import Table
 from commands.handlers import UnitOfWork, adopt_tariff_schedule
 from commands.output import console, print_json
 from commands.store import open_store
-from ledger.pricing import PriceRequest, quote
+from ledger.pricing import PriceRequest, commitment_total, quote
 from ledger.tariffs import VAT_CATEGORIES, Schedule, load_schedule, summary
 from projections.history import tariffs_known_at
 
@@ -138,17 +138,20 @@ def run_list(args: argparse.Namespace) -> int:
 def run_quote(args: argparse.Namespace) -> int:
     schedule = load_schedule(args.catalogue)
     line = schedule.line(args.line)
-    price = quote(line, PriceRequest(
+    request = PriceRequest(
         member=args.member, population=args.population, quantity=args.quantity,
         supplier_price=args.supplier_price, quoted_amount=args.quoted_amount,
-        category=args.category, first_subscription=args.first_subscription, year=args.year))
+        category=args.category, first_subscription=args.first_subscription, year=args.year)
+    price = quote(line, request)
     code, rate = VAT_CATEGORIES[line.vat]
+    committed = commitment_total(line, request)
     if args.json:
         print_json({
             "schedule": schedule.id, "line": line.id, "label": line.label,
             "member": args.member, "amount": str(price.amount), "currency": schedule.currency,
             "amount_includes_vat": line.price_includes_vat, "timing": line.timing,
             "years": line.years, "commitment_years": line.commitment_years,
+            "commitment_total": None if committed is None else str(committed),
             "vat": {"category": line.vat, "code": code, "rate": str(rate)},
             "steps": list(price.steps),
         })
@@ -159,6 +162,7 @@ def run_quote(args: argparse.Namespace) -> int:
     for step in price.steps:
         out.write(f"  {step}\n")
     timing = f"for {line.years} years" if line.timing == "multi_year" else line.timing
-    extra = f"; commitment {line.commitment_years} years" if line.commitment_years else ""
+    extra = (f"; commitment {line.commitment_years} years, {committed} € in all"
+             if committed is not None else "")
     out.write(f"timing: {timing}{extra}; VAT: {line.vat} ({code}, {rate} %)\n")
     return 0

@@ -62,6 +62,21 @@ def quote(line: PriceLine, request: PriceRequest) -> Price:
     return Price(line.id, amount, tuple(steps))
 
 
+def commitment_total(line: PriceLine, request: PriceRequest) -> Decimal | None:
+    """What a yearly line commits the body to over its ``commitment_years`` (« engagement 3 ans »).
+
+    Each year is priced on its own, so a free first year is counted as free.
+    ``None`` for a line without commitment.
+    """
+    if line.commitment_years is None or line.timing != "yearly":
+        return None
+    return sum(
+        (quote(line, attrs.evolve(request, year=year)).amount
+         for year in range(request.year, request.year + line.commitment_years)),
+        Decimal("0.00"),
+    )
+
+
 def _times(factor: Decimal) -> str:
     return "double" if factor == 2 else f"{factor} times"
 

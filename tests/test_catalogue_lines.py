@@ -11,7 +11,7 @@ from decimal import Decimal
 import attrs
 import pytest
 
-from ledger.pricing import PriceRequest, PricingError, quote
+from ledger.pricing import PriceRequest, PricingError, commitment_total, quote
 from ledger.tariffs import Eligibility, Split, load_schedule
 from tests.conftest import ROOT
 
@@ -268,6 +268,17 @@ def test_missing_input_or_ineligible_request_is_explained(line, request_, messag
         return
     with pytest.raises(PricingError, match=message):
         quote(SOMME.line(line), request_)
+
+
+def test_commitment_totals_price_each_year():
+    # « Contrat maintenance postes … (eng. 3 ans) 144,00 »: 6 computers × 144 × 3 years = 2 592
+    assert commitment_total(SOMME.line("sn-maintenance-workstation"), req(quantity=6)) == Decimal(2592)
+    # Coffre-fort, first subscription: year 1 free, then 2 × (4 × 35) = 280
+    vault = SOMME.line("sn-password-vault")
+    assert commitment_total(vault, req(quantity=4, first_subscription=True)) == Decimal(280)
+    # not a first subscription: 3 × 140 = 420
+    assert commitment_total(vault, req(quantity=4)) == Decimal(420)
+    assert commitment_total(SOMME.line("sn-web-hosting"), req()) is None
 
 
 def test_steps_show_how_the_amount_was_computed():
