@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from uuid import UUID
+
+import attrs
 
 from eventsourcing.domain import Aggregate, event
 from stdnum import exceptions as stdnum_errors
@@ -53,9 +56,93 @@ class Customer(Aggregate):
         return customer_id(key)
 
     @event("CustomerRegistered")
-    def __init__(self, key: str, name: str, siret: str, category: str, population: int) -> None:
+    def __init__(
+        self,
+        key: str,
+        name: str,
+        siret: str,
+        category: str,
+        population: int,
+        address: dict[str, str] | None = None,
+    ) -> None:
         self.key = key
         self.name = name
         self.siret = siret
         self.category = category
         self.population = population
+        self.address = dict(address) if address else None
+        self.references: dict[int, BillingReferences] = {}
+
+    def update(self, **changes: Any) -> bool:
+        """Change the name, address or population. ``False`` if nothing changes.
+
+        Issued invoices keep the buyer as it was when they were issued.
+        """
+        changed = {k: v for k, v in changes.items() if v is not None and getattr(self, k) != v}
+        if not changed:
+            return False
+        self._updated(**{k: changed.get(k) for k in ("name", "address", "population")})
+        return True
+
+    @event("CustomerUpdated")
+    def _updated(
+        self, name: str | None, address: dict[str, str] | None, population: int | None
+    ) -> None:
+        if name is not None:
+            self.name = name
+        if address is not None:
+            self.address = dict(address)
+        if population is not None:
+            self.population = population
+
+    def set_billing_references(
+        self,
+        *,
+        year: int,
+        code_service: str | None,
+        engagement_number: str | None,
+        code_service_required: bool,
+        engagement_required: bool,
+    ) -> None:
+        """Record the Chorus Pro references the body gave for a year (« et ce, chaque année »)."""
+        self._references_set(
+            year=year, code_service=code_service, engagement_number=engagement_number,
+            code_service_required=code_service_required, engagement_required=engagement_required,
+        )
+
+    @event("BillingReferencesSet")
+    def _references_set(
+        self,
+        year: int,
+        code_service: str | None,
+        engagement_number: str | None,
+        code_service_required: bool,
+        engagement_required: bool,
+    ) -> None:
+        self.references = {
+            **self.references,
+            year: BillingReferences(code_service, engagement_number, code_service_required,
+                                    engagement_required),
+        }
+
+    def references_for(self, year: int) -> BillingReferences:
+        return self.references.get(year, BillingReferences())
+
+
+@attrs.frozen
+class BillingReferences:
+    """Chorus Pro references of one budget year, and whether the body made them mandatory."""
+
+    code_service: str | None = None
+    engagement_number: str | None = None
+    code_service_required: bool = False
+    engagement_required: bool = False
+
+    def missing(self) -> list[str]:
+        """What Chorus Pro would reject the invoice for lacking."""
+        missing = []
+        if self.code_service_required and not self.code_service:
+            missing.append("code service")
+        if self.engagement_required and not self.engagement_number:
+            missing.append("engagement number")
+        return missing

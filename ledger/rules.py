@@ -73,6 +73,9 @@ class Fee:
     amount: Decimal
     schedule: str
     line: str
+    label: str = ""
+    vat: str = "outside_scope"
+    vat_reason: str | None = None
 
 
 class TariffMissing(BusinessRuleViolation):
@@ -93,7 +96,8 @@ def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, w
         raise TariffMissing(
             f"unknown {what} {gb} GB: schedule {schedule.id} in force on {day} offers {offered} GB"
         )
-    return Fee(quote(line, PriceRequest()).amount, schedule.id, line.id)
+    return Fee(quote(line, PriceRequest()).amount, schedule.id, line.id, line.label, line.vat,
+               line.vat_reason)
 
 
 def access_fee(schedules: Iterable[Schedule], storage_gb: int, received_on: date) -> Fee:

@@ -26,6 +26,9 @@ EXTRA_STORAGE = "extra_storage"
 
 @attrs.frozen
 class Charge:
+    """One amount due. ``key`` identifies it across replays: what an invoice line refers to."""
+
+    key: str
     customer: str
     domain: str
     order: str
@@ -38,6 +41,9 @@ class Charge:
     basis: str
     schedule: str
     line: str
+    label: str = ""
+    vat: str = "outside_scope"
+    vat_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +72,7 @@ def contract_charges(
         fee = rules.access_fee(schedules, contract.storage_gb, contract.received_on)
         charges.append(
             Charge(
+                key=f"{domain}/{contract.order}/access",
                 customer=contract.customer,
                 domain=domain,
                 order=contract.order,
@@ -78,12 +85,15 @@ def contract_charges(
                 basis=f"access fee, {contract.storage_gb} GB tier",
                 schedule=fee.schedule,
                 line=fee.line,
+                label=fee.label,
+                vat=fee.vat,
+                vat_reason=fee.vat_reason,
             )
         )
     for storage_order in contract.storage_orders:
-        for pack_gb in storage_order.packs:
+        for index, pack_gb in enumerate(storage_order.packs, start=1):
             charges.extend(
-                _pack_charges(domain, contract, storage_order.order, pack_gb,
+                _pack_charges(domain, contract, storage_order.order, index, pack_gb,
                               storage_order.received_on, schedules)
             )
     return charges
@@ -93,6 +103,7 @@ def _pack_charges(
     domain: str,
     contract: Contract,
     order: str,
+    index: int,
     pack_gb: int,
     received_on: date,
     schedules: Sequence[Schedule],
@@ -115,6 +126,7 @@ def _pack_charges(
             full = (last - first).days + 1
             rule, basis = "R5", f"{pack_gb} GB pack, {fee.amount} € × {covered}/{full} days"
         yield Charge(
+            key=f"{domain}/{order}/pack-{index}/{first.isoformat()}",
             customer=contract.customer,
             domain=domain,
             order=order,
@@ -127,6 +139,9 @@ def _pack_charges(
             basis=basis,
             schedule=fee.schedule,
             line=fee.line,
+            label=fee.label,
+            vat=fee.vat,
+            vat_reason=fee.vat_reason,
         )
 
 

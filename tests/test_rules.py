@@ -52,7 +52,8 @@ def test_r2_subscription_has_ended_the_day_after_its_last_day_of_service():
 )
 def test_r3_access_fee_by_tier(gb, fee):
     fee_2026 = rules.access_fee([MEGALIS_2026], gb, date(2026, 3, 17))
-    assert fee_2026 == rules.Fee(Decimal(fee), "megalis-suite-territoriale-2026", f"st-access-{gb}gb")
+    assert (fee_2026.amount, fee_2026.schedule, fee_2026.line, fee_2026.vat) == (
+        Decimal(fee), "megalis-suite-territoriale-2026", f"st-access-{gb}gb", "outside_scope")
 
 
 def test_r3_unknown_tier():
