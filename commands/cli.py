@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from commands import tariff_cli
+from commands import invoice_cli, tariff_cli
 from commands.importer import import_file
 from commands.output import console, print_json
 from commands.store import open_store, store_path
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     subscription.add_argument("--json", action="store_true", help="print a JSON object")
 
     tariff_cli.add_parser(commands, common)
+    invoice_cli.add_parsers(commands, common)
     return parser
 
 
@@ -164,7 +165,8 @@ def run_subscription(args: argparse.Namespace) -> int:
 
 
 RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_subscription,
-           "tariff": tariff_cli.run}
+           "tariff": tariff_cli.run, "bill": invoice_cli.run, "invoice": invoice_cli.run,
+           "invoices": invoice_cli.run, "corrections": invoice_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,13 +18,17 @@ from commands.messages import (
     AddStorage,
     Command,
     RegisterCustomer,
+    RegisterOperator,
     RequestTermination,
+    SetBillingReferences,
     SignOrder,
+    UpdateCustomer,
 )
 from commands.store import LedgerApplication
 from ledger.customer import Customer
 from ledger.errors import BusinessRuleViolation, UnknownCustomer, UnknownDomain
 from ledger.identity import customer_id, receipt_id, subscription_id
+from ledger.operator import Operator, operator_id
 from ledger.receipt import CommandReceipt
 from ledger.subscription import Subscription
 from ledger.tariff_book import TariffBook, tariff_book_id
@@ -56,6 +60,9 @@ class UnitOfWork:
     def receipt(self, command_id: str) -> CommandReceipt | None:
         return self._get(receipt_id(command_id))
 
+    def operator(self) -> Operator | None:
+        return self._get(operator_id())
+
     def tariff_book(self) -> TariffBook | None:
         return self._get(tariff_book_id())
 
@@ -81,14 +88,44 @@ def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> None:
             siret=cmd.siret,
             category=cmd.category,
             population=cmd.population,
+            address=cmd.address,
         )
     )
 
 
-def sign_order(cmd: SignOrder, uow: UnitOfWork) -> None:
-    customer = uow.customer(cmd.customer)
+def _existing_customer(key: str, uow: UnitOfWork) -> Customer:
+    customer = uow.customer(key)
     if customer is None:
-        raise UnknownCustomer(cmd.customer)
+        raise UnknownCustomer(key)
+    return customer
+
+
+def update_customer(cmd: UpdateCustomer, uow: UnitOfWork) -> None:
+    customer = _existing_customer(cmd.customer, uow)
+    if customer.update(name=cmd.name, address=cmd.address, population=cmd.population):
+        uow.add(customer)
+
+
+def set_billing_references(cmd: SetBillingReferences, uow: UnitOfWork) -> None:
+    customer = _existing_customer(cmd.customer, uow)
+    customer.set_billing_references(
+        year=cmd.year, code_service=cmd.code_service, engagement_number=cmd.engagement_number,
+        code_service_required=cmd.code_service_required,
+        engagement_required=cmd.engagement_required,
+    )
+    uow.add(customer)
+
+
+def register_operator(cmd: RegisterOperator, uow: UnitOfWork) -> None:
+    operator = uow.operator() or Operator()
+    profile = {"name": cmd.name, "siret": cmd.siret, "address": cmd.address,
+               "vat_number": cmd.vat_number, "iban": cmd.iban}
+    if operator.register(profile):
+        uow.add(operator)
+
+
+def sign_order(cmd: SignOrder, uow: UnitOfWork) -> None:
+    customer = _existing_customer(cmd.customer, uow)
     subscription = uow.subscription(cmd.domain) or Subscription(domain=cmd.domain)
     subscription.sign_order(
         customer=customer,
@@ -144,6 +181,9 @@ def adopt_tariff_schedule(schedule: Schedule, uow: UnitOfWork) -> bool:
 
 HANDLERS: dict[type, Callable[[Any, UnitOfWork], None]] = {
     RegisterCustomer: register_customer,
+    UpdateCustomer: update_customer,
+    SetBillingReferences: set_billing_references,
+    RegisterOperator: register_operator,
     SignOrder: sign_order,
     Activate: activate,
     AddStorage: add_storage,

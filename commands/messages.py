@@ -8,12 +8,15 @@ names the field at fault; the domain checks the order form's rules.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import attrs
 import orjson
+from stdnum import exceptions as stdnum_errors
+from stdnum import iban as stdnum_iban
 
 from ledger.customer import valid_category, valid_customer_key, valid_siret
 from ledger.dates import parse_iso_date
@@ -29,6 +32,37 @@ class RegisterCustomer:
     siret: str
     category: str
     population: int
+    address: dict[str, str] | None = None
+
+
+@attrs.frozen
+class UpdateCustomer:
+    id: str
+    customer: str
+    name: str | None = None
+    address: dict[str, str] | None = None
+    population: int | None = None
+
+
+@attrs.frozen
+class SetBillingReferences:
+    id: str
+    customer: str
+    year: int
+    code_service: str | None = None
+    engagement_number: str | None = None
+    code_service_required: bool = False
+    engagement_required: bool = False
+
+
+@attrs.frozen
+class RegisterOperator:
+    id: str
+    name: str
+    siret: str
+    address: dict[str, str]
+    vat_number: str | None = None
+    iban: str | None = None
 
 
 @attrs.frozen
@@ -67,7 +101,8 @@ class RequestTermination:
     received_on: date
 
 
-Command = RegisterCustomer | SignOrder | Activate | AddStorage | RequestTermination
+Command = (RegisterCustomer | UpdateCustomer | SetBillingReferences | RegisterOperator | SignOrder
+           | Activate | AddStorage | RequestTermination)
 
 
 # Field parsers: take the JSON value, return the typed value or raise ValueError/TypeError.
@@ -125,6 +160,53 @@ def _nonempty_packs(value: Any) -> tuple[int, ...]:
     return packs
 
 
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {_show(value)}")
+    return value
+
+
+def _year(value: Any) -> int:
+    year = _whole(value)
+    if not 2000 <= year <= 2100:
+        raise ValueError(f"expected a year such as 2027, got {year}")
+    return year
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+_ADDRESS_FIELDS = {"line1": True, "line2": False, "postcode": True, "city": True}
+
+
+def _address(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise TypeError('expected {"line1": …, "postcode": …, "city": …}')
+    unknown = sorted(set(value) - set(_ADDRESS_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown address field {', '.join(unknown)} "
+                         f"(expected {', '.join(_ADDRESS_FIELDS)})")
+    address = {}
+    for name, required in _ADDRESS_FIELDS.items():
+        if name not in value:
+            if required:
+                raise ValueError(f"address needs {name}")
+            continue
+        address[name] = _text(value[name])
+    if not re.fullmatch(r"\d{5}", address["postcode"]):
+        raise ValueError(f"postcode must have 5 digits, got {address['postcode']!r}")
+    return address
+
+
+def _iban(value: Any) -> str:
+    text = _text(value)
+    try:
+        return stdnum_iban.validate(text)
+    except stdnum_errors.ValidationError:
+        raise ValueError(f"{text!r} is not a valid IBAN") from None
+
+
 def _date(value: Any) -> date:
     return parse_iso_date(value)
 
@@ -146,6 +228,37 @@ SCHEMAS: dict[str, tuple[type, dict[str, tuple[Callable[[Any], Any], bool]]]] = 
             "siret": (_string(valid_siret), True),
             "category": (_string(valid_category), True),
             "population": (_population, True),
+            "address": (_address, False),
+        },
+    ),
+    "update_customer": (
+        UpdateCustomer,
+        {
+            "customer": (_string(valid_customer_key), True),
+            "name": (_text, False),
+            "address": (_address, False),
+            "population": (_population, False),
+        },
+    ),
+    "set_billing_references": (
+        SetBillingReferences,
+        {
+            "customer": (_string(valid_customer_key), True),
+            "year": (_year, True),
+            "code_service": (_optional_text, False),
+            "engagement_number": (_optional_text, False),
+            "code_service_required": (_flag, False),
+            "engagement_required": (_flag, False),
+        },
+    ),
+    "register_operator": (
+        RegisterOperator,
+        {
+            "name": (_text, True),
+            "siret": (_string(valid_siret), True),
+            "address": (_address, True),
+            "vat_number": (_optional_text, False),
+            "iban": (_iban, False),
         },
     ),
     "sign_order": (

@@ -82,9 +82,14 @@ def known_at(
     return Known(subscriptions, tariffs_known_at(app, at))
 
 
+def aggregate_known_at(app: LedgerApplication, aggregate_id: UUID, at: datetime | None = None):
+    """Any aggregate folded from its events recorded up to ``at``; ``None`` if it did not exist."""
+    return project_aggregate(None, _known(app.events.get(aggregate_id), at))
+
+
 def tariffs_known_at(app: LedgerApplication, known_at: datetime | None = None) -> tuple[Schedule, ...]:
     """The tariff schedules adopted by ``known_at`` (all of them without it)."""
-    book = project_aggregate(None, _known(app.events.get(tariff_book_id()), known_at))
+    book = aggregate_known_at(app, tariff_book_id(), known_at)
     return book.schedules if book is not None else ()
 
 

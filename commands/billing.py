@@ -1,0 +1,315 @@
+"""Billing runs and corrections: turn derived charges into issued, numbered documents."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from itertools import groupby
+from typing import Any
+
+import attrs
+from eventsourcing.persistence import IntegrityError
+
+from commands.store import LedgerApplication
+from ledger.customer import Customer
+from ledger.errors import LedgerError
+from ledger.identity import customer_id, subscription_id
+from ledger.invoicing import CREDIT_NOTE, INVOICE, Invoicing, build_document, invoicing_id
+from ledger.money import format_amount
+from ledger.operator import Operator, operator_id
+from projections.charges import Charge, charges_as_of
+from projections.history import Known, aggregate_known_at, known_at
+
+#: How often a run retries when another writer took the next numbers first.
+ATTEMPTS = 5
+
+
+class NoOperator(LedgerError):
+    def __init__(self) -> None:
+        super().__init__(
+            "the operator (the seller on invoices) is not registered: import a "
+            "register_operator command first (docs/commands.md)")
+
+
+@attrs.frozen
+class Skipped:
+    customer: str
+    year: int
+    missing: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (f"{self.customer}: no invoice — the {' and '.join(self.missing)} that Chorus Pro "
+                f"requires for {self.year} is missing (set_billing_references)")
+
+
+@attrs.frozen
+class BillingReport:
+    issued: tuple[dict[str, Any], ...]
+    skipped: tuple[Skipped, ...]
+
+
+def charge_line(charge: Charge) -> dict[str, Any]:
+    """An invoice line for a charge: what it is, for which period, how it was priced."""
+    return {
+        "key": charge.key,
+        "customer": charge.customer,
+        "domain": charge.domain,
+        "order": charge.order,
+        "kind": charge.kind,
+        "description": f"{charge.label} — {charge.domain}, {charge.basis}",
+        "charge_date": charge.charge_date.isoformat(),
+        "period_start": charge.period_start.isoformat(),
+        "period_end": charge.period_end.isoformat(),
+        "amount": format_amount(charge.amount),
+        "rule": charge.rule,
+        "schedule": charge.schedule,
+        "line": charge.line,
+        "vat": charge.vat,
+        "vat_reason": charge.vat_reason,
+    }
+
+
+def buyer_snapshot(customer: Customer, year: int) -> dict[str, Any]:
+    """The buyer as it stands now, with its Chorus Pro references of ``year``."""
+    references = customer.references_for(year)
+    return {
+        "customer": customer.key,
+        "name": customer.name,
+        "siret": customer.siret,
+        "address": customer.address,
+        "code_service": references.code_service,
+        "engagement_number": references.engagement_number,
+    }
+
+
+def _operator(app: LedgerApplication, at: datetime | None = None) -> dict[str, Any]:
+    operator: Operator | None = aggregate_known_at(app, operator_id(), at)
+    if operator is None or operator.profile is None:
+        raise NoOperator
+    return operator.profile
+
+
+def _invoicing(app: LedgerApplication, at: datetime | None = None) -> Invoicing:
+    return aggregate_known_at(app, invoicing_id(), at) or Invoicing()
+
+
+def _customer(app: LedgerApplication, key: str, at: datetime | None = None) -> Customer:
+    customer = aggregate_known_at(app, customer_id(key), at)
+    if customer is None:
+        raise LedgerError(f"customer {key!r} of a charge is not registered")
+    return customer
+
+
+def _retrying(attempt: Callable[[], Any]) -> Any:
+    for _ in range(ATTEMPTS):
+        try:
+            return attempt()
+        except IntegrityError:
+            continue  # another writer issued documents meanwhile: start again from fresh state
+    raise LedgerError(
+        "other billing runs kept taking the next invoice numbers; nothing was issued by this "
+        "run — run it again")
+
+
+def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None = None
+         ) -> BillingReport:
+    """Invoice every charge dated on or before ``through`` that no invoice holds yet.
+
+    One invoice per customer and charge date, numbered in series F of the issue
+    year. A customer whose mandatory Chorus Pro reference for the charge's year is
+    missing gets no invoice in this run. Running it again issues nothing new.
+    """
+    def attempt() -> BillingReport:
+        seller = _operator(app)
+        invoicing = _invoicing(app)
+        due = [c for c in charges_as_of(known_at(app), through)
+               if c.key not in invoicing.invoiced_keys]
+        due.sort(key=lambda c: (c.charge_date, c.customer, c.key))
+        issued, skipped = [], []
+        for (charge_date, key), group in groupby(due, key=lambda c: (c.charge_date, c.customer)):
+            customer = _customer(app, key)
+            missing = customer.references_for(charge_date.year).missing()
+            if missing:
+                skip = Skipped(key, charge_date.year, tuple(missing))
+                if skip not in skipped:
+                    skipped.append(skip)
+                continue
+            document = build_document(
+                kind=INVOICE, number=invoicing.next_number(INVOICE, issued_on),
+                issued_on=issued_on, seller=seller,
+                buyer=buyer_snapshot(customer, charge_date.year),
+                lines=[charge_line(c) for c in group],
+            )
+            invoicing.issue(document, by=by)
+            issued.append(document)
+        if issued:
+            app.save(invoicing)
+        return BillingReport(tuple(issued), tuple(skipped))
+
+    return _retrying(attempt)
+
+
+# Corrections ---------------------------------------------------------------------------------
+
+@attrs.frozen
+class Proposal:
+    """A correction the ledger proposes for an issued invoice that late news made wrong."""
+
+    id: str
+    invoice: str
+    customer: str
+    old_total: Decimal
+    new_total: Decimal
+    new_lines: tuple[dict[str, Any], ...]
+    cause: str
+
+    @property
+    def difference(self) -> Decimal:
+        return self.new_total - self.old_total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "invoice": self.invoice, "customer": self.customer,
+            "old_total": format_amount(self.old_total), "new_total": format_amount(self.new_total),
+            "difference": format_amount(self.difference), "cause": self.cause,
+            "credit_note": format_amount(self.old_total),
+            "new_invoice_lines": list(self.new_lines),
+        }
+
+
+def _comparable(lines) -> list[tuple[str, str, str, str]]:
+    return sorted((line["key"], line["amount"], line["period_start"], line["period_end"])
+                  for line in lines)
+
+
+def lines_for(known: Known, keys: set[str]) -> list[dict[str, Any]]:
+    """The lines the given charge keys come to with what ``known`` holds (dropped if no longer due)."""
+    domains = {key.split("/", 1)[0] for key in keys}
+    subset = Known(tuple(s for s in known.subscriptions if s.domain in domains), known.schedules)
+    charges = sorted((c for c in charges_as_of(subset, date.max) if c.key in keys),
+                     key=lambda c: c.key)
+    return [charge_line(c) for c in charges]
+
+
+def issue_times(app: LedgerApplication) -> dict[str, datetime]:
+    """When each document was recorded (the timestamp of the event that issued it)."""
+    return {
+        event.document["number"]: event.timestamp
+        for event in app.events.get(invoicing_id())
+        if hasattr(event, "document")
+    }
+
+
+def _cause(app: LedgerApplication, domains: set[str], after: datetime) -> str:
+    news = []
+    for domain in sorted(domains):
+        for event in app.events.get(subscription_id(domain)):
+            if event.timestamp > after:
+                dates = ", ".join(f"{name.replace('_', ' ')} {value}"
+                                  for name, value in sorted(vars(event).items())
+                                  if name.endswith("_on"))
+                news.append(f"{type(event).__name__} for {domain} ({dates}), recorded "
+                            f"{event.timestamp.isoformat(timespec='seconds')}")
+    return "; ".join(news) or "a tariff schedule or other event recorded after the invoice"
+
+
+def proposals(app: LedgerApplication) -> list[Proposal]:
+    """Issued invoices whose lines differ from what the ledger now knows they should hold."""
+    invoicing = _invoicing(app)
+    known = known_at(app)
+    times = issue_times(app)
+    found = []
+    for number_, document in invoicing.documents.items():
+        if document["kind"] != INVOICE or number_ in invoicing.credited:
+            continue
+        keys = {line["key"] for line in document["lines"]}
+        current = lines_for(known, keys)
+        if _comparable(current) == _comparable(document["lines"]):
+            continue
+        domains = {line["domain"] for line in document["lines"]}
+        found.append(Proposal(
+            id=number_, invoice=number_, customer=document["buyer"]["customer"],
+            old_total=Decimal(document["total_ht"]),
+            new_total=sum((Decimal(line["amount"]) for line in current), Decimal("0.00")),
+            new_lines=tuple(current), cause=_cause(app, domains, times[number_]),
+        ))
+    return found
+
+
+def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_on: date
+                     ) -> list[dict[str, Any]]:
+    """Issue the credit note of a proposal and, where something is still due, a new invoice."""
+    if not by.strip():
+        raise LedgerError("say who applies the correction (--by NAME)")
+
+    def attempt() -> list[dict[str, Any]]:
+        chosen = next((p for p in proposals(app) if p.id == proposal_id), None)
+        if chosen is None:
+            raise LedgerError(f"no correction {proposal_id!r} is proposed (ledger corrections)")
+        invoicing = _invoicing(app)
+        original = invoicing.documents[chosen.invoice]
+        credit = build_document(
+            kind=CREDIT_NOTE, number=invoicing.next_number(CREDIT_NOTE, issued_on),
+            issued_on=issued_on, seller=original["seller"], buyer=original["buyer"],
+            lines=original["lines"], refers_to=original["number"], cause=chosen.cause,
+        )
+        invoicing.issue(credit, by=by)
+        issued = [credit]
+        if chosen.new_lines:
+            customer = _customer(app, chosen.customer)
+            year = date.fromisoformat(chosen.new_lines[0]["charge_date"]).year
+            replacement = build_document(
+                kind=INVOICE, number=invoicing.next_number(INVOICE, issued_on),
+                issued_on=issued_on, seller=_operator(app), buyer=buyer_snapshot(customer, year),
+                lines=chosen.new_lines, refers_to=original["number"], cause=chosen.cause,
+            )
+            invoicing.issue(replacement, by=by)
+            issued.append(replacement)
+        app.save(invoicing)
+        return issued
+
+    return _retrying(attempt)
+
+
+# Reproducibility -----------------------------------------------------------------------------
+
+@attrs.frozen
+class Verification:
+    document: dict[str, Any]
+    recorded_digest: str
+    rederived: dict[str, Any]
+    recorded_at: datetime
+    issued_by: str | None
+
+    @property
+    def identical(self) -> bool:
+        from ledger.invoicing import digest
+
+        return digest(self.rederived) == self.recorded_digest == digest(self.document)
+
+
+def verify(app: LedgerApplication, number_: str) -> Verification:
+    """An issued document, and the same document re-derived from the events recorded up to its issue."""
+    invoicing = _invoicing(app)
+    document = invoicing.documents.get(number_)
+    if document is None:
+        raise LedgerError(f"no invoice or credit note numbered {number_!r}")
+    at = issue_times(app)[number_]
+    before = _invoicing(app, at)  # the documents that existed when it was issued (and itself)
+    if document["kind"] == CREDIT_NOTE:
+        original = before.documents[document["refers_to"]]
+        seller, buyer, lines = original["seller"], original["buyer"], original["lines"]
+    else:
+        keys = {line["key"] for line in document["lines"]}
+        lines = lines_for(known_at(app, at), keys)
+        year = date.fromisoformat(lines[0]["charge_date"]).year if lines else 0
+        seller = _operator(app, at)
+        buyer = buyer_snapshot(_customer(app, document["buyer"]["customer"], at), year)
+    rederived = build_document(
+        kind=document["kind"], number=document["number"],
+        issued_on=date.fromisoformat(document["issued_on"]), seller=seller, buyer=buyer,
+        lines=lines, refers_to=document["refers_to"], cause=document["cause"],
+    )
+    return Verification(document, invoicing.digests[number_], rederived, at,
+                        invoicing.issued_by.get(number_))

@@ -1,0 +1,189 @@
+"""``ledger bill``, ``ledger invoice …``, ``ledger invoices …``, ``ledger corrections …``."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+
+import orjson
+from rich.table import Table
+
+from commands.billing import _invoicing, apply_correction, bill, proposals, verify
+from commands.exports import facturx_pdf, journal_csv
+from commands.output import console, print_json
+from commands.store import open_store
+from ledger.dates import parse_iso_date
+from ledger.errors import LedgerError
+
+
+def _day(text: str) -> date:
+    try:
+        return parse_iso_date(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_parsers(commands, common: argparse.ArgumentParser) -> None:
+    billing = commands.add_parser("bill", parents=[common],
+                                  help="issue invoices for the charges due, not yet invoiced")
+    billing.add_argument("--through", type=_day, required=True,
+                         help="invoice charges dated on or before this date")
+    billing.add_argument("--issue-date", type=_day, help="date on the invoices (default: today)")
+    billing.add_argument("--by", help="who runs the billing (recorded with each invoice)")
+    billing.add_argument("--json", action="store_true")
+
+    invoice = commands.add_parser("invoice", parents=[common], help="one issued document")
+    actions = invoice.add_subparsers(dest="invoice_command", required=True, metavar="ACTION")
+    show = actions.add_parser("show", parents=[common],
+                              help="show it and check it against a replay of the events")
+    show.add_argument("number")
+    show.add_argument("--json", action="store_true")
+    export = actions.add_parser("export", parents=[common], help="write it as Factur-X or JSON")
+    export.add_argument("number")
+    export.add_argument("--format", choices=("facturx", "json"), required=True)
+    export.add_argument("--out", required=True, help="file to write (.pdf for facturx)")
+
+    invoices = commands.add_parser("invoices", parents=[common], help="every issued document")
+    actions = invoices.add_subparsers(dest="invoices_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", parents=[common], help="list invoices and credit notes")
+    listing.add_argument("--json", action="store_true")
+    journal = actions.add_parser("export", parents=[common],
+                                 help="the accounting journal, one row per line")
+    journal.add_argument("--csv", required=True, help="CSV file to write")
+
+    corrections = commands.add_parser(
+        "corrections", parents=[common],
+        help="invoices that late news made wrong, and the corrections proposed")
+    corrections.add_argument("--json", action="store_true")
+    actions = corrections.add_subparsers(dest="corrections_command", metavar="ACTION")
+    applying = actions.add_parser("apply", parents=[common],
+                                  help="issue the credit note (and new invoice) of a proposal")
+    applying.add_argument("id")
+    applying.add_argument("--by", required=True, help="who decides the correction")
+    applying.add_argument("--issue-date", type=_day, help="date on the documents (default: today)")
+
+
+def run_bill(args: argparse.Namespace) -> int:
+    app = open_store(getattr(args, "store", None))
+    report = bill(app, args.through, args.issue_date or date.today(), by=args.by)
+    if args.json:
+        print_json({"issued": [{"number": d["number"], "customer": d["buyer"]["customer"],
+                                "total_ht": d["total_ht"], "lines": len(d["lines"])}
+                               for d in report.issued],
+                    "skipped": [str(s) for s in report.skipped]})
+        return 0
+    for document in report.issued:
+        print(f"{document['number']}  {document['buyer']['customer']:<20} "
+              f"{len(document['lines'])} line(s)  {document['total_ht']:>10} € HT")
+    for skipped in report.skipped:
+        print(f"skipped: {skipped}")
+    if not report.issued:
+        print(f"Nothing to invoice through {args.through}.")
+    else:
+        print(f"{len(report.issued)} invoice(s) issued.")
+    return 0
+
+
+def run_invoice(args: argparse.Namespace) -> int:
+    app = open_store(getattr(args, "store", None))
+    check = verify(app, args.number)
+    if args.invoice_command == "export":
+        out = Path(args.out)
+        if args.format == "facturx":
+            out.write_bytes(facturx_pdf(check.document, check.recorded_digest))
+        else:
+            out.write_bytes(orjson.dumps(
+                {"document": check.document, "sha256": check.recorded_digest,
+                 "recorded_at": check.recorded_at.isoformat(), "issued_by": check.issued_by},
+                option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+        print(f"{args.number} written to {out}")
+        return 0
+    if args.json:
+        print_json({"document": check.document, "sha256": check.recorded_digest,
+                    "recorded_at": check.recorded_at.isoformat(), "issued_by": check.issued_by,
+                    "rederived_identical": check.identical})
+        return 0
+    doc = check.document
+    title = "Credit note" if doc["kind"] == "credit_note" else "Invoice"
+    out = console()
+    out.print(f"{title} {doc['number']} issued on {doc['issued_on']} "
+              f"(recorded {check.recorded_at.isoformat(timespec='seconds')})")
+    if doc.get("refers_to"):
+        out.print(f"refers to {doc['refers_to']}: {doc.get('cause') or ''}")
+    buyer = doc["buyer"]
+    out.print(f"buyer: {buyer['name']} — SIRET {buyer['siret']}"
+              f" — code service {buyer.get('code_service') or '—'}"
+              f" — engagement {buyer.get('engagement_number') or '—'}")
+    table = Table(show_header=True)
+    for column in ("Line", "Period", "Rule", "Amount € HT"):
+        table.add_column(column, justify="right" if column.startswith("Amount") else "left")
+    for line in doc["lines"]:
+        table.add_row(line["description"], f"{line['period_start']} → {line['period_end']}",
+                      line["rule"], line["amount"])
+    table.add_row("Total HT", "", "", doc["total_ht"], style="bold")
+    out.print(table)
+    out.print(f"SHA-256 {check.recorded_digest}")
+    if check.identical:
+        out.print("Re-derived from the events recorded up to its issue: identical.")
+    else:
+        out.print("Re-derived from the events recorded up to its issue: DIFFERENT — the history "
+                  "or the rules changed since; see --json for both documents.")
+    return 0 if check.identical else 3
+
+
+def run_invoices(args: argparse.Namespace) -> int:
+    app = open_store(getattr(args, "store", None))
+    invoicing = _invoicing(app)
+    documents = list(invoicing.documents.values())
+    if args.invoices_command == "export":
+        Path(args.csv).write_text(journal_csv(documents), encoding="utf-8")
+        print(f"{sum(len(d['lines']) for d in documents)} line(s) of {len(documents)} "
+              f"document(s) written to {args.csv}")
+        return 0
+    if args.json:
+        print_json([{"number": d["number"], "kind": d["kind"], "issued_on": d["issued_on"],
+                     "customer": d["buyer"]["customer"], "total_ht": d["total_ht"],
+                     "refers_to": d["refers_to"],
+                     "credited_by": invoicing.credited.get(d["number"])} for d in documents])
+        return 0
+    table = Table(title="Issued documents", title_justify="left")
+    for column in ("Number", "Issued", "Customer", "Total € HT", "Refers to", "Credited by"):
+        table.add_column(column)
+    for d in documents:
+        table.add_row(d["number"], d["issued_on"], d["buyer"]["customer"], d["total_ht"],
+                      d["refers_to"] or "", invoicing.credited.get(d["number"], ""))
+    console().print(table)
+    return 0
+
+
+def run_corrections(args: argparse.Namespace) -> int:
+    app = open_store(getattr(args, "store", None))
+    if args.corrections_command == "apply":
+        issued = apply_correction(app, args.id, args.by, args.issue_date or date.today())
+        for document in issued:
+            print(f"{document['number']} issued ({document['kind'].replace('_', ' ')}, "
+                  f"{document['total_ht']} € HT)")
+        return 0
+    found = proposals(app)
+    if args.json:
+        print_json([p.to_json() for p in found])
+        return 0
+    if not found:
+        print("No correction to propose: every issued invoice matches what the ledger knows.")
+        return 0
+    for p in found:
+        print(f"{p.id}: invoice {p.invoice} ({p.customer}) was {p.old_total} € HT, should be "
+              f"{p.new_total} € HT (difference {p.difference})")
+        print(f"  cause: {p.cause}")
+        print(f"  apply: ledger corrections apply {p.id} --by NAME")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    runners = {"bill": run_bill, "invoice": run_invoice, "invoices": run_invoices,
+               "corrections": run_corrections}
+    try:
+        return runners[args.command](args)
+    except OSError as error:
+        raise LedgerError(f"cannot write {error.filename}: {error.strerror}") from None
