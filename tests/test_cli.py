@@ -165,7 +165,7 @@ def test_console_script_runs_the_examples_without_traceback(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "commands.cli", "import", str(EXAMPLES / "01-lanvenec.jsonl")],
         env=env, capture_output=True, text=True, check=False)
-    assert "0 command(s) applied, 5 already applied" in done.stdout
+    assert "0 command(s) applied, 8 already applied" in done.stdout
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "z", "type": "activate"\n')
     done = subprocess.run([sys.executable, "-m", "commands.cli", "import", str(bad)],
