@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 import attrs
-
 from eventsourcing.domain import Aggregate, event
 from stdnum import exceptions as stdnum_errors
 from stdnum.fr import siret as stdnum_siret
