@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ledger=ledger
 [ -x .venv/bin/ledger ] && ledger=.venv/bin/ledger
 store=demo.sqlite3
-rm -f "$store" "$store-wal" "$store-shm"
+rm -f "$store" "$store-wal" "$store-shm" demo-F-2027-000001.pdf
 
 # Prices come from the barème adopted by deliberation, recorded as an event.
 "$ledger" --store "$store" tariff adopt catalogues/megalis-suite-territoriale-2026.toml
@@ -22,6 +22,10 @@ for query in lanvenec.fr@2027-07-01 lanvenec.fr@2027-09-01 cc-broceliande.bzh@20
   "$ledger" --store "$store" subscription "${query%@*}" --as-of "${query#*@}"
 done
 echo
+"$ledger" --store "$store" bill --through 2027-04-30 --issue-date 2027-05-03 --by demo
+"$ledger" --store "$store" invoice export F-2027-000001 --format facturx --out demo-F-2027-000001.pdf
+echo
 echo "Explore further, for example:"
 echo "  $ledger --store $store charges --as-of 2027-04-01 --customer lanvenec --json"
 echo "  $ledger --store $store subscription lanvenec.fr --as-of 2027-09-01"
+echo "  $ledger --store $store invoice show F-2027-000002"

@@ -85,8 +85,8 @@ def test_missing_mandatory_reference_skips_the_customer_and_says_so(ledger, appl
     report = bill(ledger, D("2026-12-31"), D("2027-01-05"))
     assert report.issued == ()
     assert [str(s) for s in report.skipped] == [
-        "lanvenec: no invoice — the engagement number that Chorus Pro requires for 2026 is "
-        "missing (set_billing_references)"]
+        ("lanvenec: no invoice — the engagement number that Chorus Pro requires for 2026 is "
+        "missing (set_billing_references)")]
     apply(references(code_service_required=True, engagement_required=True,
                      code_service="MAIRIE", engagement_number="EJ-42"))
     issued = bill(ledger, D("2026-12-31"), D("2027-01-05")).issued
