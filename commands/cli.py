@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from commands import invoice_cli, tariff_cli
+from commands import db_cli, invoice_cli, tariff_cli
 from commands.importer import import_file
 from commands.output import console, print_json
-from commands.store import open_store, store_path
+from commands.store import open_store, store_config
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError
 from ledger.money import format_amount
@@ -50,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--store", default=argparse.SUPPRESS,
-        help="SQLite file of the ledger (default: $LEDGER_STORE, else ledger.sqlite3)",
+        help="SQLite file or postgresql://user@host:port/dbname URL "
+             "(default: $LEDGER_STORE, else ledger.sqlite3)",
+    )
+    common.add_argument(
+        "--operator", default=argparse.SUPPRESS,
+        help="whose ledger: its own PostgreSQL schema or SQLite file (default: $LEDGER_OPERATOR)",
     )
     parser = argparse.ArgumentParser(
         prog="ledger", parents=[common],
@@ -83,11 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     tariff_cli.add_parser(commands, common)
     invoice_cli.add_parsers(commands, common)
+    db_cli.add_parsers(commands, common)
     return parser
 
 
 def run_import(args: argparse.Namespace) -> int:
-    app = open_store(getattr(args, "store", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     show_progress = not args.quiet and sys.stderr.isatty()
     if show_progress:
         with open(args.file, "rb") as handle:
@@ -103,14 +109,14 @@ def run_import(args: argparse.Namespace) -> int:
         print(
             f"{report.source}: {report.applied} command(s) applied, "
             f"{report.skipped} already applied; {report.events} event(s) recorded "
-            f"in {store_path(getattr(args, 'store', None))}."
+            f"in {store_config(getattr(args, 'store', None), getattr(args, 'operator', None)).description}."
         )
     return 0
 
 
 def run_charges(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
-    app = open_store(getattr(args, "store", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     domain = args.domain.lower() if args.domain else None
     charges = charges_as_of(known_at(app, args.known_at, domain=domain), as_of,
                             customer=args.customer)
@@ -144,7 +150,7 @@ def run_charges(args: argparse.Namespace) -> int:
 
 def run_subscription(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
-    app = open_store(getattr(args, "store", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     domain = args.domain.lower()
     status = status_as_of(subscription_known_at(app, domain, args.known_at), domain, as_of)
     data = status.to_json()
@@ -166,7 +172,8 @@ def run_subscription(args: argparse.Namespace) -> int:
 
 RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_subscription,
            "tariff": tariff_cli.run, "bill": invoice_cli.run, "invoice": invoice_cli.run,
-           "invoices": invoice_cli.run, "corrections": invoice_cli.run}
+           "invoices": invoice_cli.run, "corrections": invoice_cli.run, "db": db_cli.run,
+           "doctor": db_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

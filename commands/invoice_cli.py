@@ -65,7 +65,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 
 def run_bill(args: argparse.Namespace) -> int:
-    app = open_store(getattr(args, "store", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     report = bill(app, args.through, args.issue_date or date.today(), by=args.by)
     if args.json:
         print_json({"issued": [{"number": d["number"], "customer": d["buyer"]["customer"],
@@ -86,7 +86,7 @@ def run_bill(args: argparse.Namespace) -> int:
 
 
 def run_invoice(args: argparse.Namespace) -> int:
-    app = open_store(getattr(args, "store", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     check = verify(app, args.number)
     if args.invoice_command == "export":
         out = Path(args.out)
@@ -133,7 +133,7 @@ def run_invoice(args: argparse.Namespace) -> int:
 
 
 def run_invoices(args: argparse.Namespace) -> int:
-    app = open_store(getattr(args, "store", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     invoicing = _invoicing(app)
     documents = list(invoicing.documents.values())
     if args.invoices_command == "export":
@@ -158,7 +158,7 @@ def run_invoices(args: argparse.Namespace) -> int:
 
 
 def run_corrections(args: argparse.Namespace) -> int:
-    app = open_store(getattr(args, "store", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     if args.corrections_command == "apply":
         issued = apply_correction(app, args.id, args.by, args.issue_date or date.today())
         for document in issued:

@@ -1,20 +1,36 @@
-"""The event store: an ``eventsourcing`` application on SQLite, with an orjson transcoder."""
+"""The event store: an ``eventsourcing`` application on SQLite or PostgreSQL, with orjson.
+
+A store is named by a path (SQLite, the embedded default) or a
+``postgresql://user@host:port/dbname`` URL. An operator (``--operator`` or
+``$LEDGER_OPERATOR``) selects whose ledger it is: on PostgreSQL each operator's
+events live in their own schema, ``ledger_<operator>``; on SQLite in their own
+file, ``<name>.<operator>.sqlite3``. Operator names are checked against an
+allow-list pattern before they reach any SQL.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import attrs
 import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import PersistenceError, Transcoder
 
+from ledger.errors import StoreError
+
 DEFAULT_STORE = "ledger.sqlite3"
 STORE_VARIABLE = "LEDGER_STORE"
+OPERATOR_VARIABLE = "LEDGER_OPERATOR"
+OPERATOR_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,29}")
+EVENTS_TABLE = "ledger_events"  # the library names it <application name>_events
 
 _TYPE, _DATA = "_type_", "_data_"
 
@@ -73,16 +89,50 @@ class LedgerApplication(Application):
         return OrjsonTranscoder()
 
 
+@attrs.frozen
+class StoreConfig:
+    """Where a ledger lives: ``kind`` is ``sqlite`` or ``postgres``."""
+
+    kind: str
+    location: str  # SQLite file, or the URL without password
+    operator: str | None
+    schema: str | None
+    env: dict[str, str] = attrs.field(repr=False)
+
+    @property
+    def description(self) -> str:
+        who = f", operator {self.operator}" if self.operator else ""
+        where = f" schema {self.schema}" if self.schema else ""
+        return f"{self.kind} {self.location}{where}{who}"
+
+
+def valid_operator(name: str) -> str:
+    """An operator name: lower-case letter first, then letters, digits or '_' (30 at most)."""
+    if not OPERATOR_PATTERN.fullmatch(name):
+        raise StoreError(
+            f"operator name {name!r} is not allowed: use a lower-case letter followed by "
+            "lower-case letters, digits or '_' (30 characters at most), e.g. megalis"
+        )
+    return name
+
+
 def store_path(store: str | None = None) -> str:
-    """The store to use: the given path, else ``$LEDGER_STORE``, else ``ledger.sqlite3``."""
+    """The store to use: the given one, else ``$LEDGER_STORE``, else ``ledger.sqlite3``."""
     return store or os.environ.get(STORE_VARIABLE) or DEFAULT_STORE
 
 
-def open_store(store: str | None = None) -> LedgerApplication:
-    """Open (creating if needed) the SQLite store at ``store``."""
-    from ledger.errors import StoreError
-
-    path = store_path(store)
+def store_config(store: str | None = None, operator: str | None = None) -> StoreConfig:
+    """Resolve ``--store`` / ``--operator`` (or their environment variables) to a configuration."""
+    location = store_path(store)
+    operator = operator or os.environ.get(OPERATOR_VARIABLE) or None
+    if operator is not None:
+        valid_operator(operator)
+    if location.startswith(("postgresql://", "postgres://")):
+        return _postgres_config(location, operator)
+    path = location
+    if operator is not None and location != ":memory:":
+        stem = Path(location)
+        path = str(stem.with_name(f"{stem.stem}.{operator}{stem.suffix or '.sqlite3'}"))
     if path != ":memory:":
         parent = Path(path).expanduser().resolve().parent
         if not parent.is_dir():
@@ -93,7 +143,82 @@ def open_store(store: str | None = None) -> LedgerApplication:
         "SQLITE_LOCK_TIMEOUT": "30",
         "CREATE_TABLE": "y",
     }
+    return StoreConfig("sqlite", path, operator, None, env)
+
+
+def _postgres_config(url: str, operator: str | None) -> StoreConfig:
+    parts = urlsplit(url)
+    dbname = parts.path.lstrip("/")
+    if not dbname or not parts.hostname:
+        raise StoreError(
+            f"cannot read store URL {url!r}: expected postgresql://user@host:port/dbname")
+    schema = f"ledger_{operator or 'default'}"
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(dbname),
+        "POSTGRES_HOST": parts.hostname,
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or os.environ.get("USER", "postgres")),
+        "POSTGRES_PASSWORD": unquote(parts.password or os.environ.get("PGPASSWORD", "")),
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": "30",
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "4",
+        # Tables are created by `ledger db init` only; the writer role may not create them.
+        "CREATE_TABLE": "n",
+        "APPLICATION_RECORDER_TOPIC": "commands.pgstore:LedgerPostgresRecorder",
+        # POSTGRES_ENABLE_DB_FUNCTIONS stays off (see the notes on eventsourcing 9.5).
+    }
+    shown = f"postgresql://{env['POSTGRES_USER']}@{parts.hostname}:{env['POSTGRES_PORT']}/{dbname}"
+    return StoreConfig("postgres", shown, operator or "default", schema, env)
+
+
+def open_store(
+    store: str | None = None, operator: str | None = None, *, create: bool = False
+) -> LedgerApplication:
+    """Open the store. SQLite files are created on first use; PostgreSQL needs ``ledger db init``."""
+    config = store if isinstance(store, StoreConfig) else store_config(store, operator)
+    env = dict(config.env)
+    if create:
+        env["CREATE_TABLE"] = "y"
     try:
-        return LedgerApplication(env=env)
+        app = LedgerApplication(env=env)
+    except (PersistenceError, sqlite3.Error, OSError) as error:
+        raise StoreError(f"cannot open store {config.description}: {error}") from None
+    except Exception as error:  # psycopg's own errors, when the driver is installed
+        if type(error).__module__.startswith("psycopg"):
+            raise StoreError(f"cannot open store {config.description}: {error}") from None
+        raise
+    if config.kind == "sqlite":
+        _protect_sqlite(app, config)
+    elif not create:
+        _check_initialised(app, config)
+    return app
+
+
+def _protect_sqlite(app: LedgerApplication, config: StoreConfig) -> None:
+    """SQLite has no roles: triggers make the event table append-only for every writer."""
+    statements = [
+        f"CREATE TRIGGER IF NOT EXISTS ledger_no_{op.lower()} BEFORE {op} ON stored_events "
+        f"BEGIN SELECT RAISE(ABORT, 'the ledger history is append-only: {op} refused'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
+    try:
+        with app.recorder.datastore.transaction(commit=True) as cursor:
+            for statement in statements:
+                cursor.execute(statement)
     except (PersistenceError, sqlite3.Error) as error:
-        raise StoreError(f"cannot open store {path!r}: {error}") from None
+        raise StoreError(f"cannot open store {config.description}: {error}") from None
+
+
+def _check_initialised(app: LedgerApplication, config: StoreConfig) -> None:
+    try:
+        app.recorder.max_notification_id()
+    except Exception as error:  # noqa: BLE001 - the driver's error, reported to the user
+        if "does not exist" in str(error):
+            raise StoreError(
+                f"store {config.description} is not initialised: run "
+                f"`ledger db init --store URL --operator {config.operator}` with an "
+                "administrator's URL first") from None
+        raise StoreError(f"cannot open store {config.description}: {error}") from None

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_adopt(args: argparse.Namespace) -> int:
     schedule = load_schedule(args.catalogue)
-    app = open_store(getattr(args, "store", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     uow = UnitOfWork(app)
     if adopt_tariff_schedule(schedule, uow):
         app.save(*uow.changed())
@@ -103,7 +103,7 @@ def _iso(day) -> str | None:
 
 def run_list(args: argparse.Namespace) -> int:
     if args.catalogue is None:
-        schedules = tariffs_known_at(open_store(getattr(args, "store", None)))
+        schedules = tariffs_known_at(open_store(getattr(args, "store", None), getattr(args, "operator", None)))
         if args.json:
             print_json([_schedule_json(s) for s in schedules])
             return 0
