@@ -34,14 +34,14 @@ def day_between(rng: random.Random, first: date, last: date) -> date:
     return first + timedelta(days=rng.randint(0, max(0, (last - first).days)))
 
 
-def commands(n: int, seed: int = 2026):
+def commands(n: int, seed: int = 2026, prefix: str = "body"):
     rng = random.Random(seed)
     for i in range(n):
         category = rng.choices(["commune", "ccas", "epci", "cias"], weights=[70, 15, 12, 3])[0]
         ceiling = 3_500 if category in ("commune", "ccas") else 15_000
-        key, domain = f"body-{i:06d}", f"body-{i:06d}.fr"
+        key, domain = f"{prefix}-{i:06d}", f"{prefix}-{i:06d}.fr"
         yield {"id": f"{key}-r", "type": "register_customer", "customer": key,
-               "name": f"Collectivité {i}", "siret": siret(i), "category": category,
+               "name": f"Collectivité {i}", "siret": siret(seed * 100_003 + i), "category": category,
                "population": population(rng, ceiling)}
         received = day_between(rng, START, END)
         signed = received - timedelta(days=rng.randint(0, 15))
@@ -63,10 +63,10 @@ def commands(n: int, seed: int = 2026):
                        "received_on": str(day_between(rng, activated, END))}
 
 
-def write(path: Path, n: int, seed: int = 2026) -> int:
+def write(path: Path, n: int, seed: int = 2026, prefix: str = "body") -> int:
     lines = 0
     with path.open("wb") as out:
-        for command in commands(n, seed):
+        for command in commands(n, seed, prefix):
             out.write(orjson.dumps(command) + b"\n")
             lines += 1
     return lines

@@ -68,8 +68,8 @@ def initialise(app, schema: str, events_table: str) -> list[str]:
         for statement in statements:
             conn.execute(statement)
     return [
-        f"schema {schema} with table {events_table}: UPDATE, DELETE and TRUNCATE refused by "
-        "trigger for every role",
+        (f"schema {schema} with table {events_table}: UPDATE, DELETE and TRUNCATE refused by "
+        "trigger for every role"),
         f"role {role}: may SELECT and INSERT events, UPDATE/DELETE/TRUNCATE revoked",
     ]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +71,76 @@ def jsonl(*commands: dict[str, Any]) -> list[str]:
     return [orjson.dumps(c).decode() for c in commands]
 
 
+POSTGRES_ADMIN = os.environ.get("LEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def postgres_unavailable() -> str | None:
+    """Why the PostgreSQL tests cannot run here, or ``None`` if they can."""
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN, connect_timeout=3):
+            return None
+    except Exception as error:  # noqa: BLE001 - any reason is reported as the skip reason
+        return f"no PostgreSQL at {POSTGRES_ADMIN} ({type(error).__name__}: {error})".strip()
+
+
+def need_postgres() -> None:
+    reason = postgres_unavailable()
+    if reason is None:
+        return
+    if os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"LEDGER_REQUIRE_POSTGRES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def postgres_operator(monkeypatch) -> tuple[str, str]:
+    """A fresh operator schema initialised with `ledger db init`; returns (writer URL, operator)."""
+    from commands import pgstore
+    from commands.store import EVENTS_TABLE, store_config
+
+    operator = f"t{uuid.uuid4().hex[:12]}"
+    config = store_config(POSTGRES_ADMIN, operator)
+    pgstore.create_schema(config.env, config.schema)
+    admin = open_store(config, create=True)
+    pgstore.initialise(admin, config.schema, EVENTS_TABLE)
+    admin.close()
+    _SCHEMAS.append(config.schema)
+    monkeypatch.setenv("LEDGER_OPERATOR", operator)
+    role = pgstore.writer_role(config.schema)
+    return POSTGRES_ADMIN.replace("postgres@", f"{role}@", 1), operator
+
+
+_SCHEMAS: list[str] = []
+
+
+def drop_postgres_schemas() -> None:
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        while _SCHEMAS:
+            schema = _SCHEMAS.pop()
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(Identifier(schema)))
+            conn.execute(SQL("DROP ROLE IF EXISTS {0}").format(Identifier(f"{schema}_writer")))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request):
+    return request.param
+
+
 @pytest.fixture
-def store(tmp_path):
-    return str(tmp_path / "ledger.sqlite3")
+def store(backend, tmp_path, monkeypatch):
+    """A fresh store: a SQLite file, or a PostgreSQL operator schema reached as its writer role."""
+    monkeypatch.delenv("LEDGER_OPERATOR", raising=False)
+    if backend == "sqlite":
+        yield str(tmp_path / "ledger.sqlite3")
+        return
+    need_postgres()
+    url, _ = postgres_operator(monkeypatch)
+    yield url
+    drop_postgres_schemas()
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +164,9 @@ def open_ledger(path: str):
 
 @pytest.fixture
 def app(store):
-    return open_ledger(store)
+    ledger = open_ledger(store)
+    yield ledger
+    ledger.close()
 
 
 @pytest.fixture

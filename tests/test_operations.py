@@ -1,0 +1,161 @@
+"""Operators kept apart, history that nobody may rewrite, durability settings."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+import pytest
+
+from commands.billing import _invoicing, bill
+from commands.cli import main
+from commands.db_cli import doctor_report
+from commands.store import open_store, store_config
+from ledger.errors import StoreError
+from projections.charges import charges_as_of
+from projections.history import known_at
+from tests.conftest import (
+    POSTGRES_ADMIN,
+    activate,
+    adopt,
+    jsonl,
+    need_postgres,
+    postgres_operator,
+    register,
+    sign,
+)
+from tests.test_invoicing import OPERATOR
+
+
+def fill(app, customer: str, domain: str):
+    from commands.importer import import_lines
+
+    adopt(app)
+    import_lines(app, jsonl(OPERATOR, register(customer), sign(domain, customer), activate(domain)))
+    bill(app, date(2026, 12, 31), date(2027, 1, 5))
+
+
+def two_operators(backend, tmp_path, monkeypatch):
+    if backend == "sqlite":
+        path = str(tmp_path / "shared.sqlite3")
+        return open_store(path, "megalis"), open_store(path, "sommenum")
+    need_postgres()
+    url_a, op_a = postgres_operator(monkeypatch)
+    url_b, op_b = postgres_operator(monkeypatch)
+    return open_store(url_a, op_a), open_store(url_b, op_b)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_one_operator_cannot_see_another_s_customers_charges_or_invoices(
+        backend, tmp_path, monkeypatch):
+    from tests.conftest import drop_postgres_schemas
+
+    a, b = two_operators(backend, tmp_path, monkeypatch)
+    try:
+        fill(a, "lanvenec", "lanvenec.fr")
+        fill(b, "amiens", "amiens-metropole.fr")
+        for app, mine, theirs in ((a, "lanvenec", "amiens"), (b, "amiens", "lanvenec")):
+            charges = charges_as_of(known_at(app), date(2028, 12, 31))
+            assert {c.customer for c in charges} == {mine}
+            documents = _invoicing(app).documents.values()
+            assert {d["buyer"]["customer"] for d in documents} == {mine}
+            assert [n for n in _invoicing(app).documents] == ["F-2027-000001", "F-2027-000002"]
+            from ledger.identity import customer_id
+
+            assert app.repository.get(customer_id(mine)).key == mine
+            with pytest.raises(Exception, match="not found"):
+                app.repository.get(customer_id(theirs))
+    finally:
+        a.close()
+        b.close()
+        if backend == "postgres":
+            drop_postgres_schemas()
+
+
+@pytest.mark.parametrize("name", ["Megalis", "1st", "a-b", "x; DROP TABLE y", "é", "a" * 31])
+def test_operator_names_are_checked_before_any_sql(name):
+    with pytest.raises(StoreError, match="is not allowed"):
+        store_config(POSTGRES_ADMIN, name)
+
+
+def test_bad_operator_on_the_command_line(capsys, tmp_path):
+    assert main(["--store", str(tmp_path / "x.sqlite3"), "--operator", "a;b", "charges"]) == 1
+    assert "operator name 'a;b' is not allowed" in capsys.readouterr().err
+
+
+def test_postgres_store_must_be_initialised_first(monkeypatch):
+    need_postgres()
+    with pytest.raises(StoreError, match="not initialised: run `ledger db init"):
+        open_store(POSTGRES_ADMIN, "nobodyhere")
+
+
+def test_sqlite_history_is_append_only(tmp_path):
+    from commands.importer import import_lines
+
+    store = str(tmp_path / "ledger.sqlite3")
+    import_lines(open_store(store), jsonl(register()))
+    connection = sqlite3.connect(store)
+    for statement in ("UPDATE stored_events SET topic = 'x'", "DELETE FROM stored_events"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            connection.execute(statement)
+    assert connection.execute("SELECT COUNT(*) FROM stored_events").fetchone()[0] > 0
+
+
+def test_postgres_history_is_append_only_for_the_writer_and_even_the_owner(monkeypatch):
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    from tests.conftest import drop_postgres_schemas
+
+    need_postgres()
+    writer_url, operator = postgres_operator(monkeypatch)
+    app = open_store(writer_url, operator)
+    try:
+        from commands.importer import import_lines
+
+        import_lines(app, jsonl(register()))
+        table = SQL("{0}.ledger_events").format(Identifier(f"ledger_{operator}"))
+        statements = [SQL("UPDATE {0} SET topic = 'rewritten'").format(table),
+                      SQL("DELETE FROM {0}").format(table),
+                      SQL("TRUNCATE {0}").format(table)]
+        for url, expected in ((writer_url, "permission denied"),
+                              (POSTGRES_ADMIN, "append-only")):
+            with psycopg.connect(url) as conn:
+                for statement in statements:
+                    with pytest.raises(psycopg.Error, match=expected):
+                        conn.execute(statement)
+                    conn.rollback()
+        with psycopg.connect(POSTGRES_ADMIN) as conn:
+            count = conn.execute(SQL("SELECT COUNT(*) FROM {0}").format(table)).fetchone()[0]
+        assert count == 2  # the customer and its command receipt, untouched
+    finally:
+        app.close()
+        drop_postgres_schemas()
+
+
+def test_doctor_reports_durability(store, app, backend, capsys):
+    report = doctor_report(store_config(store), app)
+    if backend == "sqlite":
+        assert report["settings"] == {"journal_mode": "wal", "synchronous": "FULL"}
+        assert report["append_only"] == ["ledger_no_delete", "ledger_no_update"]
+    else:
+        assert report["settings"]["synchronous_commit"] == "on"
+        assert report["settings"]["connected_as"].endswith("_writer")
+        assert report["append_only"] == ["ledger_append_only", "ledger_no_truncate"]
+    assert report["versions"]["eventsourcing"].startswith("9.5")
+    assert main(["--store", store, "doctor"]) == 0
+    assert "append-only triggers: ledger_" in capsys.readouterr().out
+
+
+def test_db_init_on_the_command_line(capsys, monkeypatch):
+    from tests.conftest import _SCHEMAS, drop_postgres_schemas
+
+    need_postgres()
+    _SCHEMAS.append("ledger_clinit")
+    try:
+        assert main(["db", "init", "--store", POSTGRES_ADMIN, "--operator", "clinit"]) == 0
+        out = capsys.readouterr().out
+        assert "Write with: --store postgresql://ledger_clinit_writer@" in out
+        assert main(["db", "init", "--store", POSTGRES_ADMIN, "--operator", "clinit"]) == 0
+    finally:
+        drop_postgres_schemas()
