@@ -51,6 +51,16 @@ class UnitOfWork:
                 self._loaded[aggregate_id] = None
         return self._loaded[aggregate_id]
 
+    def prefetch(self, ids: list[UUID]) -> None:
+        """Learn in bulk which of ``ids`` do not exist yet, so that looking them up costs nothing."""
+        from commands.store import existing_ids
+
+        unknown = [i for i in dict.fromkeys(ids) if i not in self._loaded]
+        present = existing_ids(self.app, unknown)
+        for aggregate_id in unknown:
+            if aggregate_id not in present:
+                self._loaded[aggregate_id] = None
+
     def customer(self, key: str) -> Customer | None:
         return self._get(customer_id(key))
 
@@ -177,6 +187,16 @@ def adopt_tariff_schedule(schedule: Schedule, uow: UnitOfWork) -> bool:
     if adopted:
         uow.add(book)
     return adopted
+
+
+def touched_ids(command: Command) -> list[UUID]:
+    """The aggregates a command may read or create, for :meth:`UnitOfWork.prefetch`."""
+    ids = [receipt_id(command.id)]
+    if hasattr(command, "customer"):
+        ids.append(customer_id(command.customer))
+    if hasattr(command, "domain"):
+        ids.append(subscription_id(command.domain))
+    return ids
 
 
 HANDLERS: dict[type, Callable[[Any, UnitOfWork], None]] = {

@@ -8,8 +8,8 @@ from pathlib import Path
 import attrs
 from eventsourcing.persistence import IntegrityError
 
-from commands.handlers import UnitOfWork, handle
-from commands.messages import parse_line
+from commands.handlers import UnitOfWork, handle, touched_ids
+from commands.messages import ParsedLine, parse_line
 from commands.store import LedgerApplication
 from ledger.errors import CommandIdReused, LedgerError
 from ledger.receipt import CommandReceipt
@@ -61,13 +61,23 @@ def import_lines(
     uow = UnitOfWork(app)
     errors: list[LineError] = []
     applied = skipped = 0
+    parsed_lines: list[tuple[int, ParsedLine | None]] = []
     for number, text in enumerate(lines, start=1):
-        if on_line is not None:
-            on_line()
         if not text.strip():
+            parsed_lines.append((number, None))
             continue
         try:
-            parsed = parse_line(text)
+            parsed_lines.append((number, parse_line(text)))
+        except LedgerError as error:
+            errors.append(LineError(number, str(error)))
+            parsed_lines.append((number, None))
+    uow.prefetch([i for _, p in parsed_lines if p is not None for i in touched_ids(p.command)])
+    for number, parsed in parsed_lines:
+        if on_line is not None:
+            on_line()
+        if parsed is None:
+            continue
+        try:
             command_id = parsed.command.id
             receipt = uow.receipt(command_id)
             if receipt is not None:
@@ -85,6 +95,7 @@ def import_lines(
         except LedgerError as error:
             errors.append(LineError(number, str(error)))
     if errors:
+        errors.sort(key=lambda e: e.line)
         raise ImportRejected(source, errors)
     changed = uow.changed()
     try:

@@ -1,18 +1,23 @@
 """Stable aggregate ids derived from the business keys operators already use."""
 
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 #: Fixed namespace: the same key gives the same aggregate id in every store.
 NAMESPACE = UUID("6f1d7c1e-58a4-4c39-9a57-2b1f0d6c8e21")
 
 
+# Imports compute the same ids several times per command; uuid5 is a SHA-1 each time.
+@lru_cache(maxsize=100_000)
 def customer_id(customer: str) -> UUID:
     return uuid5(NAMESPACE, f"customer:{customer}")
 
 
+@lru_cache(maxsize=100_000)
 def subscription_id(domain: str) -> UUID:
     return uuid5(NAMESPACE, f"subscription:{domain}")
 
 
+@lru_cache(maxsize=100_000)
 def receipt_id(command_id: str) -> UUID:
     return uuid5(NAMESPACE, f"command:{command_id}")

@@ -148,13 +148,14 @@ class Invoicing(Aggregate):
     @event("CreditNoteIssued")
     def _credit_note_issued(self, document: dict[str, Any], digest: str, by: str | None) -> None:
         self._record(document, digest, by)
-        self.credited = {**self.credited, document["refers_to"]: document["number"]}
+        self.credited[document["refers_to"]] = document["number"]
 
     def _record(self, document: dict[str, Any], digest: str, by: str | None) -> None:
+        # State is updated in place: a billing run may issue a hundred thousand documents.
         kind, issued_on = document["kind"], document["issued_on"]
         series = (SERIES[kind], int(issued_on[:4]))
-        self.documents = {**self.documents, document["number"]: document}
-        self.digests = {**self.digests, document["number"]: digest}
-        self.issued_by = {**self.issued_by, document["number"]: by}
-        self.counters = {**self.counters, series: self.counters.get(series, 0) + 1}
-        self.last_issued_on = {**self.last_issued_on, series: issued_on}
+        self.documents[document["number"]] = document
+        self.digests[document["number"]] = digest
+        self.issued_by[document["number"]] = by
+        self.counters[series] = self.counters.get(series, 0) + 1
+        self.last_issued_on[series] = issued_on
