@@ -255,3 +255,57 @@ def existing_ids(app: LedgerApplication, ids: list) -> set:
 
             found |= {UUID(row[0]) for row in rows}
     return found
+
+
+def stored_events_by_aggregate(app: LedgerApplication, topics: set[str]):
+    """Every stored event whose topic is in ``topics``, grouped by aggregate, in one ordered scan.
+
+    Yields one list of ``StoredEvent`` per aggregate, in version order. The scan
+    follows the table's primary key (originator_id, originator_version), so one
+    aggregate is held at a time: a full replay streams instead of loading the
+    ledger whole. Read-only access to the library's table.
+    """
+    from uuid import UUID
+
+    from eventsourcing.persistence import StoredEvent
+
+    recorder = app.recorder
+    table = recorder.events_table_name
+    current: list[StoredEvent] = []
+    current_id = None
+
+    def rows():
+        if hasattr(recorder.datastore, "schema"):  # PostgreSQL: a server-side cursor
+            from psycopg.sql import SQL, Identifier
+
+            statement = SQL("SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
+                            "WHERE topic = ANY(%s) "
+                            "ORDER BY originator_id, originator_version").format(
+                Identifier(recorder.datastore.schema), Identifier(table))
+            with recorder.datastore.get_connection() as conn, conn.transaction():
+                with conn.cursor(name="ledger_replay") as cursor:
+                    cursor.itersize = 5_000
+                    cursor.execute(statement, (sorted(topics),))
+                    for row in cursor:
+                        yield (row["originator_id"], row["originator_version"], row["topic"],
+                               bytes(row["state"]))
+        else:
+            marks = ",".join("?" * len(topics))
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(f"SELECT originator_id, originator_version, topic, state "  # noqa: S608
+                               f"FROM {table} WHERE topic IN ({marks}) "
+                               f"ORDER BY originator_id, originator_version", sorted(topics))
+                with cursor as raw:
+                    for row in raw:
+                        yield row[0], row[1], row[2], row[3]
+
+    for originator_id, version, topic, state in rows():
+        if originator_id != current_id:
+            if current:
+                yield current
+            current, current_id = [], originator_id
+            uuid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        current.append(StoredEvent(originator_id=uuid, originator_version=version,
+                                   topic=topic, state=state))
+    if current:
+        yield current
