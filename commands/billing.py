@@ -112,8 +112,8 @@ def _retrying(attempt: Callable[[], Any]) -> Any:
         "run — run it again")
 
 
-def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None = None
-         ) -> BillingReport:
+def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None = None,
+         on_subscription: Callable[[], None] | None = None) -> BillingReport:
     """Invoice every charge dated on or before ``through`` that no invoice holds yet.
 
     One invoice per customer and charge date, numbered in series F of the issue
@@ -123,8 +123,8 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
     def attempt() -> BillingReport:
         seller = _operator(app)
         invoicing = _invoicing(app)
-        due = [c for c in charges_as_of(known_at(app), through)
-               if c.key not in invoicing.invoiced_keys]
+        known = known_at(app, on_subscription=on_subscription)
+        due = [c for c in charges_as_of(known, through) if c.key not in invoicing.invoiced_keys]
         due.sort(key=lambda c: (c.charge_date, c.customer, c.key))
         issued, skipped = [], []
         for (charge_date, key), group in groupby(due, key=lambda c: (c.charge_date, c.customer)):

@@ -12,19 +12,24 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from itertools import groupby
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from commands import db_cli, invoice_cli, tariff_cli
 from commands.importer import import_file
-from commands.output import console, print_json
+from commands.output import console, print_json, progress
 from commands.store import open_store, store_config
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError
 from ledger.money import format_amount
 from projections.charges import charges_as_of, total
-from projections.history import known_at, subscription_known_at
+from projections.history import (
+    Known,
+    count_subscriptions,
+    iter_subscriptions_known_at,
+    known_at,
+    subscription_known_at,
+    tariffs_known_at,
+)
 from projections.status import status_as_of
 
 
@@ -94,17 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_import(args: argparse.Namespace) -> int:
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
-    show_progress = not args.quiet and sys.stderr.isatty()
-    if show_progress:
+    total = None
+    if not args.quiet and sys.stderr.isatty():
         with open(args.file, "rb") as handle:
-            lines = sum(1 for _ in handle)
-        with Progress(TextColumn("importing {task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=Console(file=sys.stderr), transient=True) as progress:
-            task = progress.add_task(args.file, total=lines)
-            report = import_file(app, args.file, on_line=lambda: progress.advance(task))
-    else:
-        report = import_file(app, args.file)
+            total = sum(1 for _ in handle)
+    with progress(f"importing {args.file}", total, quiet=args.quiet) as advance:
+        report = import_file(app, args.file, on_line=advance)
     if not args.quiet:
         print(
             f"{report.source}: {report.applied} command(s) applied, "
@@ -118,8 +118,14 @@ def run_charges(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     domain = args.domain.lower() if args.domain else None
-    charges = charges_as_of(known_at(app, args.known_at, domain=domain), as_of,
-                            customer=args.customer)
+    if domain is None and sys.stderr.isatty() and not args.json:
+        with progress("replaying subscriptions", count_subscriptions(app)) as advance:
+            known = Known(tuple(sorted(iter_subscriptions_known_at(app, args.known_at, advance),
+                                       key=lambda s: s.domain)),
+                          tariffs_known_at(app, args.known_at))
+    else:
+        known = known_at(app, args.known_at, domain=domain)
+    charges = charges_as_of(known, as_of, customer=args.customer)
     if args.json:
         print_json([charge.to_json() for charge in charges])
         return 0

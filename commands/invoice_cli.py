@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -11,10 +12,11 @@ from rich.table import Table
 
 from commands.billing import _invoicing, apply_correction, bill, proposals, verify
 from commands.exports import facturx_pdf, journal_csv
-from commands.output import console, print_json
+from commands.output import console, print_json, progress
 from commands.store import open_store
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError
+from projections.history import count_subscriptions
 
 
 def _day(text: str) -> date:
@@ -66,7 +68,10 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 def run_bill(args: argparse.Namespace) -> int:
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
-    report = bill(app, args.through, args.issue_date or date.today(), by=args.by)
+    total = count_subscriptions(app) if sys.stderr.isatty() else None
+    with progress("billing: replaying subscriptions", total, quiet=args.json) as advance:
+        report = bill(app, args.through, args.issue_date or date.today(), by=args.by,
+                      on_subscription=advance)
     if args.json:
         print_json({"issued": [{"number": d["number"], "customer": d["buyer"]["customer"],
                                 "total_ht": d["total_ht"], "lines": len(d["lines"])}

@@ -18,3 +18,37 @@ def console(stream=None) -> Console:
 
 def print_json(value: object) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+class progress:
+    """A progress bar on standard error when it is a terminal (and not ``quiet``); else nothing.
+
+    Use as ``with progress("replaying", total) as advance: … advance()``.
+    """
+
+    def __init__(self, what: str, total: int | None, quiet: bool = False) -> None:
+        self.what, self.total = what, total
+        self.enabled = not quiet and sys.stderr.isatty()
+        self._bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda *_: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeRemainingColumn(), console=Console(file=sys.stderr),
+                             transient=True)
+        self._bar.__enter__()
+        task = self._bar.add_task(self.what, total=self.total)
+        return lambda step=1: self._bar.advance(task, step)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

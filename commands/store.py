@@ -248,7 +248,7 @@ def existing_ids(app: LedgerApplication, ids: list) -> set:
         else:
             marks = ",".join("?" * len(chunk))
             with recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(f"SELECT DISTINCT originator_id FROM {table} "  # noqa: S608
+                cursor.execute(f"SELECT DISTINCT originator_id FROM {table} "
                                f"WHERE originator_id IN ({marks})", [i.hex for i in chunk])
                 rows = cursor.fetchall()
             from uuid import UUID
@@ -282,17 +282,17 @@ def stored_events_by_aggregate(app: LedgerApplication, topics: set[str]):
                             "WHERE topic = ANY(%s) "
                             "ORDER BY originator_id, originator_version").format(
                 Identifier(recorder.datastore.schema), Identifier(table))
-            with recorder.datastore.get_connection() as conn, conn.transaction():
-                with conn.cursor(name="ledger_replay") as cursor:
-                    cursor.itersize = 5_000
-                    cursor.execute(statement, (sorted(topics),))
-                    for row in cursor:
-                        yield (row["originator_id"], row["originator_version"], row["topic"],
-                               bytes(row["state"]))
+            with recorder.datastore.get_connection() as conn, conn.transaction(), \
+                    conn.cursor(name="ledger_replay") as cursor:
+                cursor.itersize = 5_000
+                cursor.execute(statement, (sorted(topics),))
+                for row in cursor:
+                    yield (row["originator_id"], row["originator_version"], row["topic"],
+                           bytes(row["state"]))
         else:
             marks = ",".join("?" * len(topics))
             with recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(f"SELECT originator_id, originator_version, topic, state "  # noqa: S608
+                cursor.execute(f"SELECT originator_id, originator_version, topic, state "
                                f"FROM {table} WHERE topic IN ({marks}) "
                                f"ORDER BY originator_id, originator_version", sorted(topics))
                 with cursor as raw:

@@ -78,7 +78,11 @@ class Known:
 
 
 def known_at(
-    app: LedgerApplication, at: datetime | None = None, *, domain: str | None = None
+    app: LedgerApplication,
+    at: datetime | None = None,
+    *,
+    domain: str | None = None,
+    on_subscription: Callable[[], None] | None = None,
 ) -> Known:
     """Fold the events recorded up to ``at`` (all of them without it).
 
@@ -89,7 +93,8 @@ def known_at(
         one = subscription_known_at(app, domain, at)
         subscriptions = (one,) if one is not None else ()
     else:
-        subscriptions = tuple(all_subscriptions_known_at(app, at))
+        subscriptions = tuple(sorted(iter_subscriptions_known_at(app, at, on_subscription),
+                                     key=lambda s: s.domain))
     return Known(subscriptions, tariffs_known_at(app, at))
 
 

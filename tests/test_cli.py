@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -172,3 +173,26 @@ def test_console_script_runs_the_examples_without_traceback(tmp_path):
                           env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "line 1: not valid JSON" in done.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from commands.output import progress
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with progress("importing x", 3) as advance:
+        advance()
+    assert sys.stderr.getvalue() == ""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with progress("importing x", 3, quiet=True) as advance:
+        advance()
+    assert terminal.getvalue() == ""
+    with progress("importing x", 3) as advance:
+        for _ in range(3):
+            advance()
+    assert "importing x" in terminal.getvalue()
