@@ -19,7 +19,7 @@ from ledger.invoicing import CREDIT_NOTE, INVOICE, Invoicing, build_document, in
 from ledger.money import format_amount
 from ledger.operator import Operator, operator_id
 from projections.charges import Charge, charges_as_of
-from projections.history import Known, aggregate_known_at, known_at
+from projections.history import Known, aggregate_known_at, customers_known_at, known_at
 
 #: How often a run retries when another writer took the next numbers first.
 ATTEMPTS = 5
@@ -126,9 +126,12 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
         known = known_at(app, on_subscription=on_subscription)
         due = [c for c in charges_as_of(known, through) if c.key not in invoicing.invoiced_keys]
         due.sort(key=lambda c: (c.charge_date, c.customer, c.key))
+        customers = customers_known_at(app) if due else {}
         issued, skipped = [], []
         for (charge_date, key), group in groupby(due, key=lambda c: (c.charge_date, c.customer)):
-            customer = _customer(app, key)
+            customer = customers.get(key)
+            if customer is None:
+                raise LedgerError(f"customer {key!r} of a charge is not registered")
             missing = customer.references_for(charge_date.year).missing()
             if missing:
                 skip = Skipped(key, charge_date.year, tuple(missing))

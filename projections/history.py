@@ -17,6 +17,7 @@ import attrs
 from eventsourcing.utils import get_topic
 
 from commands.store import LedgerApplication, stored_events_by_aggregate
+from ledger.customer import Customer
 from ledger.identity import subscription_id
 from ledger.subscription import Subscription
 from ledger.tariff_book import tariff_book_id
@@ -110,6 +111,19 @@ def tariffs_known_at(app: LedgerApplication, known_at: datetime | None = None) -
 
 
 OPENED_TOPIC = get_topic(Subscription.Opened)
+CUSTOMER_TOPICS = [get_topic(cls) for cls in (Customer.CustomerRegistered, Customer.CustomerUpdated,
+                                              Customer.BillingReferencesSet)]
+
+
+def customers_known_at(app: LedgerApplication, at: datetime | None = None) -> dict[str, Customer]:
+    """Every customer known at ``at``, by key, in one scan of the store."""
+    decode = app.mapper.to_domain_event
+    customers = {}
+    for stored in stored_events_by_aggregate(app, set(CUSTOMER_TOPICS)):
+        customer = _fold(_known(map(decode, stored), at))
+        if customer is not None:
+            customers[customer.key] = customer
+    return customers
 
 
 def count_subscriptions(app: LedgerApplication) -> int:
