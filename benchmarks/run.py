@@ -3,9 +3,8 @@
     python -m benchmarks.run                       # 10k, 100k and 1M events
     python -m benchmarks.run --events 10000 100000 # a quicker run
 
-For each size, on a fresh SQLite store (or --store-kind postgres): generate a
-realistic ledger, import it, and measure next to what the event store itself can
-do on the same kind of store. Writes benchmarks/results/<date>-<events>.json and
+For each size, on a fresh SQLite store: generate a realistic ledger, import it,
+and measure next to what the event store itself can do on the same kind of store. Writes benchmarks/results/<date>-<events>.json and
 prints a summary; docs/performance.md explains the figures.
 """
 

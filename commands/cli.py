@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     charges.add_argument("--customer", help="only this customer's charges")
     charges.add_argument("--domain", help="only this domain's charges")
     charges.add_argument("--json", action="store_true", help="print a JSON array")
+    charges.add_argument("--quiet", action="store_true", help="no progress bar")
 
     subscription = commands.add_parser(
         "subscription", parents=[common], help="state of one domain's subscription as of a date")
@@ -118,7 +119,7 @@ def run_charges(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     domain = args.domain.lower() if args.domain else None
-    if domain is None and sys.stderr.isatty() and not args.json:
+    if domain is None and sys.stderr.isatty() and not args.json and not args.quiet:
         with progress("replaying subscriptions", count_subscriptions(app)) as advance:
             known = Known(tuple(sorted(iter_subscriptions_known_at(app, args.known_at, advance),
                                        key=lambda s: s.domain)),

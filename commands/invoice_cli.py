@@ -34,6 +34,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     billing.add_argument("--issue-date", type=_day, help="date on the invoices (default: today)")
     billing.add_argument("--by", help="who runs the billing (recorded with each invoice)")
     billing.add_argument("--json", action="store_true")
+    billing.add_argument("--quiet", action="store_true", help="no progress bar")
 
     invoice = commands.add_parser("invoice", parents=[common], help="one issued document")
     actions = invoice.add_subparsers(dest="invoice_command", required=True, metavar="ACTION")
@@ -68,8 +69,9 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 def run_bill(args: argparse.Namespace) -> int:
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
-    total = count_subscriptions(app) if sys.stderr.isatty() else None
-    with progress("billing: replaying subscriptions", total, quiet=args.json) as advance:
+    quiet = args.json or args.quiet
+    total = count_subscriptions(app) if sys.stderr.isatty() and not quiet else None
+    with progress("billing: replaying subscriptions", total, quiet=quiet) as advance:
         report = bill(app, args.through, args.issue_date or date.today(), by=args.by,
                       on_subscription=advance)
     if args.json:
