@@ -134,10 +134,15 @@ def run_charges(args: argparse.Namespace) -> int:
     if args.known_at:
         title += f", as known at {args.known_at.isoformat()}"
     table = Table(title=title, title_justify="left")
-    for name, justify in (("Customer", "left"), ("Domain", "left"), ("Order", "left"),
-                          ("Charge date", "left"), ("Period", "left"), ("What", "left"),
-                          ("Rule", "left"), ("Tariff line", "left"), ("Amount € HT", "right")):
-        table.add_column(name, justify=justify, no_wrap=True)
+    # Text may wrap on a narrow terminal; dates and amounts never do (a cut amount is a wrong one).
+    for name in ("Customer", "Domain", "Order"):
+        table.add_column(name, overflow="fold")
+    table.add_column("Charge date", no_wrap=True, min_width=10)
+    table.add_column("Period", overflow="fold")
+    table.add_column("What", overflow="fold")
+    table.add_column("Rule", no_wrap=True)
+    table.add_column("Tariff line", overflow="fold")
+    table.add_column("Amount € HT", justify="right", no_wrap=True, min_width=11)
     for customer, rows in groupby(charges, key=lambda c: c.customer):
         rows = list(rows)
         for c in rows:
