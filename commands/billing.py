@@ -19,7 +19,14 @@ from ledger.invoicing import CREDIT_NOTE, INVOICE, Invoicing, build_document, in
 from ledger.money import format_amount
 from ledger.operator import Operator, operator_id
 from projections.charges import Charge, charges_as_of
-from projections.history import Known, aggregate_known_at, customers_known_at, known_at
+from projections.history import (
+    Known,
+    aggregate_known_at,
+    customers_known_at,
+    known_at,
+    subscription_known_at,
+    tariffs_known_at,
+)
 
 #: How often a run retries when another writer took the next numbers first.
 ATTEMPTS = 5
@@ -90,7 +97,8 @@ def _operator(app: LedgerApplication, at: datetime | None = None) -> dict[str, A
     return operator.profile
 
 
-def _invoicing(app: LedgerApplication, at: datetime | None = None) -> Invoicing:
+def invoicing_state(app: LedgerApplication, at: datetime | None = None) -> Invoicing:
+    """Every document issued up to ``at`` (all of them without it)."""
     return aggregate_known_at(app, invoicing_id(), at) or Invoicing()
 
 
@@ -122,7 +130,7 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
     """
     def attempt() -> BillingReport:
         seller = _operator(app)
-        invoicing = _invoicing(app)
+        invoicing = invoicing_state(app)
         known = known_at(app, on_subscription=on_subscription)
         due = [c for c in charges_as_of(known, through) if c.key not in invoicing.invoiced_keys]
         due.sort(key=lambda c: (c.charge_date, c.customer, c.key))
@@ -186,13 +194,14 @@ def _comparable(lines) -> list[tuple[str, str, str, str]]:
                   for line in lines)
 
 
-def lines_for(known: Known, keys: set[str]) -> list[dict[str, Any]]:
-    """The lines the given charge keys come to with what ``known`` holds (dropped if no longer due)."""
-    domains = {key.split("/", 1)[0] for key in keys}
-    subset = Known(tuple(s for s in known.subscriptions if s.domain in domains), known.schedules)
-    charges = sorted((c for c in charges_as_of(subset, date.max) if c.key in keys),
-                     key=lambda c: c.key)
-    return [charge_line(c) for c in charges]
+def charges_by_key(known: Known) -> dict[str, Charge]:
+    """Every charge ``known`` gives rise to, whatever its date, by its stable key."""
+    return {charge.key: charge for charge in charges_as_of(known, date.max)}
+
+
+def lines_for(charges: dict[str, Charge], keys: set[str]) -> list[dict[str, Any]]:
+    """The lines the given charge keys come to now (a charge no longer due is dropped)."""
+    return [charge_line(charges[key]) for key in sorted(keys) if key in charges]
 
 
 def issue_times(app: LedgerApplication) -> dict[str, datetime]:
@@ -219,15 +228,15 @@ def _cause(app: LedgerApplication, domains: set[str], after: datetime) -> str:
 
 def proposals(app: LedgerApplication) -> list[Proposal]:
     """Issued invoices whose lines differ from what the ledger now knows they should hold."""
-    invoicing = _invoicing(app)
-    known = known_at(app)
+    invoicing = invoicing_state(app)
+    now = charges_by_key(known_at(app))
     times = issue_times(app)
     found = []
     for number_, document in invoicing.documents.items():
         if document["kind"] != INVOICE or number_ in invoicing.credited:
             continue
         keys = {line["key"] for line in document["lines"]}
-        current = lines_for(known, keys)
+        current = lines_for(now, keys)
         if _comparable(current) == _comparable(document["lines"]):
             continue
         domains = {line["domain"] for line in document["lines"]}
@@ -250,7 +259,7 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
         chosen = next((p for p in proposals(app) if p.id == proposal_id), None)
         if chosen is None:
             raise LedgerError(f"no correction {proposal_id!r} is proposed (ledger corrections)")
-        invoicing = _invoicing(app)
+        invoicing = invoicing_state(app)
         original = invoicing.documents[chosen.invoice]
         credit = build_document(
             kind=CREDIT_NOTE, number=invoicing.next_number(CREDIT_NOTE, issued_on),
@@ -294,18 +303,25 @@ class Verification:
 
 def verify(app: LedgerApplication, number_: str) -> Verification:
     """An issued document, and the same document re-derived from the events recorded up to its issue."""
-    invoicing = _invoicing(app)
-    document = invoicing.documents.get(number_)
-    if document is None:
+    invoicing, at = None, None
+    for event in app.events.get(invoicing_id()):  # one pass, stopping at the document
+        invoicing = event.mutate(invoicing)
+        if getattr(event, "document", {}).get("number") == number_:
+            at = event.timestamp
+            break
+    if invoicing is None or at is None:
         raise LedgerError(f"no invoice or credit note numbered {number_!r}")
-    at = issue_times(app)[number_]
-    before = _invoicing(app, at)  # the documents that existed when it was issued (and itself)
+    document = invoicing.documents[number_]
     if document["kind"] == CREDIT_NOTE:
-        original = before.documents[document["refers_to"]]
+        original = invoicing.documents[document["refers_to"]]
         seller, buyer, lines = original["seller"], original["buyer"], original["lines"]
     else:
         keys = {line["key"] for line in document["lines"]}
-        lines = lines_for(known_at(app, at), keys)
+        domains = sorted({line["domain"] for line in document["lines"]})
+        schedules = tariffs_known_at(app, at)
+        subscriptions = tuple(s for d in domains
+                              if (s := subscription_known_at(app, d, at)) is not None)
+        lines = lines_for(charges_by_key(Known(subscriptions, schedules)), keys)
         year = date.fromisoformat(lines[0]["charge_date"]).year if lines else 0
         seller = _operator(app, at)
         buyer = buyer_snapshot(_customer(app, document["buyer"]["customer"], at), year)

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 from rich.table import Table
 
-from commands.billing import _invoicing, apply_correction, bill, proposals, verify
+from commands.billing import apply_correction, bill, invoicing_state, proposals, verify
 from commands.exports import facturx_pdf, journal_csv
 from commands.output import console, print_json, progress
 from commands.store import open_store
@@ -141,7 +141,7 @@ def run_invoice(args: argparse.Namespace) -> int:
 
 def run_invoices(args: argparse.Namespace) -> int:
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
-    invoicing = _invoicing(app)
+    invoicing = invoicing_state(app)
     documents = list(invoicing.documents.values())
     if args.invoices_command == "export":
         Path(args.csv).write_text(journal_csv(documents), encoding="utf-8")

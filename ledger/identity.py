@@ -21,3 +21,17 @@ def subscription_id(domain: str) -> UUID:
 @lru_cache(maxsize=100_000)
 def receipt_id(command_id: str) -> UUID:
     return uuid5(NAMESPACE, f"command:{command_id}")
+
+
+# Aggregates of which a store holds exactly one.
+
+def tariff_book_id() -> UUID:
+    return uuid5(NAMESPACE, "tariff-book")
+
+
+def operator_id() -> UUID:
+    return uuid5(NAMESPACE, "operator")
+
+
+def invoicing_id() -> UUID:
+    return uuid5(NAMESPACE, "invoicing")

@@ -16,13 +16,13 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import orjson
 from eventsourcing.domain import Aggregate, event
 
 from ledger.errors import BusinessRuleViolation
-from ledger.identity import NAMESPACE
+from ledger.identity import invoicing_id
 from ledger.money import format_amount, to_cents
 from ledger.tariffs import VAT_CATEGORIES
 
@@ -31,10 +31,6 @@ SERIES = {INVOICE: "F", CREDIT_NOTE: "A"}
 
 #: Printed with lines outside the scope of VAT when the catalogue gives no reason.
 DEFAULT_VAT_REASON = "Contribution hors du champ d'application de la TVA"
-
-
-def invoicing_id() -> UUID:
-    return uuid5(NAMESPACE, "invoicing")
 
 
 def digest(document: Mapping[str, Any]) -> str:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.identity import NAMESPACE
-
-
-def operator_id() -> UUID:
-    return uuid5(NAMESPACE, "operator")
+from ledger.identity import operator_id
 
 
 class Operator(Aggregate):

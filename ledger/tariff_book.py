@@ -9,14 +9,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.identity import NAMESPACE
+from ledger.identity import tariff_book_id
 from ledger.tariffs import CatalogueError, PriceLine, Schedule, check_no_same_day, parse_schedule
-
-
-def tariff_book_id() -> UUID:
-    from uuid import uuid5
-
-    return uuid5(NAMESPACE, "tariff-book")
 
 
 class TariffBook(Aggregate):

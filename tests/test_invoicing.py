@@ -11,7 +11,7 @@ import pytest
 from facturx import get_xml_from_pdf, xml_check_xsd
 from freezegun import freeze_time
 
-from commands.billing import _invoicing, apply_correction, bill, proposals, verify
+from commands.billing import apply_correction, bill, invoicing_state, proposals, verify
 from commands.cli import main
 from commands.exports import facturx_pdf, journal_rows
 from commands.importer import import_lines
@@ -39,7 +39,7 @@ def ledger(app, apply):
 
 
 def numbers(app):
-    return list(_invoicing(app).documents)
+    return list(invoicing_state(app).documents)
 
 
 def test_billing_groups_charges_by_customer_and_date(ledger):
@@ -136,7 +136,7 @@ def late_termination(app, apply):
 def test_late_termination_yields_exactly_one_credit_note_of_the_right_amount(app, apply):
     late_termination(app, apply)
     (proposal,) = proposals(app)
-    renewal = _invoicing(app).documents[proposal.invoice]
+    renewal = invoicing_state(app).documents[proposal.invoice]
     assert renewal["lines"][0]["period_start"] == "2027-03-01"
     # Received 2027-01-31 → notice from 2027-02-01 → last day 2027-03-31 (after the first
     # anniversary 2027-03-02). The 2027-03-01 period (366 days) is cut to 31 days:
@@ -151,7 +151,7 @@ def test_late_termination_yields_exactly_one_credit_note_of_the_right_amount(app
         "A-2027-000001", "credit_note", "60.00", proposal.invoice)
     assert (replacement["number"], replacement["total_ht"], replacement["refers_to"]) == (
         "F-2027-000004", "5.08", proposal.invoice)
-    credit_notes = [d for d in _invoicing(app).documents.values() if d["kind"] == "credit_note"]
+    credit_notes = [d for d in invoicing_state(app).documents.values() if d["kind"] == "credit_note"]
     assert len(credit_notes) == 1
     assert proposals(app) == []
     assert verify(app, "A-2027-000001").identical and verify(app, "F-2027-000004").identical
@@ -195,7 +195,7 @@ def test_two_racing_billing_runs_leave_no_gap_and_no_duplicate(store, app, apply
     barrier = context.Manager().Barrier(2)
     with context.Pool(2) as pool:
         counts = pool.starmap(_race, [(store, "2027-12-31", "2028-01-10", barrier)] * 2)
-    invoicing = _invoicing(open_store(store))
+    invoicing = invoicing_state(open_store(store))
     issued = list(invoicing.documents)
     assert sum(counts) == len(issued)
     assert issued == [f"F-2028-{n:06d}" for n in range(1, len(issued) + 1)]
@@ -210,7 +210,7 @@ def test_every_exported_facturx_passes_the_xsd(app, apply, tmp_path):
     with freeze_time("2027-03-15T10:00:00Z"):
         (proposal,) = proposals(app)
         apply_correction(app, proposal.id, "Mme Riou", D("2027-03-15"))
-    invoicing = _invoicing(app)
+    invoicing = invoicing_state(app)
     assert len(invoicing.documents) == 5
     for number, document in invoicing.documents.items():
         pdf = facturx_pdf(document, invoicing.digests[number])
@@ -269,7 +269,7 @@ def test_journal_signs_credit_notes_negative(app, apply):
     with freeze_time("2027-03-15T10:00:00Z"):
         (proposal,) = proposals(app)
         apply_correction(app, proposal.id, "Mme Riou", D("2027-03-15"))
-    rows = list(journal_rows(_invoicing(app).documents.values()))
+    rows = list(journal_rows(invoicing_state(app).documents.values()))
     assert sum(Decimal(r["amount_ht"]) for r in rows) == Decimal("60.00") + Decimal("600.00") \
         + Decimal("5.08")
     assert [r["amount_ht"] for r in rows if r["kind"] == "credit_note"] == ["-60.00"]

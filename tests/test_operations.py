@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from commands.billing import _invoicing, bill
+from commands.billing import bill, invoicing_state
 from commands.cli import main
 from commands.db_cli import doctor_report
 from commands.store import open_store, store_config
@@ -57,9 +57,9 @@ def test_one_operator_cannot_see_another_s_customers_charges_or_invoices(
         for app, mine, theirs in ((a, "lanvenec", "amiens"), (b, "amiens", "lanvenec")):
             charges = charges_as_of(known_at(app), date(2028, 12, 31))
             assert {c.customer for c in charges} == {mine}
-            documents = _invoicing(app).documents.values()
+            documents = invoicing_state(app).documents.values()
             assert {d["buyer"]["customer"] for d in documents} == {mine}
-            assert [n for n in _invoicing(app).documents] == ["F-2027-000001", "F-2027-000002"]
+            assert [n for n in invoicing_state(app).documents] == ["F-2027-000001", "F-2027-000002"]
             from ledger.identity import customer_id
 
             assert app.repository.get(customer_id(mine)).key == mine
