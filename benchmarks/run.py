@@ -3,8 +3,9 @@
     python -m benchmarks.run                       # 10k, 100k and 1M events
     python -m benchmarks.run --events 10000 100000 # a quicker run
 
-For each size, on a fresh SQLite store: generate a realistic ledger, import it,
-and measure next to what the event store itself can do on the same kind of store. Writes benchmarks/results/<date>-<events>.json and
+For each size, on a fresh SQLite store (or, with --postgres URL, fresh operator
+schemas on that server): generate a realistic ledger, import it, and measure next
+to what the event store itself can do on the same kind of store. Writes benchmarks/results/<date>-<events>.json and
 prints a summary; docs/performance.md explains the figures.
 """
 
@@ -91,9 +92,9 @@ class Raw(Aggregate):
         pass
 
 
-def raw_append(store: str, events: int, batch: int) -> float:
+def raw_append(store, events: int, batch: int) -> float:
     """Seconds to create and append ``events`` events in batches of ``batch``."""
-    app = open_store(store)
+    app = open_store(*store)
     started = time.perf_counter()
     pending, count = [], 0
     while count < events:
@@ -152,24 +153,52 @@ def latencies(app, domains: list[str]) -> dict[str, dict[str, float]]:
             for name, values in timings.items()}
 
 
-def replay_peak_memory(store: str) -> int:
+def replay_peak_memory(store: tuple[str, str | None]) -> int:
     """Peak resident memory (KiB) of a process that replays every charge of the store."""
     # VmHWM, not getrusage: ru_maxrss survives exec and would report the forking parent's size.
     code = ("import sys\n"
             "from benchmarks.run import replay\n"
             "from commands.store import open_store\n"
-            "replay(open_store(sys.argv[1]))\n"
+            "replay(open_store(sys.argv[1], sys.argv[2] or None))\n"
             "status = open('/proc/self/status').read().splitlines()\n"
             "print(next(l.split()[1] for l in status if l.startswith('VmHWM:')))\n")
-    done = subprocess.run([sys.executable, "-c", code, store], check=True, capture_output=True,
-                          text=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", code, store[0], store[1] or ""], check=True,
+                          capture_output=True, text=True, cwd=ROOT)
     return int(done.stdout.strip().splitlines()[-1])
 
 
-def run_size(target_events: int, folder: Path, queries: int, with_billing: bool) -> dict:
+def fresh_store(folder: Path, name: str, postgres: str | None) -> tuple[str, str | None]:
+    """A new empty store: a SQLite file, or a PostgreSQL operator schema set up by db init."""
+    if postgres is None:
+        return str(folder / f"{name}.sqlite3"), None
+    from commands import pgstore
+    from commands.store import EVENTS_TABLE, store_config
+
+    operator = f"bench_{name.replace('-', '_')}"
+    config = store_config(postgres, operator)
+    pgstore.create_schema(config.env, config.schema)
+    admin = open_store(config, create=True)
+    pgstore.initialise(admin, config.schema, EVENTS_TABLE)
+    admin.close()
+    return postgres, operator
+
+
+def drop_operator_schemas(postgres: str) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        names = [row[0] for row in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ledger\\_bench\\_%'")]
+        for name in names:
+            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+            conn.execute(f'DROP ROLE IF EXISTS "{name}_writer"')
+
+
+def run_size(target_events: int, folder: Path, queries: int, with_billing: bool,
+             postgres: str | None = None) -> dict:
     subscriptions = max(100, round(target_events / EVENTS_PER_SUBSCRIPTION))
-    store = str(folder / f"ledger-{target_events}.sqlite3")
-    app = open_store(store)
+    store = fresh_store(folder, f"ledger-{target_events}", postgres)
+    app = open_store(*store)
     set_up(app)
 
     files, commands = [], 0
@@ -185,7 +214,7 @@ def run_size(target_events: int, folder: Path, queries: int, with_billing: bool)
         import_file(app, path)
     import_seconds = time.perf_counter() - started
     events = (app.recorder.max_notification_id() or 0) - events_before
-    raw_seconds = raw_append(str(folder / f"raw-{target_events}.sqlite3"), events,
+    raw_seconds = raw_append(fresh_store(folder, f"raw-{target_events}", postgres), events,
                              batch=round(events / len(files)))
 
     read_count, read_seconds = raw_read_decode(app)
@@ -194,6 +223,7 @@ def run_size(target_events: int, folder: Path, queries: int, with_billing: bool)
     sample = [f"b{(i := rng.randrange(subscriptions)) // CHUNK}-{i % CHUNK:06d}.fr"
               for _ in range(queries)]
     result = {
+        "store": "postgresql" if postgres else "sqlite",
         "target_events": target_events,
         "subscriptions": subscriptions,
         "commands": commands,
@@ -226,13 +256,21 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--billing", type=int, nargs="*", default=None,
                         help="sizes at which to time a billing run (default: the largest)")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="run on this PostgreSQL server (an administrator's URL) instead of "
+                             "SQLite; operator schemas bench_* are created and dropped")
     args = parser.parse_args()
     billing_sizes = set(args.billing if args.billing is not None else [max(args.events)])
     results = {"date": date.today().isoformat(), "machine": machine(), "sizes": []}
     with tempfile.TemporaryDirectory() as folder:
         for size in args.events:
             print(f"… {size:,} events", file=sys.stderr, flush=True)
-            outcome = run_size(size, Path(folder), args.queries, size in billing_sizes)
+            try:
+                outcome = run_size(size, Path(folder), args.queries, size in billing_sizes,
+                                   args.postgres)
+            finally:
+                if args.postgres:
+                    drop_operator_schemas(args.postgres)
             print(orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode(), flush=True)
             results["sizes"].append(outcome)
     sizes = {r["target_events"]: r for r in results["sizes"]}
@@ -251,7 +289,8 @@ def main() -> None:
     results["goals"]["replay_memory_ratio"] = round(
         sizes[large]["replay_peak_rss_kib"] / sizes[middle]["replay_peak_rss_kib"], 2)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{results['date']}-{'-'.join(str(s) for s in sorted(sizes))}.json"
+    kind = "postgresql-" if args.postgres else ""
+    out = RESULTS / f"{results['date']}-{kind}{'-'.join(str(s) for s in sorted(sizes))}.json"
     out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     print(orjson.dumps(results["goals"], option=orjson.OPT_INDENT_2).decode())
     print(f"written to {out}")
