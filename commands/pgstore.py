@@ -1,15 +1,26 @@
-"""PostgreSQL specifics: an append-only event table, and writers serialised on a lock table.
+"""PostgreSQL specifics: an append-only event table, writers serialised on a lock table, no pipeline.
 
 The library serialises writers with ``LOCK TABLE events IN EXCLUSIVE MODE``,
 which PostgreSQL only grants to roles holding UPDATE, DELETE or TRUNCATE on that
 table. To REVOKE all three from the writer role, the lock is taken on a
 dedicated one-row table instead; every ledger writer uses this recorder, so the
 effect (commit order = notification order) is the same.
+
+Inserts are sent without psycopg's pipeline mode: with a large batch (an import
+of ten thousand subscriptions, 73 000 events in one statement) the pipeline was
+seen to deadlock here — the client waiting in ``Pipeline.sync``, the server in
+``ClientRead`` — with both the Python and the binary psycopg 3.3.9
+(psycopg/psycopg#685 describes the same symptom).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
 
 
@@ -26,6 +37,20 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(
                 schema, Identifier(self.write_lock_table)),
         ]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert (lock, notify, insert … RETURNING) in one plain transaction."""
+        with self.datastore.get_connection() as conn, conn.transaction():
+            with conn.cursor() as curs:
+                self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return []
+            with conn.cursor() as curs:
+                self._insert_stored_events(curs, stored_events, **kwargs)
+                return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
 
 def writer_role(schema: str) -> str:
