@@ -10,7 +10,8 @@ Inserts are sent without psycopg's pipeline mode: with a large batch (an import
 of ten thousand subscriptions, 73 000 events in one statement) the pipeline was
 seen to deadlock here — the client waiting in ``Pipeline.sync``, the server in
 ``ClientRead`` — with both the Python and the binary psycopg 3.3.9
-(psycopg/psycopg#685 describes the same symptom).
+(psycopg/psycopg#685 describes the same symptom). They are also sent in chunks,
+so that no statement keeps the transaction waiting on the client for long.
 """
 
 from __future__ import annotations
@@ -38,19 +39,27 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 schema, Identifier(self.write_lock_table)),
         ]
 
+    #: Events per INSERT statement. One statement for a whole 73 000-event import kept the
+    #: transaction idle on the server while the client adapted the parameter, for longer than
+    #: the library's idle-in-transaction timeout (5 s), which then killed it.
+    INSERT_CHUNK = 5_000
+
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """The library's insert (lock, notify, insert … RETURNING) in one plain transaction."""
+        """The library's insert (lock, notify, insert … RETURNING) in one plain transaction,
+        in statements of at most ``INSERT_CHUNK`` events."""
         with self.datastore.get_connection() as conn, conn.transaction():
             with conn.cursor() as curs:
                 self._insert_events(curs, stored_events, **kwargs)
-            if not stored_events:
-                return []
+            notification_ids: list[int] = []
             with conn.cursor() as curs:
-                self._insert_stored_events(curs, stored_events, **kwargs)
-                return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                for start in range(0, len(stored_events), self.INSERT_CHUNK):
+                    chunk = stored_events[start:start + self.INSERT_CHUNK]
+                    self._insert_stored_events(curs, chunk, **kwargs)
+                    notification_ids += self._fetch_ids_after_insert_events(curs, chunk, **kwargs)
+            return notification_ids
 
 
 def writer_role(schema: str) -> str:

@@ -174,6 +174,9 @@ def _postgres_config(url: str, operator: str | None) -> StoreConfig:
         "POSTGRES_SCHEMA": schema,
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_LOCK_TIMEOUT": "30",
+        # The library's default (5 s) ends a transaction whose client is busy for longer, e.g.
+        # validating a large file between statements; a minute still frees abandoned ones.
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
         "POSTGRES_POOL_SIZE": "1",
         "POSTGRES_MAX_OVERFLOW": "4",
         # Tables are created by `ledger db init` only; the writer role may not create them.

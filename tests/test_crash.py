@@ -79,3 +79,24 @@ def test_sigkill_during_import_leaves_all_or_nothing(store, app, tmp_path):
             kills += 1
             # Killed mid-way: either nothing was committed (all applied now) or everything was.
             assert (report.applied == 0) == (after_kill == complete)
+
+
+def test_a_large_import_completes_on_postgres(tmp_path, monkeypatch):
+    """73 000 events in one transaction: psycopg's pipeline mode deadlocked on this (pgstore.py)."""
+    from commands.store import open_store
+    from tests.conftest import adopt, drop_postgres_schemas, need_postgres, postgres_operator
+
+    need_postgres()
+    url, operator = postgres_operator(monkeypatch)
+    try:
+        ledger = open_store(url, operator)
+        adopt(ledger)
+        ledger.close()
+        path = tmp_path / "large.jsonl"
+        write(path, 10_000, seed=5, prefix="large")
+        done = subprocess.run([sys.executable, "-m", "commands.cli", "--store", url, "--operator",
+                               operator, "import", str(path), "--quiet"],
+                              capture_output=True, text=True, timeout=240, check=False)
+        assert done.returncode == 0, done.stderr
+    finally:
+        drop_postgres_schemas()
