@@ -12,7 +12,7 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.fr import siret as stdnum_siret
 
 from ledger.identity import customer_id
-from ledger.rules import CATEGORIES
+from ledger.tariffs import CATEGORIES
 
 _KEY = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 

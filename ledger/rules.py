@@ -23,8 +23,6 @@ from ledger.tariffs import Schedule
 #: « … renouvelable par tacite reconduction, jusqu'au 31/12/2028. »
 CONTRACT_END = date(2028, 12, 31)
 
-CATEGORIES = ("commune", "ccas", "epci", "cias", "other")
-
 #: R1 — population ceilings per category of public body.
 POPULATION_CEILINGS = {"commune": 3_500, "ccas": 3_500, "epci": 15_000, "cias": 15_000}
 

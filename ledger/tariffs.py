@@ -43,6 +43,7 @@ VAT_CATEGORIES = {
     "intermediate": ("S", Decimal(10)),
     "reduced": ("S", Decimal("5.5")),
 }
+#: Kinds of public body a customer can be, and a price line can be reserved for.
 CATEGORIES = ("commune", "ccas", "epci", "cias", "other")
 
 _LINE_KEYS = frozenset({
