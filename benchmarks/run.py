@@ -171,15 +171,11 @@ def fresh_store(folder: Path, name: str, postgres: str | None) -> tuple[str, str
     """A new empty store: a SQLite file, or a PostgreSQL operator schema set up by db init."""
     if postgres is None:
         return str(folder / f"{name}.sqlite3"), None
-    from commands import pgstore
-    from commands.store import EVENTS_TABLE, store_config
+    from commands.pgstore import init_operator
+    from commands.store import store_config
 
     operator = f"bench_{name.replace('-', '_')}"
-    config = store_config(postgres, operator)
-    pgstore.create_schema(config.env, config.schema)
-    admin = open_store(config, create=True)
-    pgstore.initialise(admin, config.schema, EVENTS_TABLE)
-    admin.close()
+    init_operator(store_config(postgres, operator))
     return postgres, operator
 
 

@@ -37,9 +37,7 @@ def run_db(args: argparse.Namespace) -> int:
         return 0
     from commands import pgstore
 
-    pgstore.create_schema(config.env, config.schema)
-    app = open_store(config, create=True)
-    for line in pgstore.initialise(app, config.schema, EVENTS_TABLE):
+    for line in pgstore.init_operator(config):
         print(line)
     role = pgstore.writer_role(config.schema)
     env = config.env

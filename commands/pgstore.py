@@ -108,6 +108,22 @@ def initialise(app, schema: str, events_table: str) -> list[str]:
     ]
 
 
+def init_operator(config) -> list[str]:
+    """What ``ledger db init`` does for one operator: schema, tables, protection, writer role.
+
+    ``config`` is a PostgreSQL :class:`commands.store.StoreConfig` reached with an
+    administrator's URL. Safe to run again. Returns what was done, for the user.
+    """
+    from commands.store import EVENTS_TABLE, open_store
+
+    create_schema(config.env, config.schema)
+    admin = open_store(config, create=True)
+    try:
+        return initialise(admin, config.schema, EVENTS_TABLE)
+    finally:
+        admin.close()
+
+
 def create_schema(config_env: dict[str, str], schema: str) -> None:
     """CREATE SCHEMA IF NOT EXISTS, before the library creates its tables in it."""
     import psycopg

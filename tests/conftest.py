@@ -97,15 +97,12 @@ def need_postgres() -> None:
 def postgres_operator(monkeypatch) -> tuple[str, str]:
     """A fresh operator schema initialised with `ledger db init`; returns (writer URL, operator)."""
     from commands import pgstore
-    from commands.store import EVENTS_TABLE, store_config
+    from commands.store import store_config
 
     operator = f"t{uuid.uuid4().hex[:12]}"
     config = store_config(POSTGRES_ADMIN, operator)
-    pgstore.create_schema(config.env, config.schema)
-    admin = open_store(config, create=True)
-    pgstore.initialise(admin, config.schema, EVENTS_TABLE)
-    admin.close()
     _SCHEMAS.append(config.schema)
+    pgstore.init_operator(config)
     monkeypatch.setenv("LEDGER_OPERATOR", operator)
     role = pgstore.writer_role(config.schema)
     return POSTGRES_ADMIN.replace("postgres@", f"{role}@", 1), operator
