@@ -31,7 +31,7 @@ from benchmarks.generate import write
 from commands.billing import bill
 from commands.handlers import UnitOfWork, adopt_tariff_schedule
 from commands.importer import import_file
-from commands.store import open_store
+from eventstore.app import open_store
 from ledger.errors import UnknownDomain
 from ledger.tariffs import load_schedule, parse_schedule
 from projections.charges import charges_as_of, subscription_charges
@@ -158,7 +158,7 @@ def replay_peak_memory(store: tuple[str, str | None]) -> int:
     # VmHWM, not getrusage: ru_maxrss survives exec and would report the forking parent's size.
     code = ("import sys\n"
             "from benchmarks.run import replay\n"
-            "from commands.store import open_store\n"
+            "from eventstore.app import open_store\n"
             "replay(open_store(sys.argv[1], sys.argv[2] or None))\n"
             "status = open('/proc/self/status').read().splitlines()\n"
             "print(next(l.split()[1] for l in status if l.startswith('VmHWM:')))\n")
@@ -171,8 +171,8 @@ def fresh_store(folder: Path, name: str, postgres: str | None) -> tuple[str, str
     """A new empty store: a SQLite file, or a PostgreSQL operator schema set up by db init."""
     if postgres is None:
         return str(folder / f"{name}.sqlite3"), None
-    from commands.pgstore import init_operator
-    from commands.store import store_config
+    from eventstore.app import store_config
+    from eventstore.postgres import init_operator
 
     operator = f"bench_{name.replace('-', '_')}"
     init_operator(store_config(postgres, operator))

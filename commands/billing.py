@@ -9,11 +9,15 @@ from itertools import groupby
 from typing import Any
 
 import attrs
+import orjson
 from eventsourcing.persistence import IntegrityError
 
-from commands.store import LedgerApplication
+from commands.provenance import metadata
+from eventstore.app import LedgerApplication
+from eventstore.log import LogEntry
 from ledger.customer import Customer
 from ledger.errors import LedgerError
+from ledger.events import REGISTRY
 from ledger.identity import customer_id, subscription_id
 from ledger.invoicing import CREDIT_NOTE, INVOICE, Invoicing, build_document, invoicing_id
 from ledger.money import format_amount
@@ -90,19 +94,19 @@ def buyer_snapshot(customer: Customer, year: int) -> dict[str, Any]:
     }
 
 
-def _operator(app: LedgerApplication, at: datetime | None = None) -> dict[str, Any]:
+def _operator(app: LedgerApplication, at: int | None = None) -> dict[str, Any]:
     operator: Operator | None = aggregate_known_at(app, operator_id(), at)
     if operator is None or operator.profile is None:
         raise NoOperator
     return operator.profile
 
 
-def invoicing_state(app: LedgerApplication, at: datetime | None = None) -> Invoicing:
-    """Every document issued up to ``at`` (all of them without it)."""
+def invoicing_state(app: LedgerApplication, at: int | None = None) -> Invoicing:
+    """Every document issued up to log position ``at`` (all of them without it)."""
     return aggregate_known_at(app, invoicing_id(), at) or Invoicing()
 
 
-def _customer(app: LedgerApplication, key: str, at: datetime | None = None) -> Customer:
+def _customer(app: LedgerApplication, key: str, at: int | None = None) -> Customer:
     customer = aggregate_known_at(app, customer_id(key), at)
     if customer is None:
         raise LedgerError(f"customer {key!r} of a charge is not registered")
@@ -127,14 +131,17 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
     One invoice per customer and charge date, numbered in series F of the issue
     year. A customer whose mandatory Chorus Pro reference for the charge's year is
     missing gets no invoice in this run. Running it again issues nothing new.
+    Every figure is derived from the log up to one position, recorded with each
+    document, so that it can be derived again from exactly that history.
     """
     def attempt() -> BillingReport:
-        seller = _operator(app)
+        upto = app.position()
+        seller = _operator(app, upto)
         invoicing = invoicing_state(app)
-        known = known_at(app, on_subscription=on_subscription)
+        known = known_at(app, upto, on_subscription=on_subscription)
         due = [c for c in charges_as_of(known, through) if c.key not in invoicing.invoiced_keys]
         due.sort(key=lambda c: (c.charge_date, c.customer, c.key))
-        customers = customers_known_at(app) if due else {}
+        customers = customers_known_at(app, upto) if due else {}
         issued, skipped = [], []
         for (charge_date, key), group in groupby(due, key=lambda c: (c.charge_date, c.customer)):
             customer = customers.get(key)
@@ -152,10 +159,10 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
                 buyer=buyer_snapshot(customer, charge_date.year),
                 lines=[charge_line(c) for c in group],
             )
-            invoicing.issue(document, by=by)
+            invoicing.issue(document, basis_position=upto)
             issued.append(document)
         if issued:
-            app.save(invoicing)
+            app.save(invoicing, metadata=metadata("bill", by))
         return BillingReport(tuple(issued), tuple(skipped))
 
     return _retrying(attempt)
@@ -204,33 +211,27 @@ def lines_for(charges: dict[str, Charge], keys: set[str]) -> list[dict[str, Any]
     return [charge_line(charges[key]) for key in sorted(keys) if key in charges]
 
 
-def issue_times(app: LedgerApplication) -> dict[str, datetime]:
-    """When each document was recorded (the timestamp of the event that issued it)."""
-    return {
-        event.document["number"]: event.timestamp
-        for event in app.events.get(invoicing_id())
-        if hasattr(event, "document")
-    }
-
-
-def _cause(app: LedgerApplication, domains: set[str], after: datetime) -> str:
+def _cause(app: LedgerApplication, domains: set[str], after: int, upto: int) -> str:
+    """What was recorded for these domains after position ``after``: why an invoice changed."""
     news = []
     for domain in sorted(domains):
-        for event in app.events.get(subscription_id(domain)):
-            if event.timestamp > after:
-                dates = ", ".join(f"{name.replace('_', ' ')} {value}"
-                                  for name, value in sorted(vars(event).items())
-                                  if name.endswith("_on"))
-                news.append(f"{type(event).__name__} for {domain} ({dates}), recorded "
+        for event in app.events_of(subscription_id(domain), upto):
+            if event.log_position > after:
+                name = REGISTRY.by_class[type(event)]
+                dates = ", ".join(f"{field.replace('_', ' ')} {value}"
+                                  for field, value in sorted(vars(event).items())
+                                  if field.endswith("_on"))
+                news.append(f"{name.label} for {domain} ({dates}), recorded at position "
+                            f"{event.log_position} on "
                             f"{event.timestamp.isoformat(timespec='seconds')}")
-    return "; ".join(news) or "a tariff schedule or other event recorded after the invoice"
+    return "; ".join(news) or "a tariff schedule or other entry recorded after the invoice"
 
 
 def proposals(app: LedgerApplication) -> list[Proposal]:
     """Issued invoices whose lines differ from what the ledger now knows they should hold."""
-    invoicing = invoicing_state(app)
-    now = charges_by_key(known_at(app))
-    times = issue_times(app)
+    upto = app.position()
+    invoicing = invoicing_state(app, upto)
+    now = charges_by_key(known_at(app, upto))
     found = []
     for number_, document in invoicing.documents.items():
         if document["kind"] != INVOICE or number_ in invoicing.credited:
@@ -244,7 +245,8 @@ def proposals(app: LedgerApplication) -> list[Proposal]:
             id=number_, invoice=number_, customer=document["buyer"]["customer"],
             old_total=Decimal(document["total_ht"]),
             new_total=sum((Decimal(line["amount"]) for line in current), Decimal("0.00")),
-            new_lines=tuple(current), cause=_cause(app, domains, times[number_]),
+            new_lines=tuple(current),
+            cause=_cause(app, domains, invoicing.basis[number_], upto),
         ))
     return found
 
@@ -259,6 +261,7 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
         chosen = next((p for p in proposals(app) if p.id == proposal_id), None)
         if chosen is None:
             raise LedgerError(f"no correction {proposal_id!r} is proposed (ledger corrections)")
+        upto = app.position()
         invoicing = invoicing_state(app)
         original = invoicing.documents[chosen.invoice]
         credit = build_document(
@@ -266,19 +269,20 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
             issued_on=issued_on, seller=original["seller"], buyer=original["buyer"],
             lines=original["lines"], refers_to=original["number"], cause=chosen.cause,
         )
-        invoicing.issue(credit, by=by)
+        invoicing.issue(credit, basis_position=upto)
         issued = [credit]
         if chosen.new_lines:
-            customer = _customer(app, chosen.customer)
+            customer = _customer(app, chosen.customer, upto)
             year = date.fromisoformat(chosen.new_lines[0]["charge_date"]).year
             replacement = build_document(
                 kind=INVOICE, number=invoicing.next_number(INVOICE, issued_on),
-                issued_on=issued_on, seller=_operator(app), buyer=buyer_snapshot(customer, year),
+                issued_on=issued_on, seller=_operator(app, upto),
+                buyer=buyer_snapshot(customer, year),
                 lines=chosen.new_lines, refers_to=original["number"], cause=chosen.cause,
             )
-            invoicing.issue(replacement, by=by)
+            invoicing.issue(replacement, basis_position=upto)
             issued.append(replacement)
-        app.save(invoicing)
+        app.save(invoicing, metadata=metadata("corrections apply", by))
         return issued
 
     return _retrying(attempt)
@@ -288,9 +292,14 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
 
 @attrs.frozen
 class Verification:
+    """An issued document as recorded, and the same document derived again from the log up
+    to the position it was derived from."""
+
     document: dict[str, Any]
     recorded_digest: str
     rederived: dict[str, Any]
+    position: int
+    basis_position: int
     recorded_at: datetime
     issued_by: str | None
 
@@ -301,34 +310,97 @@ class Verification:
         return digest(self.rederived) == self.recorded_digest == digest(self.document)
 
 
-def verify(app: LedgerApplication, number_: str) -> Verification:
-    """An issued document, and the same document re-derived from the events recorded up to its issue."""
-    invoicing, at = None, None
-    for event in app.events.get(invoicing_id()):  # one pass, stopping at the document
-        invoicing = event.mutate(invoicing)
-        if getattr(event, "document", {}).get("number") == number_:
-            at = event.timestamp
-            break
-    if invoicing is None or at is None:
-        raise LedgerError(f"no invoice or credit note numbered {number_!r}")
-    document = invoicing.documents[number_]
+def document_entry(app: LedgerApplication, number_: str, upto: int | None = None
+                   ) -> tuple[LogEntry, dict[str, Any]]:
+    """The log entry that issued document ``number_``, and its decoded fields."""
+    issuing = {REGISTRY.name_of(Invoicing, "InvoiceIssued"),
+               REGISTRY.name_of(Invoicing, "CreditNoteIssued")}
+    for position in app.recorder.positions_of(f"document:{number_}", upto):
+        entry = app.recorder.entry(position)
+        if entry is None or entry.topic not in issuing:
+            continue
+        fields = app.mapper.fields(entry)
+        if fields["document"].get("number") == number_:
+            return entry, fields
+    raise LedgerError(f"no invoice or credit note numbered {number_!r}")
+
+
+class Basis:
+    """The log up to one position, read as needed: what documents are derived from.
+
+    With ``whole``, every subscription and customer is read in one scan (for a
+    billing run's thousands of documents); otherwise each domain and customer is
+    read on its own (for one document).
+    """
+
+    def __init__(self, app: LedgerApplication, position: int, *, whole: bool = False) -> None:
+        self.app, self.position, self.whole = app, position, whole
+        self._schedules: tuple | None = None
+        self._seller: dict[str, Any] | None = None
+        self._customers: dict[str, Customer] | None = None
+        self._charges: dict[str, Charge] = {}
+        self._domains: set[str] = set()
+
+    def seller(self) -> dict[str, Any]:
+        if self._seller is None:
+            self._seller = _operator(self.app, self.position)
+        return self._seller
+
+    def customer(self, key: str) -> Customer:
+        if self.whole:
+            if self._customers is None:
+                self._customers = customers_known_at(self.app, self.position)
+            if key not in self._customers:
+                raise LedgerError(f"customer {key!r} of a charge is not registered")
+            return self._customers[key]
+        return _customer(self.app, key, self.position)
+
+    def charges(self, domains: set[str]) -> dict[str, Charge]:
+        if self.whole and not self._domains:
+            self._charges = charges_by_key(known_at(self.app, self.position))
+            self._domains = {"*"}
+        elif not self.whole:
+            if self._schedules is None:
+                self._schedules = tariffs_known_at(self.app, self.position)
+            subscriptions = tuple(s for d in sorted(domains - self._domains)
+                                  if (s := subscription_known_at(self.app, d, self.position)))
+            self._charges.update(charges_by_key(Known(subscriptions, self._schedules,
+                                                      self.position)))
+            self._domains |= domains
+        return self._charges
+
+
+def rederive(app: LedgerApplication, document: dict[str, Any], basis: int | Basis,
+             originals: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Derive a document again from the log up to its basis position, as the run that issued
+    it did. A credit note repeats the invoice it cancels (from ``originals`` if given)."""
+    if isinstance(basis, int):
+        basis = Basis(app, basis)
     if document["kind"] == CREDIT_NOTE:
-        original = invoicing.documents[document["refers_to"]]
+        refers_to = document["refers_to"]
+        if originals is not None and refers_to in originals:
+            original = originals[refers_to]
+        else:
+            original = document_entry(app, refers_to)[1]["document"]
         seller, buyer, lines = original["seller"], original["buyer"], original["lines"]
     else:
         keys = {line["key"] for line in document["lines"]}
-        domains = sorted({line["domain"] for line in document["lines"]})
-        schedules = tariffs_known_at(app, at)
-        subscriptions = tuple(s for d in domains
-                              if (s := subscription_known_at(app, d, at)) is not None)
-        lines = lines_for(charges_by_key(Known(subscriptions, schedules)), keys)
+        domains = {line["domain"] for line in document["lines"]}
+        lines = lines_for(basis.charges(domains), keys)
         year = date.fromisoformat(lines[0]["charge_date"]).year if lines else 0
-        seller = _operator(app, at)
-        buyer = buyer_snapshot(_customer(app, document["buyer"]["customer"], at), year)
-    rederived = build_document(
+        seller = basis.seller()
+        buyer = buyer_snapshot(basis.customer(document["buyer"]["customer"]), year)
+    return build_document(
         kind=document["kind"], number=document["number"],
         issued_on=date.fromisoformat(document["issued_on"]), seller=seller, buyer=buyer,
         lines=lines, refers_to=document["refers_to"], cause=document["cause"],
     )
-    return Verification(document, invoicing.digests[number_], rederived, at,
-                        invoicing.issued_by.get(number_))
+
+
+def verify(app: LedgerApplication, number_: str) -> Verification:
+    """An issued document, and the same document derived again at its basis position."""
+    entry, fields = document_entry(app, number_)
+    document, basis = fields["document"], fields["basis_position"]
+    by = orjson.loads(entry.metadata).get("actor")
+    return Verification(document, fields["digest"], rederive(app, document, basis), entry.id,
+                        basis, entry.recorded_at, by)

@@ -14,10 +14,10 @@ from itertools import groupby
 
 from rich.table import Table
 
-from commands import db_cli, invoice_cli, tariff_cli
+from commands import audit_cli, db_cli, invoice_cli, tariff_cli
 from commands.importer import import_file
 from commands.output import console, print_json, progress
-from commands.store import open_store, store_config
+from eventstore.app import open_store, store_config
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError
 from ledger.money import format_amount
@@ -27,6 +27,7 @@ from projections.history import (
     count_subscriptions,
     iter_subscriptions_known_at,
     known_at,
+    resolve,
     subscription_known_at,
     tariffs_known_at,
 )
@@ -51,6 +52,40 @@ def _known_at(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _position(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a log position (0, 1, 2 …), got {text!r}")
+    return value
+
+
+def add_known_at(parser: argparse.ArgumentParser) -> None:
+    """``--known-at TIME`` / ``--known-at-position N``: read the log only up to that point."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--known-at", type=_known_at,
+                       help="only entries recorded at or before this ISO date-time (UTC if no "
+                            "offset)")
+    group.add_argument("--known-at-position", type=_position, metavar="N",
+                       help="only the entries at log positions 1 … N")
+
+
+def horizon(args: argparse.Namespace) -> int | datetime | None:
+    position = getattr(args, "known_at_position", None)
+    return position if position is not None else getattr(args, "known_at", None)
+
+
+def known_title(app, args: argparse.Namespace, upto: int) -> str:
+    """How a table names what it was derived from."""
+    if getattr(args, "known_at", None) is not None:
+        return f", as known at {args.known_at.isoformat()} (log position {upto})"
+    if getattr(args, "known_at_position", None) is not None:
+        return f", as known at log position {upto}"
+    return ""
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -72,14 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
         "import", parents=[common], help="apply a JSON Lines file of commands, all or nothing")
     importing.add_argument("file", help="JSON Lines file, one command per line (docs/commands.md)")
     importing.add_argument("--quiet", action="store_true", help="print nothing on success")
+    importing.add_argument("--by", help="who imports the file (recorded with every entry; "
+                                        "default: $LEDGER_ACTOR, else the system user)")
 
     as_of_help = "business date YYYY-MM-DD (default: today)"
-    known_help = "only count events recorded at or before this ISO date-time (UTC if no offset)"
 
     charges = commands.add_parser(
         "charges", parents=[common], help="charges due as of a date, with totals")
     charges.add_argument("--as-of", type=_as_of, help=as_of_help)
-    charges.add_argument("--known-at", type=_known_at, help=known_help)
+    add_known_at(charges)
     charges.add_argument("--customer", help="only this customer's charges")
     charges.add_argument("--domain", help="only this domain's charges")
     charges.add_argument("--json", action="store_true", help="print a JSON array")
@@ -89,11 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         "subscription", parents=[common], help="state of one domain's subscription as of a date")
     subscription.add_argument("domain")
     subscription.add_argument("--as-of", type=_as_of, help=as_of_help)
-    subscription.add_argument("--known-at", type=_known_at, help=known_help)
+    add_known_at(subscription)
     subscription.add_argument("--json", action="store_true", help="print a JSON object")
 
     tariff_cli.add_parser(commands, common)
     invoice_cli.add_parsers(commands, common)
+    audit_cli.add_parsers(commands, common)
     db_cli.add_parsers(commands, common)
     return parser
 
@@ -105,7 +142,7 @@ def run_import(args: argparse.Namespace) -> int:
         with open(args.file, "rb") as handle:
             total = sum(1 for _ in handle)
     with progress(f"importing {args.file}", total, quiet=args.quiet) as advance:
-        report = import_file(app, args.file, on_line=advance)
+        report = import_file(app, args.file, on_line=advance, by=args.by)
     if not args.quiet:
         print(
             f"{report.source}: {report.applied} command(s) applied, "
@@ -119,20 +156,19 @@ def run_charges(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     domain = args.domain.lower() if args.domain else None
+    upto = resolve(app, horizon(args))
     if domain is None and sys.stderr.isatty() and not args.json and not args.quiet:
-        with progress("replaying subscriptions", count_subscriptions(app)) as advance:
-            known = Known(tuple(sorted(iter_subscriptions_known_at(app, args.known_at, advance),
+        with progress("replaying subscriptions", count_subscriptions(app, upto)) as advance:
+            known = Known(tuple(sorted(iter_subscriptions_known_at(app, upto, advance),
                                        key=lambda s: s.domain)),
-                          tariffs_known_at(app, args.known_at))
+                          tariffs_known_at(app, upto), upto)
     else:
-        known = known_at(app, args.known_at, domain=domain)
+        known = known_at(app, upto, domain=domain)
     charges = charges_as_of(known, as_of, customer=args.customer)
     if args.json:
         print_json([charge.to_json() for charge in charges])
         return 0
-    title = f"Charges as of {as_of}"
-    if args.known_at:
-        title += f", as known at {args.known_at.isoformat()}"
+    title = f"Charges as of {as_of}" + known_title(app, args, upto)
     table = Table(title=title, title_justify="left")
     # Text may wrap on a narrow terminal; dates and amounts never do (a cut amount is a wrong one).
     for name in ("Customer", "Domain", "Order"):
@@ -164,7 +200,7 @@ def run_subscription(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     domain = args.domain.lower()
-    status = status_as_of(subscription_known_at(app, domain, args.known_at), domain, as_of)
+    status = status_as_of(subscription_known_at(app, domain, horizon(args)), domain, as_of)
     data = status.to_json()
     if args.json:
         print_json(data)
@@ -185,7 +221,7 @@ def run_subscription(args: argparse.Namespace) -> int:
 RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_subscription,
            "tariff": tariff_cli.run, "bill": invoice_cli.run, "invoice": invoice_cli.run,
            "invoices": invoice_cli.run, "corrections": invoice_cli.run, "db": db_cli.run,
-           "doctor": db_cli.run}
+           "doctor": db_cli.run, "audit": audit_cli.run, "history": audit_cli.run_history}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

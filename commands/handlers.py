@@ -24,7 +24,7 @@ from commands.messages import (
     SignOrder,
     UpdateCustomer,
 )
-from commands.store import LedgerApplication
+from eventstore.app import LedgerApplication
 from ledger.customer import Customer
 from ledger.errors import BusinessRuleViolation, UnknownCustomer, UnknownDomain
 from ledger.identity import customer_id, receipt_id, subscription_id
@@ -42,6 +42,9 @@ class UnitOfWork:
         self.app = app
         self._loaded: dict[UUID, Aggregate | None] = {}
         self._changed: dict[UUID, Aggregate] = {}
+        self._attributed: dict[UUID, int] = {}
+        self._touched: dict[UUID, Aggregate] = {}
+        self.event_metadata: dict[tuple[UUID, int], dict[str, Any]] = {}
 
     def _get(self, aggregate_id: UUID) -> Any:
         if aggregate_id not in self._loaded:
@@ -53,10 +56,8 @@ class UnitOfWork:
 
     def prefetch(self, ids: list[UUID]) -> None:
         """Learn in bulk which of ``ids`` do not exist yet, so that looking them up costs nothing."""
-        from commands.store import existing_ids
-
         unknown = [i for i in dict.fromkeys(ids) if i not in self._loaded]
-        present = existing_ids(self.app, unknown)
+        present = self.app.recorder.existing_ids(unknown)
         for aggregate_id in unknown:
             if aggregate_id not in present:
                 self._loaded[aggregate_id] = None
@@ -83,9 +84,20 @@ class UnitOfWork:
     def add(self, aggregate: Aggregate) -> None:
         self._loaded[aggregate.id] = aggregate
         self._changed[aggregate.id] = aggregate
+        self._touched[aggregate.id] = aggregate
 
     def changed(self) -> list[Aggregate]:
         return list(self._changed.values())
+
+    def attribute(self, **metadata: Any) -> None:
+        """Record ``metadata`` (a command id, a line number) with every event produced since the
+        last call, so that each entry says which command made it."""
+        for aggregate_id, aggregate in self._touched.items():
+            pending = aggregate.pending_events
+            for event in pending[self._attributed.get(aggregate_id, 0):]:
+                self.event_metadata[(event.originator_id, event.originator_version)] = metadata
+            self._attributed[aggregate_id] = len(pending)
+        self._touched.clear()
 
 
 def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> None:

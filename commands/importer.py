@@ -10,7 +10,8 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.handlers import UnitOfWork, handle, touched_ids
 from commands.messages import ParsedLine, parse_line
-from commands.store import LedgerApplication
+from commands.provenance import metadata, source as file_source
+from eventstore.app import LedgerApplication
 from ledger.errors import CommandIdReused, LedgerError
 from ledger.receipt import CommandReceipt
 
@@ -50,13 +51,16 @@ def import_lines(
     lines: Iterable[str],
     source: str = "<input>",
     on_line: Callable[[], None] | None = None,
+    by: str | None = None,
+    origin: dict[str, str] | None = None,
 ) -> ImportReport:
     """Apply one command per line. Either every line is applied (or skipped as already applied)
     and stored in one transaction, or :class:`ImportRejected` lists the bad lines and nothing is
     stored.
 
     A line whose ``id`` was already applied with the same content is skipped; the
-    same ``id`` with other content is a bad line.
+    same ``id`` with other content is a bad line. Every entry records who imported it
+    (``by``), from which file (``origin``: name and SHA-256), and its command id and line.
     """
     uow = UnitOfWork(app)
     errors: list[LineError] = []
@@ -91,6 +95,7 @@ def import_lines(
             handle(parsed.command, uow)
             uow.add(CommandReceipt(command_id=command_id, digest=parsed.digest,
                                    command_type=parsed.type))
+            uow.attribute(command=command_id, line=number)
             applied += 1
         except LedgerError as error:
             errors.append(LineError(number, str(error)))
@@ -99,7 +104,8 @@ def import_lines(
         raise ImportRejected(source, errors)
     changed = uow.changed()
     try:
-        recordings = app.save(*changed) if changed else []
+        recordings = app.save(*changed, metadata=metadata("import", by, source=origin),
+                              event_metadata=uow.event_metadata) if changed else []
     except IntegrityError:
         raise LedgerError(
             f"the store was changed by another writer while {source} was being imported; "
@@ -109,17 +115,21 @@ def import_lines(
 
 
 def import_file(
-    app: LedgerApplication, path: str | Path, on_line: Callable[[], None] | None = None
+    app: LedgerApplication, path: str | Path, on_line: Callable[[], None] | None = None,
+    by: str | None = None,
 ) -> ImportReport:
     """Import a JSON Lines file (UTF-8). See :func:`import_lines`."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        content = path.read_bytes()
     except FileNotFoundError:
         raise LedgerError(f"file not found: {path}") from None
+    except OSError as error:
+        raise LedgerError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        text = content.decode("utf-8")
     except UnicodeDecodeError as error:
         raise LedgerError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") \
             from None
-    except OSError as error:
-        raise LedgerError(f"cannot read {path}: {error.strerror}") from None
-    return import_lines(app, text.splitlines(), source=str(path), on_line=on_line)
+    return import_lines(app, text.splitlines(), source=str(path), on_line=on_line, by=by,
+                        origin=file_source(path, content))

@@ -13,7 +13,7 @@ from rich.table import Table
 from commands.billing import apply_correction, bill, invoicing_state, proposals, verify
 from commands.exports import facturx_pdf, journal_csv
 from commands.output import console, print_json, progress
-from commands.store import open_store
+from eventstore.app import open_store
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError
 from projections.history import count_subscriptions
@@ -32,7 +32,8 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     billing.add_argument("--through", type=_day, required=True,
                          help="invoice charges dated on or before this date")
     billing.add_argument("--issue-date", type=_day, help="date on the invoices (default: today)")
-    billing.add_argument("--by", help="who runs the billing (recorded with each invoice)")
+    billing.add_argument("--by", help="who runs the billing (recorded with each invoice; default: "
+                                      "$LEDGER_ACTOR, else the system user)")
     billing.add_argument("--json", action="store_true")
     billing.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -102,20 +103,23 @@ def run_invoice(args: argparse.Namespace) -> int:
         else:
             out.write_bytes(orjson.dumps(
                 {"document": check.document, "sha256": check.recorded_digest,
+                 "position": check.position, "basis_position": check.basis_position,
                  "recorded_at": check.recorded_at.isoformat(), "issued_by": check.issued_by},
                 option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
         print(f"{args.number} written to {out}")
         return 0
     if args.json:
         print_json({"document": check.document, "sha256": check.recorded_digest,
+                    "position": check.position, "basis_position": check.basis_position,
                     "recorded_at": check.recorded_at.isoformat(), "issued_by": check.issued_by,
-                    "rederived_identical": check.identical})
+                    "rederived": check.rederived, "rederived_identical": check.identical})
         return 0
     doc = check.document
     title = "Credit note" if doc["kind"] == "credit_note" else "Invoice"
     out = console()
     out.print(f"{title} {doc['number']} issued on {doc['issued_on']} "
-              f"(recorded {check.recorded_at.isoformat(timespec='seconds')})")
+              f"(log position {check.position}, recorded "
+              f"{check.recorded_at.isoformat(timespec='seconds')} by {check.issued_by or '—'})")
     if doc.get("refers_to"):
         out.print(f"refers to {doc['refers_to']}: {doc.get('cause') or ''}")
     buyer = doc["buyer"]
@@ -131,11 +135,12 @@ def run_invoice(args: argparse.Namespace) -> int:
     table.add_row("Total HT", "", "", doc["total_ht"], style="bold")
     out.print(table)
     out.print(f"SHA-256 {check.recorded_digest}")
+    basis = f"the log up to position {check.basis_position}, which its figures came from"
     if check.identical:
-        out.print("Re-derived from the events recorded up to its issue: identical.")
+        out.print(f"Derived again from {basis}: identical.")
     else:
-        out.print("Re-derived from the events recorded up to its issue: DIFFERENT — the history "
-                  "or the rules changed since; see --json for both documents.")
+        out.print(f"Derived again from {basis}: DIFFERENT — the history or the rules changed "
+                  "since; see --json for both documents, and run `ledger audit verify`.")
     return 0 if check.identical else 3
 
 

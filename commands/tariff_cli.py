@@ -10,7 +10,8 @@ from rich.table import Table
 
 from commands.handlers import UnitOfWork, adopt_tariff_schedule
 from commands.output import console, print_json
-from commands.store import open_store
+from commands.provenance import metadata, source
+from eventstore.app import open_store
 from ledger.pricing import PriceRequest, commitment_total, quote
 from ledger.tariffs import VAT_CATEGORIES, Schedule, load_schedule, summary
 from projections.history import tariffs_known_at
@@ -43,6 +44,8 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     adopt = actions.add_parser("adopt", parents=[common],
                                help="record a schedule adopted by deliberation")
     adopt.add_argument("catalogue", help="catalogue TOML file (docs/catalogue.md)")
+    adopt.add_argument("--by", help="who records the adoption (default: $LEDGER_ACTOR, else the "
+                                    "system user)")
 
     listing = actions.add_parser("list", parents=[common],
                                  help="lines of a catalogue file, or the schedules adopted")
@@ -78,7 +81,11 @@ def run_adopt(args: argparse.Namespace) -> int:
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     uow = UnitOfWork(app)
     if adopt_tariff_schedule(schedule, uow):
-        app.save(*uow.changed())
+        from pathlib import Path
+
+        app.save(*uow.changed(), metadata=metadata(
+            "tariff adopt", args.by, source=source(args.catalogue,
+                                                   Path(args.catalogue).read_bytes())))
         print(f"Adopted {schedule.id} ({schedule.operator_name}): {len(schedule.lines)} lines, "
               f"in force from {schedule.effective_from}.")
     else:

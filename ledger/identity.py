@@ -35,3 +35,7 @@ def operator_id() -> UUID:
 
 def invoicing_id() -> UUID:
     return uuid5(NAMESPACE, "invoicing")
+
+
+def audit_id() -> UUID:
+    return uuid5(NAMESPACE, "audit")

@@ -11,6 +11,7 @@ with the SHA-256 of its canonical JSON.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -92,11 +93,13 @@ def build_document(
 
 
 class Invoicing(Aggregate):
-    """Every invoice and credit note issued, in issue order. One per store.
+    """Every invoice and credit note issued, in issue order, and the periods closed. One per store.
 
     Numbers are taken here, in one aggregate: two billing runs racing on the
     same store cannot both append the same version, so one of them fails and
-    retries from fresh state — no gap, no duplicate.
+    retries from fresh state — no gap, no duplicate. Each document records the
+    log position its figures were derived from (``basis_position``), so that it
+    can be derived again from exactly the same history.
     """
 
     @staticmethod
@@ -107,14 +110,20 @@ class Invoicing(Aggregate):
     def __init__(self) -> None:
         self.documents: dict[str, dict[str, Any]] = {}
         self.digests: dict[str, str] = {}
-        self.issued_by: dict[str, str | None] = {}
+        self.basis: dict[str, int] = {}
         self.counters: dict[tuple[str, int], int] = {}
         self.last_issued_on: dict[tuple[str, int], str] = {}
         self.invoiced_keys: set[str] = set()
         self.credited: dict[str, str] = {}  # invoice number → credit note number
+        self.closings: list[dict[str, Any]] = []
+        self.closed_through: date | None = None
 
     def next_number(self, kind: str, issued_on: date) -> str:
         """The number the next document of this kind issued on ``issued_on`` will take."""
+        if self.closed_through is not None and issued_on <= self.closed_through:
+            raise BusinessRuleViolation(
+                f"the books are closed through {self.closed_through} "
+                f"(ledger audit close): nothing can be issued on {issued_on}")
         series = (SERIES[kind], issued_on.year)
         last = self.last_issued_on.get(series)
         if last is not None and issued_on.isoformat() < last:
@@ -124,34 +133,124 @@ class Invoicing(Aggregate):
             )
         return number(kind, issued_on.year, self.counters.get(series, 0) + 1)
 
-    def issue(self, document: dict[str, Any], by: str | None = None) -> None:
-        """Record an issued document; its number must be the next of its series."""
+    def issue(self, document: dict[str, Any], basis_position: int) -> None:
+        """Record an issued document, derived from the log up to ``basis_position``.
+
+        Its number must be the next of its series.
+        """
         issued_on = date.fromisoformat(document["issued_on"])
         expected = self.next_number(document["kind"], issued_on)
         if document["number"] != expected:
             raise BusinessRuleViolation(
                 f"document {document['number']} is out of sequence (next is {expected})")
         if document["kind"] == CREDIT_NOTE:
-            self._credit_note_issued(document=document, digest=digest(document), by=by)
+            self._credit_note_issued(document=document, digest=digest(document),
+                                     basis_position=basis_position)
         else:
-            self._invoice_issued(document=document, digest=digest(document), by=by)
+            self._invoice_issued(document=document, digest=digest(document),
+                                 basis_position=basis_position)
 
     @event("InvoiceIssued")
-    def _invoice_issued(self, document: dict[str, Any], digest: str, by: str | None) -> None:
-        self._record(document, digest, by)
+    def _invoice_issued(self, document: dict[str, Any], digest: str, basis_position: int) -> None:
+        self._record(document, digest, basis_position)
         self.invoiced_keys |= {line["key"] for line in document["lines"]}
 
     @event("CreditNoteIssued")
-    def _credit_note_issued(self, document: dict[str, Any], digest: str, by: str | None) -> None:
-        self._record(document, digest, by)
+    def _credit_note_issued(self, document: dict[str, Any], digest: str,
+                            basis_position: int) -> None:
+        self._record(document, digest, basis_position)
         self.credited[document["refers_to"]] = document["number"]
 
-    def _record(self, document: dict[str, Any], digest: str, by: str | None) -> None:
+    def _record(self, document: dict[str, Any], digest: str, basis_position: int) -> None:
         # State is updated in place: a billing run may issue a hundred thousand documents.
         kind, issued_on = document["kind"], document["issued_on"]
         series = (SERIES[kind], int(issued_on[:4]))
         self.documents[document["number"]] = document
         self.digests[document["number"]] = digest
-        self.issued_by[document["number"]] = by
+        self.basis[document["number"]] = basis_position
         self.counters[series] = self.counters.get(series, 0) + 1
         self.last_issued_on[series] = issued_on
+
+    # Closings (clôtures) ------------------------------------------------------------------
+
+    def close(self, period: str, today: date) -> dict[str, Any]:
+        """Close a month (``2027-01``) or a year (``2027``): record its totals, and refuse any
+        document dated on or before its last day from then on. Returns the closing."""
+        kind, start, end = period_bounds(period)
+        if end >= today:
+            raise BusinessRuleViolation(
+                f"{kind} {period} has not ended yet (it ends on {end}): it cannot be closed "
+                "before its last day is over")
+        for closing in self.closings:
+            if closing["period"] == period:
+                raise BusinessRuleViolation(f"{kind} {period} was already closed")
+        if kind == "month" and self.closed_through is not None and end <= self.closed_through:
+            raise BusinessRuleViolation(
+                f"the books are already closed through {self.closed_through}, which includes "
+                f"month {period}")
+        closing = closing_totals(self.documents.values(), kind, period, start, end)
+        self._period_closed(**closing)
+        return closing
+
+    @event("PeriodClosed")
+    def _period_closed(self, kind: str, period: str, start: date, end: date, documents: int,
+                       invoiced: str, credited: str, net: str, cumulative_invoiced: str,
+                       cumulative_credited: str, cumulative_net: str) -> None:
+        self.closings.append({
+            "kind": kind, "period": period, "start": start, "end": end, "documents": documents,
+            "invoiced": invoiced, "credited": credited, "net": net,
+            "cumulative_invoiced": cumulative_invoiced,
+            "cumulative_credited": cumulative_credited, "cumulative_net": cumulative_net,
+        })
+        if self.closed_through is None or end > self.closed_through:
+            self.closed_through = end
+
+
+def period_bounds(period: str) -> tuple[str, date, date]:
+    """``("month", first day, last day)`` of ``2027-01``, or ``("year", …)`` of ``2027``."""
+    try:
+        if len(period) == 7 and period[4] == "-":
+            year, month = int(period[:4]), int(period[5:])
+            return "month", date(year, month, 1), date(year, month,
+                                                       calendar.monthrange(year, month)[1])
+        if len(period) == 4:
+            year = int(period)
+            return "year", date(year, 1, 1), date(year, 12, 31)
+    except ValueError:
+        pass
+    raise BusinessRuleViolation(
+        f"{period!r} is not a period: give a month such as 2027-01 or a year such as 2027")
+
+
+def closing_totals(documents: Iterable[Mapping[str, Any]], kind: str, period: str, start: date,
+                   end: date) -> dict[str, Any]:
+    """A closing's figures: the period's documents (by issue date) and the cumulative totals
+    of every document dated up to the period's end. Credit notes count negatively in net."""
+    zero = Decimal("0.00")
+    invoiced = credited = all_invoiced = all_credited = zero
+    count = 0
+    first, last = start.isoformat(), end.isoformat()
+    for document in documents:
+        issued_on = document["issued_on"]
+        if issued_on > last:
+            continue
+        amount = Decimal(document["total_ht"])
+        credit = document["kind"] == CREDIT_NOTE
+        if credit:
+            all_credited += amount
+        else:
+            all_invoiced += amount
+        if issued_on >= first:
+            count += 1
+            if credit:
+                credited += amount
+            else:
+                invoiced += amount
+    return {
+        "kind": kind, "period": period, "start": start, "end": end, "documents": count,
+        "invoiced": format_amount(invoiced), "credited": format_amount(credited),
+        "net": format_amount(invoiced - credited),
+        "cumulative_invoiced": format_amount(all_invoiced),
+        "cumulative_credited": format_amount(all_credited),
+        "cumulative_net": format_amount(all_invoiced - all_credited),
+    }

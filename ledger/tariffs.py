@@ -231,6 +231,24 @@ def load_schedule(path: str | Path) -> Schedule:
     return parse_schedule(document, source)
 
 
+def plain_document(value: Any) -> Any:
+    """A catalogue document as plain JSON: decimals and dates become text (``"0.10"``,
+    ``"2026-01-01"``), which the parser reads back exactly. What an adoption records."""
+    if isinstance(value, Mapping):
+        return {str(key): plain_document(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_document(item) for item in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        raise CatalogueError(str(value), None, "floats are never used for amounts")
+    return value
+
+
 def parse_schedule(document: Mapping[str, Any], source: str | None = None) -> Schedule:
     """Validate a catalogue document (a TOML file's content) and build the schedule."""
     source = source or str(document.get("source", "<catalogue>"))
@@ -283,7 +301,7 @@ def parse_schedule(document: Mapping[str, Any], source: str | None = None) -> Sc
         deliberation_reference=reference, deliberation_date=deliberation_date,
         effective_from=effective_from, effective_until=effective_until, currency=currency,
         lines=tuple(lines), notes=tuple(notes), source=str(document.get("source", source)),
-        document=document,
+        document=plain_document(document),
     )
 
 

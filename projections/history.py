@@ -1,41 +1,46 @@
-"""Subscriptions as they were known at a recorded time, folded from stored events.
+"""What the ledger knew at a point of its log, folded from the entries up to that point.
 
-"Known at T" keeps only events whose timestamp (the library's recorded time)
-is at or before T. Folding reuses the aggregates' own event appliers, which
-read nothing but the event.
+"Known at" is a log position: the entries at positions 1 … P, in commit order.
+A recorded time T stands for the last position recorded at or before T
+(:func:`resolve`). Reading everything up to one position gives a consistent
+state even while other clerks keep appending. Folding reuses the aggregates'
+own event appliers, which read nothing but the event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from itertools import takewhile
+from itertools import groupby
 from typing import Any
 from uuid import UUID
 
 import attrs
-from eventsourcing.utils import get_topic
 
-from commands.store import LedgerApplication, stored_events_by_aggregate
+from eventstore.app import LedgerApplication
 from ledger.customer import Customer
-from ledger.identity import subscription_id
+from ledger.events import REGISTRY
+from ledger.identity import subscription_id, tariff_book_id
 from ledger.subscription import Subscription
-from ledger.tariff_book import tariff_book_id
 from ledger.tariffs import Schedule
 
-SUBSCRIPTION_TOPICS = [
-    get_topic(cls)
-    for cls in (
-        Subscription.Opened,
-        Subscription.OrderSigned,
-        Subscription.ServiceActivated,
-        Subscription.StorageAdded,
-        Subscription.TerminationRequested,
-    )
-]
+SUBSCRIPTION_EVENTS = REGISTRY.names(Subscription)
+CUSTOMER_EVENTS = REGISTRY.names(Customer)
+OPENED = REGISTRY.name_of(Subscription, "Opened")
 
-#: Notifications read per query when scanning the whole log.
-PAGE = 5_000
+Horizon = int | datetime | None
+
+
+def resolve(app: LedgerApplication, at: Horizon = None) -> int:
+    """The log position a query reads up to: the given one, the last recorded by a time, or
+    the end of the log now."""
+    if at is None:
+        return app.position()
+    if isinstance(at, datetime):
+        return app.position_at(at)
+    if at < 0:
+        raise ValueError(f"log position {at} is negative")
+    return at
 
 
 def _fold(events: Iterable[Any]) -> Any:
@@ -50,26 +55,30 @@ def _fold(events: Iterable[Any]) -> Any:
     return aggregate
 
 
-def _known(events: Iterable[Any], known_at: datetime | None) -> Iterable[Any]:
-    if known_at is None:
-        return events
-    return takewhile(lambda e: e.timestamp <= known_at, events)
+def aggregate_known_at(app: LedgerApplication, aggregate_id: UUID, at: Horizon = None) -> Any:
+    """Any aggregate folded from its entries up to ``at``; ``None`` if it did not exist then."""
+    return app.aggregate(aggregate_id, resolve(app, at))
 
 
-def subscription_known_at(
-    app: LedgerApplication, domain: str, known_at: datetime | None = None
-) -> Subscription | None:
-    """One domain's subscription from its own events only (cost follows its history)."""
-    events = app.events.get(subscription_id(domain))
-    return _fold(_known(events, known_at))
+def subscription_known_at(app: LedgerApplication, domain: str, at: Horizon = None
+                          ) -> Subscription | None:
+    """One domain's subscription from its own entries only (cost follows its history)."""
+    return aggregate_known_at(app, subscription_id(domain), at)
+
+
+def tariffs_known_at(app: LedgerApplication, at: Horizon = None) -> tuple[Schedule, ...]:
+    """The tariff schedules adopted by ``at`` (all of them without it)."""
+    book = aggregate_known_at(app, tariff_book_id(), at)
+    return book.schedules if book is not None else ()
 
 
 @attrs.frozen
 class Known:
-    """What the ledger knew at a recorded time: subscriptions and the tariff schedules adopted."""
+    """What the ledger knew at a log position: subscriptions and the tariff schedules adopted."""
 
     subscriptions: tuple[Subscription, ...]
     schedules: tuple[Schedule, ...]
+    position: int = 0
 
     def subscription(self, domain: str) -> Subscription | None:
         for subscription in self.subscriptions:
@@ -80,88 +89,65 @@ class Known:
 
 def known_at(
     app: LedgerApplication,
-    at: datetime | None = None,
+    at: Horizon = None,
     *,
     domain: str | None = None,
     on_subscription: Callable[[], None] | None = None,
 ) -> Known:
-    """Fold the events recorded up to ``at`` (all of them without it).
+    """Fold the entries up to ``at`` (the whole log as it is now without it).
 
-    With ``domain``, only that subscription's events are read, so the cost
+    With ``domain``, only that subscription's entries are read, so the cost
     follows its own history, not the size of the ledger.
     """
+    upto = resolve(app, at)
     if domain is not None:
-        one = subscription_known_at(app, domain, at)
+        one = subscription_known_at(app, domain, upto)
         subscriptions = (one,) if one is not None else ()
     else:
-        subscriptions = tuple(sorted(iter_subscriptions_known_at(app, at, on_subscription),
+        subscriptions = tuple(sorted(iter_subscriptions_known_at(app, upto, on_subscription),
                                      key=lambda s: s.domain))
-    return Known(subscriptions, tariffs_known_at(app, at))
+    return Known(subscriptions, tariffs_known_at(app, upto), upto)
 
 
-def aggregate_known_at(app: LedgerApplication, aggregate_id: UUID, at: datetime | None = None):
-    """Any aggregate folded from its events recorded up to ``at``; ``None`` if it did not exist."""
-    return _fold(_known(app.events.get(aggregate_id), at))
-
-
-def tariffs_known_at(app: LedgerApplication, known_at: datetime | None = None) -> tuple[Schedule, ...]:
-    """The tariff schedules adopted by ``known_at`` (all of them without it)."""
-    book = aggregate_known_at(app, tariff_book_id(), known_at)
-    return book.schedules if book is not None else ()
-
-
-OPENED_TOPIC = get_topic(Subscription.Opened)
-CUSTOMER_TOPICS = [get_topic(cls) for cls in (Customer.CustomerRegistered, Customer.CustomerUpdated,
-                                              Customer.BillingReferencesSet)]
-
-
-def customers_known_at(app: LedgerApplication, at: datetime | None = None) -> dict[str, Customer]:
-    """Every customer known at ``at``, by key, in one scan of the store."""
+def _aggregates(app: LedgerApplication, events: Iterable[str], upto: int) -> Iterator[Any]:
+    """Every aggregate having some of ``events`` up to ``upto``, folded one at a time in one
+    ordered scan of the log (memory does not grow with the ledger)."""
     decode = app.mapper.to_domain_event
-    customers = {}
-    for stored in stored_events_by_aggregate(app, set(CUSTOMER_TOPICS)):
-        customer = _fold(_known(map(decode, stored), at))
-        if customer is not None:
-            customers[customer.key] = customer
-    return customers
+    for _, entries in groupby(app.recorder.scan_by_aggregate(events, upto),
+                              key=lambda entry: entry.originator_id):
+        aggregate = _fold(map(decode, entries))
+        if aggregate is not None:
+            yield aggregate
 
 
-def count_subscriptions(app: LedgerApplication) -> int:
-    """How many subscriptions the store holds (for progress bars)."""
-    return sum(len(page) for page in _pages(app, [OPENED_TOPIC]))
+def customers_known_at(app: LedgerApplication, at: Horizon = None) -> dict[str, Customer]:
+    """Every customer known at ``at``, by key, in one scan of the log."""
+    return {customer.key: customer
+            for customer in _aggregates(app, CUSTOMER_EVENTS, resolve(app, at))}
+
+
+def count_subscriptions(app: LedgerApplication, at: Horizon = None) -> int:
+    """How many subscriptions the log holds (for progress bars)."""
+    upto = resolve(app, at)
+    return sum(1 for _ in app.recorder.scan(1, upto, {OPENED}))
 
 
 def iter_subscriptions_known_at(
     app: LedgerApplication,
-    known_at: datetime | None = None,
+    at: Horizon = None,
     on_subscription: Callable[[], None] | None = None,
 ) -> Iterator[Subscription]:
-    """Every subscription known at ``known_at``, folded one at a time, in one scan of the store.
+    """Every subscription known at ``at``, folded one at a time, in one scan of the log.
 
-    Streams: only one subscription is held at a time, so memory does not grow with
-    the ledger. The order is the store's (by aggregate id); sort what you collect.
+    Streams: only one subscription is held at a time. The order is the store's
+    (by aggregate id); sort what you collect.
     """
-    decode = app.mapper.to_domain_event
-    for stored in stored_events_by_aggregate(app, set(SUBSCRIPTION_TOPICS)):
+    for subscription in _aggregates(app, SUBSCRIPTION_EVENTS, resolve(app, at)):
         if on_subscription is not None:
             on_subscription()
-        subscription = _fold(_known(map(decode, stored), known_at))
-        if subscription is not None:
-            yield subscription
+        yield subscription
 
 
-def _pages(app: LedgerApplication, topics: list[str]) -> Iterator[Any]:
-    start = 1
-    while True:
-        page = app.recorder.select_notifications(start=start, limit=PAGE, topics=topics)
-        if not page:
-            return
-        yield page
-        start = page[-1].id + 1
-
-
-def all_subscriptions_known_at(
-    app: LedgerApplication, known_at: datetime | None = None
-) -> list[Subscription]:
-    """Every subscription known at ``known_at``, sorted by domain."""
-    return sorted(iter_subscriptions_known_at(app, known_at), key=lambda s: s.domain)
+def all_subscriptions_known_at(app: LedgerApplication, at: Horizon = None) -> list[Subscription]:
+    """Every subscription known at ``at``, sorted by domain."""
+    return sorted(iter_subscriptions_known_at(app, at), key=lambda s: s.domain)

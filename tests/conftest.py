@@ -14,7 +14,7 @@ from stdnum import luhn
 
 from commands.handlers import UnitOfWork, adopt_tariff_schedule
 from commands.importer import import_lines
-from commands.store import open_store
+from eventstore.app import open_store
 from ledger.tariffs import load_schedule
 
 _ids = itertools.count(1)
@@ -96,8 +96,8 @@ def need_postgres() -> None:
 
 def postgres_operator(monkeypatch) -> tuple[str, str]:
     """A fresh operator schema initialised with `ledger db init`; returns (writer URL, operator)."""
-    from commands import pgstore
-    from commands.store import store_config
+    from eventstore import postgres as pgstore
+    from eventstore.app import store_config
 
     operator = f"t{uuid.uuid4().hex[:12]}"
     config = store_config(POSTGRES_ADMIN, operator)

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import orjson
 
 from commands.importer import import_lines
-from commands.store import open_store
+from eventstore.app import open_store
 from ledger.errors import LedgerError
 from projections.charges import charges_as_of
 from projections.history import known_at

@@ -27,7 +27,7 @@ SIZE = 150  # subscriptions per file: about 480 commands, 1 100 events
 CHILD = """
 import sys
 from commands.importer import import_file
-from commands.store import open_store
+from eventstore.app import open_store
 app = open_store(sys.argv[1])
 app.recorder.max_notification_id()  # connected
 print("ready", flush=True)
@@ -83,7 +83,7 @@ def test_sigkill_during_import_leaves_all_or_nothing(store, app, tmp_path):
 
 def test_a_large_import_completes_on_postgres(tmp_path, monkeypatch):
     """73 000 events in one transaction: psycopg's pipeline mode deadlocked on this (pgstore.py)."""
-    from commands.store import open_store
+    from eventstore.app import open_store
     from tests.conftest import adopt, drop_postgres_schemas, need_postgres, postgres_operator
 
     need_postgres()

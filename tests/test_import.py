@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from commands.importer import ImportRejected, import_file, import_lines
-from commands.store import open_store
+from eventstore.app import open_store
 from ledger.errors import LedgerError
 from projections.history import subscription_known_at
 from tests.conftest import activate, add_storage, jsonl, register, sign, terminate

@@ -15,7 +15,7 @@ from commands.billing import apply_correction, bill, invoicing_state, proposals,
 from commands.cli import main
 from commands.exports import facturx_pdf, journal_rows
 from commands.importer import import_lines
-from commands.store import open_store
+from eventstore.app import open_store
 from ledger.errors import LedgerError
 from tests.conftest import activate, add_storage, jsonl, register, sign, siret, terminate
 
@@ -143,7 +143,7 @@ def test_late_termination_yields_exactly_one_credit_note_of_the_right_amount(app
     # 60 × 31 / 366 = 5.0819… → 5.08, so 60.00 is credited and 5.08 invoiced again.
     assert (proposal.old_total, proposal.new_total, proposal.difference) == (
         Decimal("60.00"), Decimal("5.08"), Decimal("-54.92"))
-    assert "TerminationRequested for lanvenec.fr (received on 2027-01-31)" in proposal.cause
+    assert "termination letter received for lanvenec.fr (received on 2027-01-31)" in proposal.cause
     with freeze_time("2027-03-15T10:00:00Z"):
         issued = apply_correction(app, proposal.id, "Mme Riou", D("2027-03-15"))
     credit, replacement = issued

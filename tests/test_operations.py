@@ -10,7 +10,7 @@ import pytest
 from commands.billing import bill, invoicing_state
 from commands.cli import main
 from commands.db_cli import doctor_report
-from commands.store import open_store, store_config
+from eventstore.app import open_store, store_config
 from ledger.errors import StoreError
 from projections.charges import charges_as_of
 from projections.history import known_at
@@ -95,10 +95,13 @@ def test_sqlite_history_is_append_only(tmp_path):
     store = str(tmp_path / "ledger.sqlite3")
     import_lines(open_store(store), jsonl(register()))
     connection = sqlite3.connect(store)
-    for statement in ("UPDATE stored_events SET topic = 'x'", "DELETE FROM stored_events"):
+    row = "(1, '2020-01-01T00:00:00.000000Z', 'x', 1, 'customer.registered', 1, '{}', '{}', x'00')"
+    for statement in ("UPDATE ledger_log SET event = 'x.y'", "DELETE FROM ledger_log",
+                      f"INSERT OR REPLACE INTO ledger_log VALUES {row}",
+                      f"REPLACE INTO ledger_log VALUES {row.replace('(1,', '(3,')}"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             connection.execute(statement)
-    assert connection.execute("SELECT COUNT(*) FROM stored_events").fetchone()[0] > 0
+    assert connection.execute("SELECT COUNT(*) FROM ledger_log").fetchone()[0] == 2
 
 
 def test_postgres_history_is_append_only_for_the_writer_and_even_the_owner(monkeypatch):
@@ -114,8 +117,10 @@ def test_postgres_history_is_append_only_for_the_writer_and_even_the_owner(monke
         from commands.importer import import_lines
 
         import_lines(app, jsonl(register()))
-        table = SQL("{0}.ledger_events").format(Identifier(f"ledger_{operator}"))
-        statements = [SQL("UPDATE {0} SET topic = 'rewritten'").format(table),
+        table = SQL("{0}.ledger_log").format(Identifier(f"ledger_{operator}"))
+        raw = SQL("INSERT INTO {0} VALUES (1, '2020-01-01', gen_random_uuid(), 1, "
+                  "'customer.registered', 1, '{{}}', '{{}}', '\\x00')").format(table)
+        statements = [SQL("UPDATE {0} SET event = 'rewritten.x'").format(table),
                       SQL("DELETE FROM {0}").format(table),
                       SQL("TRUNCATE {0}").format(table)]
         for url, expected in ((writer_url, "permission denied"),
@@ -125,6 +130,24 @@ def test_postgres_history_is_append_only_for_the_writer_and_even_the_owner(monke
                     with pytest.raises(psycopg.Error, match=expected):
                         conn.execute(statement)
                     conn.rollback()
+        # The writer may not insert rows of its choosing: only ledger_append.
+        with psycopg.connect(writer_url) as conn:
+            with pytest.raises(psycopg.Error, match="permission denied"):
+                conn.execute(raw)
+        # Replication mode switches ordinary triggers off, not these.
+        with psycopg.connect(POSTGRES_ADMIN) as conn:
+            conn.execute("SET session_replication_role = replica")
+            with pytest.raises(psycopg.Error, match="append-only"):
+                conn.execute(statements[0])
+            conn.rollback()
+        # Even the owner's raw INSERT gets the next position, the database's time and a leaf.
+        with psycopg.connect(POSTGRES_ADMIN) as conn:
+            conn.execute(raw)
+            row = conn.execute(SQL("SELECT position, recorded_at > now() - interval '1 hour', "
+                                   "length(leaf) FROM {0} ORDER BY position DESC LIMIT 1"
+                                   ).format(table)).fetchone()
+            conn.rollback()
+        assert row == (3, True, 32)
         with psycopg.connect(POSTGRES_ADMIN) as conn:
             count = conn.execute(SQL("SELECT COUNT(*) FROM {0}").format(table)).fetchone()[0]
         assert count == 2  # the customer and its command receipt, untouched
@@ -137,11 +160,13 @@ def test_doctor_reports_durability(store, app, backend, capsys):
     report = doctor_report(store_config(store), app)
     if backend == "sqlite":
         assert report["settings"] == {"journal_mode": "wal", "synchronous": "FULL"}
-        assert report["append_only"] == ["ledger_no_delete", "ledger_no_update"]
+        assert report["append_only"] == ["ledger_log_append", "ledger_log_no_delete",
+                                         "ledger_log_no_update"]
     else:
         assert report["settings"]["synchronous_commit"] == "on"
         assert report["settings"]["connected_as"].endswith("_writer")
-        assert report["append_only"] == ["ledger_append_only", "ledger_no_truncate"]
+        assert report["append_only"] == ["ledger_append_only", "ledger_assign",
+                                         "ledger_no_truncate"]
     assert report["versions"]["eventsourcing"].startswith("9.5")
     assert main(["--store", store, "doctor"]) == 0
     assert "append-only triggers: ledger_" in capsys.readouterr().out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -101,13 +101,11 @@ def test_charges_of_every_subscription_filtered_by_customer(app, apply):
     assert total(only) == Decimal(90)
 
 
-def test_known_at_ignores_events_recorded_later(app, apply):
-    with freeze_time("2026-04-10T09:00:00Z"):
-        apply(register(), sign(), activate())
-    # The termination letter received on 2027-03-20 is only entered on 2027-05-02.
-    with freeze_time("2027-05-02T14:00:00Z"):
-        apply(terminate(on="2027-03-20"))
-    before = datetime(2027, 5, 1, tzinfo=UTC)
+def test_known_at_ignores_entries_recorded_later(app, apply):
+    apply(register(), sign(), activate())
+    before = app.position()
+    # The termination letter received on 2027-03-20 is only entered later.
+    apply(terminate(on="2027-03-20"))
     assert charges(app, "2027-04-01", at=before)[-1].amount == Decimal(60)
     assert charges(app, "2027-04-01")[-1].amount == Decimal("10.00")
     assert status_as_of(subscription_known_at(app, "lanvenec.fr", before), "lanvenec.fr",
@@ -116,12 +114,38 @@ def test_known_at_ignores_events_recorded_later(app, apply):
     assert everything[-1].amount == Decimal(60)
 
 
+def test_a_recorded_time_stands_for_the_last_position_recorded_by_then(app, apply):
+    apply(register(), sign(), activate())
+    first = app.recorder.entry(app.position())
+    apply(terminate(on="2027-03-20"))
+    second = app.recorder.entry(app.position())
+    assert app.position_at(first.recorded_at) == first.id
+    assert app.position_at(second.recorded_at) == second.id
+    assert app.position_at(first.recorded_at - timedelta(days=3650)) == 0
+    if second.recorded_at > first.recorded_at:
+        between = first.recorded_at + (second.recorded_at - first.recorded_at) / 2
+        assert charges(app, "2027-04-01", at=between)[-1].amount == Decimal(60)
+
+
+def test_known_at_a_time_on_sqlite_follows_the_writer_clock(tmp_path):
+    # On SQLite the single writer's clock sets recorded times (PostgreSQL uses its own).
+    from commands.importer import import_lines
+    from tests.conftest import jsonl, open_ledger
+
+    with freeze_time("2030-04-10T09:00:00Z"):
+        app = open_ledger(str(tmp_path / "ledger.sqlite3"))
+        import_lines(app, jsonl(register(), sign(), activate()))
+    with freeze_time("2030-05-02T14:00:00Z"):
+        import_lines(app, jsonl(terminate(on="2027-03-20")))
+    before = datetime(2030, 5, 1, tzinfo=UTC)
+    assert charges(app, "2027-04-01", at=before)[-1].amount == Decimal(60)
+    assert charges(app, "2027-04-01")[-1].amount == Decimal("10.00")
+
+
 def test_known_at_before_anything_was_recorded_knows_no_domain(app, apply):
-    with freeze_time("2026-04-10T09:00:00Z"):
-        apply(register(), sign())
-    early = datetime(2026, 1, 1, tzinfo=UTC)
+    apply(register(), sign())
     with pytest.raises(UnknownDomain):
-        status_as_of(subscription_known_at(app, "lanvenec.fr", early), "lanvenec.fr", D("2026-05-01"))
+        status_as_of(subscription_known_at(app, "lanvenec.fr", 0), "lanvenec.fr", D("2026-05-01"))
 
 
 def status(app, as_of, domain="lanvenec.fr"):

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commands.importer import ImportRejected, import_lines
-from commands.store import open_store
+from eventstore.app import open_store
 from ledger.rules import CONTRACT_END
 from projections.charges import charges_as_of
 from projections.history import known_at

@@ -1,45 +1,98 @@
-"""The orjson transcoder and how events are stored."""
+"""How events are stored: canonical entries, store-set positions and times, typed fields."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
 
+import orjson
 import pytest
+import rfc8785
 from freezegun import freeze_time
+from hypothesis import given
+from hypothesis import strategies as st
 
-from commands.store import OrjsonTranscoder
-from projections.history import subscription_known_at
+from eventstore.canonical import NotCanonical, canonical_json, is_canonical
+from ledger.identity import subscription_id
 from tests.conftest import register, sign
 
-
-def test_round_trip_of_dates_datetimes_and_decimals():
-    transcoder = OrjsonTranscoder()
-    value = {"on": date(2028, 2, 29), "at": datetime(2026, 5, 1, 8, 30, tzinfo=UTC),
-             "amount": Decimal("10.16"), "packs": [10, 20], "nested": {"on": date(2026, 1, 1)}}
-    assert transcoder.decode(transcoder.encode(value)) == value
-
-
-def test_encoding_is_canonical():
-    transcoder = OrjsonTranscoder()
-    assert transcoder.encode({"b": 1, "a": 2}) == transcoder.encode({"a": 2, "b": 1}) == b'{"a":2,"b":1}'
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=0xD7FF)), inner, max_size=4),
+    max_leaves=12,
+)
 
 
-def test_refuses_types_it_cannot_store():
-    with pytest.raises(TypeError):
-        OrjsonTranscoder().encode({"x": object()})
+@given(json_values)
+def test_canonical_json_is_rfc_8785(value):
+    assert canonical_json(value) == rfc8785.dumps(value)
 
 
-def test_events_recorded_under_a_frozen_clock_are_stored(app, apply):
-    with freeze_time("2026-03-17T08:00:00Z"):
-        apply(register(), sign())
-    events = list(app.events.get(subscription_known_at(app, "lanvenec.fr").id))
-    assert {e.timestamp for e in events} == {datetime(2026, 3, 17, 8, tzinfo=UTC)}
+def test_canonical_json_refuses_what_has_no_canonical_form():
+    with pytest.raises(NotCanonical):
+        canonical_json({"n": 2**60})
+    assert not is_canonical(b'{"b":1,"a":2}')
+    assert not is_canonical(b'{"a": 1}')
+    assert not is_canonical(b'{"a":1.5}')
+    assert is_canonical(b'{"a":1,"b":"\\u001f\xc3\xa9"}')
 
 
-def test_business_dates_are_stored_as_dates(app, apply):
+def test_entries_get_consecutive_positions_from_the_store(app, apply):
+    before = app.position()
     apply(register(), sign())
-    signed = list(app.events.get(subscription_known_at(app, "lanvenec.fr").id))[-1]
+    entries = list(app.scan(before + 1))
+    assert [e.id for e in entries] == list(range(before + 1, before + 1 + len(entries)))
+    assert len({e.recorded_at for e in entries}) == 1  # one transaction, one recorded time
+
+
+def test_recorded_time_is_the_store_clock_not_the_time_events_were_made(backend, app, apply):
+    if backend == "sqlite":
+        # The single writer reads its clock when it appends (frozen here, after the set-up).
+        with freeze_time("2030-03-17T08:00:00Z"):
+            apply(register(), sign())
+        assert app.recorder.entry(app.position()).recorded_at == datetime(2030, 3, 17, 8,
+                                                                          tzinfo=UTC)
+        # A clock set back never makes time go back along the log.
+        with freeze_time("2030-01-01T00:00:00Z"):
+            apply(register("plouay"))
+        assert app.recorder.entry(app.position()).recorded_at == datetime(2030, 3, 17, 8,
+                                                                          tzinfo=UTC)
+    else:
+        # PostgreSQL's clock sets the time: a frozen client clock changes nothing.
+        with freeze_time("2001-01-01T00:00:00Z"):
+            apply(register(), sign())
+        last = app.recorder.entry(app.position())
+        assert abs(last.recorded_at - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+def test_events_carry_the_store_recorded_time_as_timestamp(app, apply):
+    apply(register(), sign())
+    events = app.events_of(subscription_id("lanvenec.fr"))
+    assert {e.timestamp for e in events} == {app.recorder.entry(events[0].log_position).recorded_at}
+
+
+def test_business_dates_are_stored_as_iso_text_and_read_back_as_dates(app, apply):
+    apply(register(), sign())
+    signed = app.events_of(subscription_id("lanvenec.fr"))[-1]
     assert type(signed).__name__ == "OrderSigned"
-    assert signed.received_on == date(2026, 3, 17)
-    assert type(signed.received_on) is date
+    assert signed.received_on == date(2026, 3, 17) and type(signed.received_on) is date
+    entry = app.recorder.entry(signed.log_position)
+    assert orjson.loads(entry.data)["received_on"] == "2026-03-17"
+    assert entry.event == "subscription.order_signed" and entry.event_version == 1
+
+
+def test_every_entry_says_who_imported_it_from_which_file_and_line(app, tmp_path):
+    from commands.importer import import_file
+    from tests.conftest import jsonl
+
+    path = tmp_path / "letters.jsonl"
+    path.write_text("\n".join(jsonl(register(), sign())) + "\n", encoding="utf-8")
+    import_file(app, path, by="Marie Le Gall")
+    signed = app.events_of(subscription_id("lanvenec.fr"))[-1]
+    meta = orjson.loads(app.recorder.entry(signed.log_position).metadata)
+    import hashlib
+
+    assert meta["actor"] == "Marie Le Gall" and meta["via"] == "import"
+    assert meta["source"] == {"file": "letters.jsonl",
+                              "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert meta["line"] == 2 and meta["command"].startswith("t")

@@ -1,0 +1,220 @@
+"""Opening a store, and the application that reads and appends the log.
+
+A store is named by a path (SQLite, the embedded default) or a
+``postgresql://user@host:port/dbname`` URL. An operator (``--operator`` or
+``$LEDGER_OPERATOR``) selects whose ledger it is: on PostgreSQL each operator's
+log lives in its own schema, ``ledger_<operator>``; on SQLite in its own file,
+``<name>.<operator>.sqlite3``. Operator names are checked against an
+allow-list pattern before they reach any SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from bisect import bisect_right
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from uuid import UUID
+
+import attrs
+from eventsourcing.application import Application
+from eventsourcing.persistence import PersistenceError
+
+from eventstore.log import LogEntry
+from eventstore.mapper import LogMapper
+from ledger.errors import LedgerError, StoreError
+
+DEFAULT_STORE = "ledger.sqlite3"
+STORE_VARIABLE = "LEDGER_STORE"
+OPERATOR_VARIABLE = "LEDGER_OPERATOR"
+OPERATOR_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,29}")
+
+
+class LedgerApplication(Application):
+    """The ledger's log and repository. Commands append through it; projections read it."""
+
+    name = "Ledger"
+    log_section_size = 5_000
+    #: After saving this many events at once on SQLite, fold the write-ahead log back into the
+    #: database file: readers of a large unfolded WAL were measured using ten times the memory.
+    CHECKPOINT_AFTER = 1_000
+
+    def construct_mapper(self) -> LogMapper:
+        return LogMapper()
+
+    def construct_recorder(self) -> Any:
+        datastore = self.factory.datastore  # type: ignore[attr-defined]
+        if hasattr(datastore, "schema"):
+            from eventstore.postgres import PostgresLog
+
+            return PostgresLog(datastore)
+        from eventstore.sqlite import SQLiteLog
+
+        return SQLiteLog(datastore)
+
+    @property
+    def log(self) -> Any:  # the library's deprecated alias, reused for the ledger's log
+        return self.recorder
+
+    def save(self, *objs: Any, metadata: dict[str, Any] | None = None,
+             event_metadata: dict[tuple[UUID, int], dict[str, Any]] | None = None,
+             **kwargs: Any) -> Any:
+        """Append the aggregates' new events in one transaction, with who did it and from where
+        (``metadata``; ``event_metadata`` adds fields to particular events)."""
+        recordings = super().save(*objs, metadata=metadata or {},
+                                  event_metadata=event_metadata or {}, **kwargs)
+        if len(recordings) >= self.CHECKPOINT_AFTER:
+            self.recorder.checkpoint_wal()
+        return recordings
+
+    # Reading by position -------------------------------------------------------------------
+
+    def position(self) -> int:
+        """The last position of the log (0 when it is empty)."""
+        return self.recorder.max_notification_id()
+
+    def position_at(self, moment: datetime) -> int:
+        """The last position recorded at or before ``moment`` (0 if none).
+
+        Recorded times never decrease along the log, so this is a binary search.
+        """
+        return bisect_right(range(self.position()), moment,
+                            key=lambda index: self.recorder.recorded_at(index + 1))
+
+    def events_of(self, aggregate_id: UUID, upto: int | None = None) -> list[Any]:
+        """One aggregate's events, decoded, up to log position ``upto`` (all without it)."""
+        return [self.mapper.to_domain_event(entry)
+                for entry in self.recorder.select_events(aggregate_id, upto=upto)]
+
+    def aggregate(self, aggregate_id: UUID, upto: int | None = None) -> Any:
+        """An aggregate as it stood at position ``upto``; ``None`` if it did not exist then."""
+        aggregate = None
+        for event in self.events_of(aggregate_id, upto):
+            aggregate = event.mutate(aggregate)
+        return aggregate
+
+    def scan(self, start: int = 1, upto: int | None = None, events=None) -> Iterator[LogEntry]:
+        return self.recorder.scan(start, upto, events)
+
+
+@attrs.frozen
+class StoreConfig:
+    """Where a ledger lives: ``kind`` is ``sqlite`` or ``postgres``."""
+
+    kind: str
+    location: str  # SQLite file, or the URL without password
+    operator: str | None
+    schema: str | None
+    env: dict[str, str] = attrs.field(repr=False)
+
+    @property
+    def description(self) -> str:
+        who = f", operator {self.operator}" if self.operator else ""
+        where = f" schema {self.schema}" if self.schema else ""
+        return f"{self.kind} {self.location}{where}{who}"
+
+
+def valid_operator(name: str) -> str:
+    """An operator name: lower-case letter first, then letters, digits or '_' (30 at most)."""
+    if not OPERATOR_PATTERN.fullmatch(name):
+        raise StoreError(
+            f"operator name {name!r} is not allowed: use a lower-case letter followed by "
+            "lower-case letters, digits or '_' (30 characters at most), e.g. megalis"
+        )
+    return name
+
+
+def store_path(store: str | None = None) -> str:
+    """The store to use: the given one, else ``$LEDGER_STORE``, else ``ledger.sqlite3``."""
+    return store or os.environ.get(STORE_VARIABLE) or DEFAULT_STORE
+
+
+def store_config(store: str | None = None, operator: str | None = None) -> StoreConfig:
+    """Resolve ``--store`` / ``--operator`` (or their environment variables) to a configuration."""
+    location = store_path(store)
+    operator = operator or os.environ.get(OPERATOR_VARIABLE) or None
+    if operator is not None:
+        valid_operator(operator)
+    if location.startswith(("postgresql://", "postgres://")):
+        return _postgres_config(location, operator)
+    path = location
+    if operator is not None and location != ":memory:":
+        stem = Path(location)
+        path = str(stem.with_name(f"{stem.stem}.{operator}{stem.suffix or '.sqlite3'}"))
+    if path != ":memory:":
+        parent = Path(path).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise StoreError(f"cannot open store {path!r}: folder {str(parent)!r} does not exist")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": path,
+        "SQLITE_LOCK_TIMEOUT": "30",
+    }
+    return StoreConfig("sqlite", path, operator, None, env)
+
+
+def _postgres_config(url: str, operator: str | None) -> StoreConfig:
+    parts = urlsplit(url)
+    dbname = parts.path.lstrip("/")
+    if not dbname or not parts.hostname:
+        raise StoreError(
+            f"cannot read store URL {url!r}: expected postgresql://user@host:port/dbname")
+    schema = f"ledger_{operator or 'default'}"
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(dbname),
+        "POSTGRES_HOST": parts.hostname,
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or os.environ.get("USER", "postgres")),
+        "POSTGRES_PASSWORD": unquote(parts.password or os.environ.get("PGPASSWORD", "")),
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": "30",
+        # The library's default (5 s) ends a transaction whose client is busy for longer, e.g.
+        # adapting a large batch between statements; a minute still frees abandoned ones.
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "4",
+        # POSTGRES_ENABLE_DB_FUNCTIONS stays off (see the notes on eventsourcing 9.5).
+    }
+    shown = f"postgresql://{env['POSTGRES_USER']}@{parts.hostname}:{env['POSTGRES_PORT']}/{dbname}"
+    return StoreConfig("postgres", shown, operator or "default", schema, env)
+
+
+def open_store(store: str | StoreConfig | None = None, operator: str | None = None, *,
+               create: bool = True) -> LedgerApplication:
+    """Open the store. A SQLite file is created on first use unless ``create`` is false;
+    a PostgreSQL schema needs ``ledger db init`` first."""
+    config = store if isinstance(store, StoreConfig) else store_config(store, operator)
+    if config.kind == "sqlite" and not create and config.location != ":memory:" \
+            and not Path(config.location).exists():
+        raise StoreError(f"store {config.location} does not exist (check --store, or create it "
+                         "with `ledger db init`)")
+    try:
+        app = LedgerApplication(env=dict(config.env))
+        if config.kind == "sqlite":
+            app.recorder.check_format()
+            app.recorder.create_tables()
+        else:
+            app.recorder.check_format()
+    except LedgerError as error:
+        raise StoreError(f"cannot open store {config.description}: {error}") from None
+    except (PersistenceError, sqlite3.Error, OSError) as error:
+        raise StoreError(f"cannot open store {config.description}: {_reason(error)}") from None
+    except Exception as error:  # psycopg's own errors
+        if type(error).__module__.startswith("psycopg"):
+            raise StoreError(f"cannot open store {config.description}: {error}") from None
+        raise
+    return app
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    if "does not exist" in text and "schema" in text:
+        return f"{text} — run `ledger db init` with an administrator's URL first"
+    return text

@@ -1,0 +1,97 @@
+"""The canonical bytes of a log entry, and its leaf hash.
+
+An entry is an RFC 8785 (JSON Canonicalization Scheme) object with exactly
+these members, in this order (RFC 8785 sorts keys)::
+
+    {"aggregate_id":"<uuid>","aggregate_version":<int>,"data":<object>,
+     "event":"<name>","event_version":<int>,"metadata":<object>,
+     "position":<int>,"recorded_at":"YYYY-MM-DDTHH:MM:SS.ffffffZ"}
+
+``data`` and ``metadata`` are themselves canonical JSON. Values are only
+strings, integers (|n| < 2^53), booleans, null, arrays and objects — never
+floats — so orjson with sorted keys writes exactly RFC 8785 (tested against the
+reference ``rfc8785`` package). The leaf hash is ``SHA-256(0x00 || entry)``
+(RFC 9162 §2.1.1). docs/audit.md gives the same definition for auditors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+EVENT_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+
+
+class NotCanonical(ValueError):
+    """A value that has no canonical form here (a float, a huge integer, a non-text key)."""
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of a JSON value made of str, int, bool, None, list and dict."""
+    try:
+        return orjson.dumps(value, option=_OPTIONS)
+    except orjson.JSONEncodeError as error:
+        raise NotCanonical(str(error)) from None
+
+
+def is_canonical(data: bytes) -> bool:
+    """Whether stored bytes are exactly the canonical form of what they encode."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    if _has_float(value):
+        return False
+    try:
+        return canonical_json(value) == data
+    except NotCanonical:
+        return False
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
+
+
+def format_time(moment: datetime) -> str:
+    """A recorded time as it appears in entries: UTC, microseconds, ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def entry_bytes(*, position: int, recorded_at: str, aggregate_id: str, aggregate_version: int,
+                event: str, event_version: int, data: bytes, metadata: bytes) -> bytes:
+    """The canonical bytes of one log entry (see the module docstring).
+
+    Built by concatenation so that ``data`` and ``metadata`` are embedded exactly as
+    stored; PostgreSQL builds the very same bytes in SQL (eventstore/postgres.py).
+    """
+    return b"".join((
+        b'{"aggregate_id":"', aggregate_id.encode("ascii"),
+        b'","aggregate_version":', str(aggregate_version).encode("ascii"),
+        b',"data":', data,
+        b',"event":"', event.encode("ascii"),
+        b'","event_version":', str(event_version).encode("ascii"),
+        b',"metadata":', metadata,
+        b',"position":', str(position).encode("ascii"),
+        b',"recorded_at":"', recorded_at.encode("ascii"),
+        b'"}',
+    ))
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    """RFC 9162 leaf hash: SHA-256 of 0x00 followed by the entry's bytes."""
+    return hashlib.sha256(b"\x00" + entry).digest()

@@ -1,0 +1,137 @@
+"""Domain events ↔ log entries, through the registry of ``ledger.events``.
+
+Writing: the event's class gives its stable name and version; its fields are
+encoded by their declared types into canonical JSON. Reading: the stored name
+and version give the class and the upcasters to apply; dates come back as
+dates; ``timestamp`` is the recorded time set by the store, and the entry's
+position and metadata travel with the event (``log_position``,
+``log_metadata``) for timelines and proofs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.domain import CanInitAggregate
+from eventsourcing.persistence import JSONTranscoder, Mapper
+from eventsourcing.utils import get_topic
+
+from eventstore.canonical import NotCanonical, canonical_json
+from eventstore.log import LogEntry, LogFormatError, PendingEntry
+from ledger.events import REGISTRY, EventType, Registry
+
+_LIBRARY_FIELDS = frozenset({"originator_id", "originator_version", "timestamp",
+                             "originator_topic"})
+
+
+def _encode(value: Any, kind: str, where: str) -> Any:
+    if value is None:
+        if kind.endswith("?"):
+            return None
+        raise TypeError(f"{where}: null is not allowed")
+    kind = kind.rstrip("?")
+    if kind == "date":
+        if type(value) is not date:
+            raise TypeError(f"{where}: expected a date, got {type(value).__name__}")
+        return value.isoformat()
+    if kind == "ints":
+        if not all(type(item) is int for item in value):
+            raise TypeError(f"{where}: expected whole numbers")
+        return list(value)
+    if kind == "text" and not isinstance(value, str) \
+            or kind == "int" and type(value) is not int \
+            or kind == "bool" and type(value) is not bool \
+            or kind == "object" and not isinstance(value, dict):
+        raise TypeError(f"{where}: expected {kind}, got {type(value).__name__}")
+    return value
+
+
+def _decode(value: Any, kind: str) -> Any:
+    if value is None:
+        return None
+    kind = kind.rstrip("?")
+    if kind == "date":
+        return date.fromisoformat(value)
+    if kind == "ints":
+        return tuple(value)
+    return value
+
+
+class LogMapper(Mapper):
+    """The library's ``Mapper`` interface over the ledger's own entry format."""
+
+    def __init__(self, registry: Registry = REGISTRY) -> None:
+        super().__init__(transcoder=JSONTranscoder())  # unused: entries are canonical JSON
+        self.registry = registry
+        # Events that create an aggregate name its class; the library resolves it on replay.
+        self._created = {t.name: get_topic(t.aggregate) for t in registry.types
+                         if issubclass(t.cls, CanInitAggregate)}
+
+    def to_stored_event(self, domain_event: Any) -> PendingEntry:
+        try:
+            kind = self.registry.by_class[type(domain_event)]
+        except KeyError:
+            raise TypeError(f"{type(domain_event).__qualname__} is not listed in "
+                            "ledger/events.py: every stored event needs a stable name") from None
+        state = vars(domain_event)
+        unexpected = set(state) - _LIBRARY_FIELDS - set(kind.fields)
+        if unexpected:
+            raise TypeError(f"{kind.name} has fields {sorted(unexpected)} that ledger/events.py "
+                            "does not list: bump its version and add an upcaster")
+        data = {name: _encode(state[name], field_type, f"{kind.name}.{name}")
+                for name, field_type in kind.fields.items()}
+        try:
+            encoded = canonical_json(data)
+        except NotCanonical as error:
+            raise TypeError(f"{kind.name}: {error}") from None
+        refs = tuple(kind.refs(data)) if kind.refs is not None else ()
+        return PendingEntry(originator_id=domain_event.originator_id,
+                            originator_version=domain_event.originator_version,
+                            topic=kind.name, state=encoded, event_version=kind.version, refs=refs)
+
+    def event_type(self, entry: LogEntry) -> EventType:
+        try:
+            return self.registry.by_name[entry.topic]
+        except KeyError:
+            raise LogFormatError(
+                f"entry {entry.id} is a {entry.topic!r} event, which this version of the ledger "
+                "does not know: it was written by another version") from None
+
+    def fields(self, entry: LogEntry) -> dict[str, Any]:
+        """The entry's data brought up to the current version of its event, decoded."""
+        kind = self.event_type(entry)
+        data = orjson.loads(entry.state)
+        version = entry.event_version
+        if version > kind.version:
+            raise LogFormatError(
+                f"entry {entry.id} is {kind.name} version {version}; this version of the ledger "
+                f"reads versions up to {kind.version}: upgrade the ledger")
+        while version < kind.version:
+            data = kind.upcasters[version](data)
+            version += 1
+        try:
+            return {name: _decode(data[name], field_type)
+                    for name, field_type in kind.fields.items()}
+        except KeyError as missing:
+            raise LogFormatError(
+                f"entry {entry.id} ({kind.name} v{entry.event_version}) has no field {missing} "
+                "and no upcaster provides it") from None
+
+    def to_domain_event(self, stored_event: LogEntry) -> Any:  # type: ignore[override]
+        kind = self.event_type(stored_event)
+        state = self.fields(stored_event)
+        originator_id = stored_event.originator_id
+        state["originator_id"] = originator_id if isinstance(originator_id, UUID) \
+            else UUID(originator_id)
+        state["originator_version"] = stored_event.originator_version
+        state["timestamp"] = stored_event.recorded_at
+        if kind.name in self._created:
+            state["originator_topic"] = self._created[kind.name]
+        state["log_position"] = stored_event.id
+        state["log_metadata"] = stored_event.metadata
+        event = object.__new__(kind.cls)
+        object.__setattr__(event, "__dict__", state)
+        return event

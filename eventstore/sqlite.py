@@ -1,0 +1,339 @@
+"""The log on SQLite: one file, one writer at a time, positions and times set by that writer.
+
+A write transaction starts with ``BEGIN IMMEDIATE``, so writers queue on SQLite's
+lock; inside it the writer reads the last position and recorded time, takes the
+next positions and one recorded time for the whole transaction (now, or the last
+recorded time if the clock went back), computes each entry's leaf hash and
+inserts. Triggers refuse UPDATE and DELETE, and refuse an INSERT that does not
+take the next position, goes back in time or reuses an aggregate version — which
+also stops ``INSERT OR REPLACE``. SQLite has no roles: whoever can write the
+file can drop triggers; ``ledger audit verify`` and signed checkpoints are what
+catch that (docs/audit.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    OperationalError,
+    PersistenceError,
+)
+from eventsourcing.sqlite import SQLiteDatastore
+
+from eventstore.canonical import canonical_json, entry_bytes, format_time, leaf_hash, parse_time
+from eventstore.log import FORMAT, LogEntry, LogFormatError, PendingEntry
+
+LOG, REFS, TREE, META = "ledger_log", "ledger_refs", "ledger_tree", "ledger_meta"
+_COLUMNS = ("position, recorded_at, aggregate_id, aggregate_version, event, event_version, data, "
+            "metadata, leaf")
+
+SCHEMA = [
+    f"""CREATE TABLE IF NOT EXISTS {LOG} (
+        position INTEGER PRIMARY KEY,
+        recorded_at TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        aggregate_version INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        event_version INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        metadata BLOB NOT NULL,
+        leaf BLOB NOT NULL,
+        UNIQUE (aggregate_id, aggregate_version))""",
+    f"CREATE TABLE IF NOT EXISTS {REFS} (ref TEXT NOT NULL, position INTEGER NOT NULL, "
+    "PRIMARY KEY (ref, position)) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {TREE} (level INTEGER NOT NULL, idx INTEGER NOT NULL, "
+    "hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {META} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    f"INSERT OR IGNORE INTO {META} VALUES ('format', '{FORMAT}')",
+    *(f"CREATE TRIGGER IF NOT EXISTS ledger_log_no_{op.lower()} BEFORE {op} ON {LOG} "
+      f"BEGIN SELECT RAISE(ABORT, 'the ledger history is append-only: {op} refused'); END"
+      for op in ("UPDATE", "DELETE")),
+    f"""CREATE TRIGGER IF NOT EXISTS ledger_log_append BEFORE INSERT ON {LOG} BEGIN
+        SELECT RAISE(ABORT, 'the ledger history is append-only: an entry takes the next position')
+         WHERE NEW.position IS NOT (SELECT coalesce(max(position), 0) + 1 FROM {LOG});
+        SELECT RAISE(ABORT, 'the ledger history is append-only: recorded times never go back')
+         WHERE NEW.recorded_at < (SELECT recorded_at FROM {LOG} ORDER BY position DESC LIMIT 1);
+        SELECT RAISE(ABORT, 'the ledger history is append-only: this version is already recorded')
+         WHERE EXISTS (SELECT 1 FROM {LOG} WHERE aggregate_id = NEW.aggregate_id
+                       AND aggregate_version = NEW.aggregate_version);
+    END""",
+]
+TRIGGERS = ("ledger_log_append", "ledger_log_no_delete", "ledger_log_no_update")
+
+
+def _error(error: sqlite3.Error) -> PersistenceError:
+    if isinstance(error, sqlite3.IntegrityError):
+        return IntegrityError(error)
+    if isinstance(error, sqlite3.OperationalError):
+        return OperationalError(error)
+    return PersistenceError(error)
+
+
+def _entry(row: Sequence[Any]) -> LogEntry:
+    return LogEntry(id=row[0], recorded_at=parse_time(row[1]), originator_id=UUID(row[2]),
+                    originator_version=row[3], topic=row[4], event_version=row[5], state=row[6],
+                    metadata=row[7], leaf=row[8])
+
+
+class SQLiteLog(ApplicationRecorder):
+    """The ledger's log in a SQLite file (the library's datastore gives the connections)."""
+
+    kind = "sqlite"
+
+    def __init__(self, datastore: SQLiteDatastore) -> None:
+        self.datastore = datastore
+
+    # Set-up ----------------------------------------------------------------------------------
+
+    def create_tables(self) -> None:
+        with self._writing() as cursor:
+            for statement in SCHEMA:
+                cursor.execute(statement)
+
+    def check_format(self) -> None:
+        """Refuse a file written in another layout, with a message saying what to do."""
+        with self._reading() as cursor:
+            tables = {row[0] for row in cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if LOG not in tables:
+                if "stored_events" in tables:
+                    raise LogFormatError(
+                        "this store was written by a version of the ledger without the provable "
+                        "log (table stored_events): its history cannot be read by this version; "
+                        "re-import its command files into a new store")
+                return
+            row = cursor.execute(f"SELECT value FROM {META} WHERE key = 'format'").fetchone()
+        if row is None or row[0] != FORMAT:
+            raise LogFormatError(f"this store's log format is {row[0] if row else 'unknown'}; "
+                                 f"this version of the ledger reads format {FORMAT}")
+
+    def triggers(self) -> list[str]:
+        with self._reading() as cursor:
+            return [row[0] for row in cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+                "ORDER BY name", (LOG,))]
+
+    # Connections -----------------------------------------------------------------------------
+
+    class _Transaction:
+        def __init__(self, log: SQLiteLog, begin: str, commit: bool) -> None:
+            self.log, self.begin, self.commit = log, begin, commit
+
+        def __enter__(self) -> sqlite3.Cursor:
+            self._context = self.log.datastore.get_connection(commit=self.commit)
+            connection = self._context.__enter__()
+            self._raw = connection._sqlite_conn  # the library's wrapper keeps the sqlite3 one
+            try:
+                self._raw.execute(self.begin)
+            except sqlite3.Error as error:
+                self._context.__exit__(None, None, None)
+                raise _error(error) from None
+            return self._raw.cursor()
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            try:
+                if exc_type is None and self.commit:
+                    try:
+                        self._raw.execute("COMMIT")
+                    except sqlite3.Error as error:
+                        self._raw.execute("ROLLBACK")
+                        raise _error(error) from None
+                else:
+                    self._raw.execute("ROLLBACK")
+            finally:
+                self._context.__exit__(None, None, None)
+            if isinstance(exc, sqlite3.Error):
+                raise _error(exc) from None
+
+    def _writing(self) -> SQLiteLog._Transaction:
+        return self._Transaction(self, "BEGIN IMMEDIATE", commit=True)
+
+    def _reading(self) -> SQLiteLog._Transaction:
+        return self._Transaction(self, "BEGIN", commit=False)
+
+    # Appending -------------------------------------------------------------------------------
+
+    def insert_events(self, stored_events: Sequence[PendingEntry], *,
+                      metadata: dict[str, Any] | None = None,
+                      event_metadata: dict[tuple[UUID, int], dict[str, Any]] | None = None,
+                      **_: Any) -> Sequence[int]:
+        """Append the events in one transaction; returns their positions."""
+        common = metadata or {}
+        extra = event_metadata or {}
+        with self._writing() as cursor:
+            last = cursor.execute(f"SELECT position, recorded_at FROM {LOG} "
+                                  "ORDER BY position DESC LIMIT 1").fetchone()
+            position, last_time = (last[0], last[1]) if last else (0, "")
+            recorded_at = max(format_time(datetime.now(UTC)), last_time)
+            rows, refs, positions = [], [], []
+            shared = canonical_json(common)
+            for stored in stored_events:
+                position += 1
+                aggregate = str(stored.originator_id)
+                own = extra.get((stored.originator_id, stored.originator_version))
+                meta = canonical_json({**common, **own}) if own else shared
+                leaf = leaf_hash(entry_bytes(
+                    position=position, recorded_at=recorded_at, aggregate_id=aggregate,
+                    aggregate_version=stored.originator_version, event=stored.topic,
+                    event_version=stored.event_version, data=stored.state, metadata=meta))
+                rows.append((position, recorded_at, aggregate, stored.originator_version,
+                             stored.topic, stored.event_version, stored.state, meta, leaf))
+                refs += [(ref, position) for ref in stored.refs]
+                positions.append(position)
+            cursor.executemany(f"INSERT INTO {LOG} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            cursor.executemany(f"INSERT OR IGNORE INTO {REFS} VALUES (?, ?)", refs)
+        return positions
+
+    # Reading ---------------------------------------------------------------------------------
+
+    def select_events(self, originator_id: UUID | str, *, gt: int | None = None,
+                      lte: int | None = None, desc: bool = False, limit: int | None = None,
+                      upto: int | None = None) -> Sequence[LogEntry]:
+        """One aggregate's entries in version order; ``upto``: only positions ≤ it."""
+        statement = f"SELECT {_COLUMNS} FROM {LOG} WHERE aggregate_id = ?"
+        params: list[Any] = [str(originator_id)]
+        for clause, value in (("aggregate_version > ?", gt), ("aggregate_version <= ?", lte),
+                              ("position <= ?", upto)):
+            if value is not None:
+                statement += f" AND {clause}"
+                params.append(value)
+        statement += " ORDER BY aggregate_version" + (" DESC" if desc else "")
+        if limit is not None:
+            statement += " LIMIT ?"
+            params.append(limit)
+        with self._reading() as cursor:
+            return [_entry(row) for row in cursor.execute(statement, params)]
+
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *, inclusive_of_start: bool = True
+                             ) -> Sequence[LogEntry]:
+        statement = f"SELECT {_COLUMNS} FROM {LOG} WHERE 1 = 1"
+        params: list[Any] = []
+        if start is not None:
+            statement += " AND position >= ?" if inclusive_of_start else " AND position > ?"
+            params.append(start)
+        if stop is not None:
+            statement += " AND position <= ?"
+            params.append(stop)
+        if topics:
+            statement += f" AND event IN ({','.join('?' * len(topics))})"
+            params += list(topics)
+        statement += " ORDER BY position LIMIT ?"
+        params.append(limit)
+        with self._reading() as cursor:
+            return [_entry(row) for row in cursor.execute(statement, params)]
+
+    def max_notification_id(self) -> int:
+        with self._reading() as cursor:
+            return cursor.execute(f"SELECT coalesce(max(position), 0) FROM {LOG}").fetchone()[0]
+
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Any:
+        raise NotImplementedError("the ledger's SQLite log has no subscriptions")
+
+    def entry(self, position: int) -> LogEntry | None:
+        with self._reading() as cursor:
+            row = cursor.execute(f"SELECT {_COLUMNS} FROM {LOG} WHERE position = ?",
+                                 (position,)).fetchone()
+        return _entry(row) if row else None
+
+    def recorded_at(self, position: int) -> datetime | None:
+        with self._reading() as cursor:
+            row = cursor.execute(f"SELECT recorded_at FROM {LOG} WHERE position = ?",
+                                 (position,)).fetchone()
+        return parse_time(row[0]) if row else None
+
+    def scan(self, start: int = 1, upto: int | None = None, events: Iterable[str] | None = None
+             ) -> Iterator[LogEntry]:
+        """Entries in position order, streamed (one read transaction)."""
+        statement = f"SELECT {_COLUMNS} FROM {LOG} WHERE position >= ?"
+        params: list[Any] = [start]
+        if upto is not None:
+            statement += " AND position <= ?"
+            params.append(upto)
+        if events is not None:
+            names = sorted(events)
+            statement += f" AND event IN ({','.join('?' * len(names))})"
+            params += names
+        with self._reading() as cursor:
+            for row in cursor.execute(statement + " ORDER BY position", params):
+                yield _entry(row)
+
+    def scan_by_aggregate(self, events: Iterable[str], upto: int | None = None
+                          ) -> Iterator[LogEntry]:
+        """Entries of the given events ordered by (aggregate, version): one aggregate after
+        another, so that a replay holds one aggregate at a time."""
+        names = sorted(events)
+        statement = (f"SELECT {_COLUMNS} FROM {LOG} WHERE event IN "
+                     f"({','.join('?' * len(names))})")
+        params: list[Any] = list(names)
+        if upto is not None:
+            statement += " AND position <= ?"
+            params.append(upto)
+        with self._reading() as cursor:
+            for row in cursor.execute(statement + " ORDER BY aggregate_id, aggregate_version",
+                                      params):
+                yield _entry(row)
+
+    def existing_ids(self, ids: list[UUID]) -> set[UUID]:
+        found: set[UUID] = set()
+        with self._reading() as cursor:
+            for start in range(0, len(ids), 500):
+                chunk = [str(i) for i in ids[start:start + 500]]
+                rows = cursor.execute(f"SELECT DISTINCT aggregate_id FROM {LOG} WHERE "
+                                      f"aggregate_id IN ({','.join('?' * len(chunk))})", chunk)
+                found |= {UUID(row[0]) for row in rows}
+        return found
+
+    def positions_of(self, ref: str, upto: int | None = None) -> list[int]:
+        statement = f"SELECT position FROM {REFS} WHERE ref = ?"
+        params: list[Any] = [ref]
+        if upto is not None:
+            statement += " AND position <= ?"
+            params.append(upto)
+        with self._reading() as cursor:
+            return [row[0] for row in cursor.execute(statement + " ORDER BY position", params)]
+
+    def leaves(self, lo: int, hi: int) -> list[bytes]:
+        """Stored leaf hashes of tree indices ``[lo, hi)`` (positions lo + 1 … hi)."""
+        with self._reading() as cursor:
+            return [row[0] for row in cursor.execute(
+                f"SELECT leaf FROM {LOG} WHERE position > ? AND position <= ? ORDER BY position",
+                (lo, hi))]
+
+    # The tree's node cache (not part of the history: recomputed and checked on use) ---------
+
+    def tree_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        found: dict[tuple[int, int], bytes] = {}
+        with self._reading() as cursor:
+            for level, index in keys:
+                row = cursor.execute(f"SELECT hash FROM {TREE} WHERE level = ? AND idx = ?",
+                                     (level, index)).fetchone()
+                if row:
+                    found[(level, index)] = row[0]
+        return found
+
+    def put_tree_nodes(self, nodes: dict[tuple[int, int], bytes]) -> None:
+        if not nodes:
+            return
+        with self._writing() as cursor:
+            cursor.executemany(f"INSERT OR IGNORE INTO {TREE} VALUES (?, ?, ?)",
+                               [(level, index, h) for (level, index), h in nodes.items()])
+
+    def checkpoint_wal(self) -> None:
+        """Fold the write-ahead log back into the file (readers of a large WAL use more memory)."""
+        with self.datastore.get_connection(commit=True) as connection:
+            connection._sqlite_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def settings(self) -> dict[str, str]:
+        with self._reading() as cursor:
+            journal = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            synchronous = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[
+                cursor.execute("PRAGMA synchronous").fetchone()[0]]
+        return {"journal_mode": journal, "synchronous": synchronous}

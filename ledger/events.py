@@ -1,0 +1,154 @@
+"""Every event the ledger records, in one place: stable name, version, fields and types.
+
+This list *is* the stored format. A stored entry names its event by the stable
+name below — never by a Python module path — and carries the version it was
+written with. Changing what an event holds means: bump ``version`` and add an
+upcaster from the previous version (``upcasters[n]`` turns the fields of version
+n into those of version n + 1), so that every store written before keeps
+replaying. ``tests/test_events.py`` checks that each aggregate's event methods
+take exactly the fields listed here, and ``tests/test_frozen_store.py`` replays
+a store written by an earlier version of the code.
+
+Field types: ``text``, ``int``, ``bool``, ``date`` (ISO 8601 text when stored),
+``ints`` (a list of whole numbers),
+``object`` (a JSON object of texts, numbers, booleans, lists and objects); a
+trailing ``?`` allows null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from ledger.audit import Audit
+from ledger.customer import Customer
+from ledger.invoicing import Invoicing
+from ledger.operator import Operator
+from ledger.receipt import CommandReceipt
+from ledger.subscription import Subscription
+from ledger.tariff_book import TariffBook
+
+FIELD_TYPES = frozenset({"text", "int", "bool", "date", "ints", "object"})
+
+
+def _frozen(mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@attrs.frozen
+class EventType:
+    """One kind of event: how it is named, versioned and stored."""
+
+    name: str  # stable: "subscription.order_signed"
+    aggregate: type
+    event_class: str  # the class the aggregate's @event decorator made, e.g. "OrderSigned"
+    label: str  # what happened, for timelines
+    fields: Mapping[str, str] = attrs.field(converter=_frozen)
+    version: int = 1
+    upcasters: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = attrs.field(
+        factory=dict, converter=_frozen)
+    #: Lookup keys the store indexes for this entry ("customer:lanvenec", "document:F-…").
+    refs: Callable[[Mapping[str, Any]], Iterable[str]] | None = None
+    #: The field holding the business date of the fact, for timelines.
+    business_date: str | None = None
+
+    @property
+    def cls(self) -> type:
+        return getattr(self.aggregate, self.event_class)
+
+    def __attrs_post_init__(self) -> None:
+        for name, kind in self.fields.items():
+            if kind.rstrip("?") not in FIELD_TYPES:
+                raise TypeError(f"{self.name}.{name}: unknown field type {kind!r}")
+        missing = [v for v in range(1, self.version) if v not in self.upcasters]
+        if missing:
+            raise TypeError(f"{self.name} v{self.version}: no upcaster from version(s) {missing}")
+
+
+def _customer(data: Mapping[str, Any]) -> list[str]:
+    return [f"customer:{data['key']}"]
+
+
+def _order(data: Mapping[str, Any]) -> list[str]:
+    return [f"customer:{data['customer']}", f"order:{data['order']}"]
+
+
+def _document(data: Mapping[str, Any]) -> list[str]:
+    document = data["document"]
+    domains = sorted({line["domain"] for line in document["lines"]})
+    return [f"document:{document['number']}", f"customer:{document['buyer']['customer']}",
+            *(f"domain:{domain}" for domain in domains)]
+
+
+EVENT_TYPES: tuple[EventType, ...] = (
+    EventType("customer.registered", Customer, "CustomerRegistered", "customer registered", {
+        "key": "text", "name": "text", "siret": "text", "category": "text", "population": "int",
+        "address": "object?"}, refs=_customer),
+    EventType("customer.updated", Customer, "CustomerUpdated", "customer updated", {
+        "name": "text?", "address": "object?", "population": "int?"}),
+    EventType("customer.billing_references_set", Customer, "BillingReferencesSet",
+              "Chorus Pro references set", {
+                  "year": "int", "code_service": "text?", "engagement_number": "text?",
+                  "code_service_required": "bool", "engagement_required": "bool"}),
+    EventType("subscription.opened", Subscription, "Opened", "domain opened", {"domain": "text"}),
+    EventType("subscription.order_signed", Subscription, "OrderSigned", "order form received", {
+        "order": "text", "customer": "text", "storage_gb": "int", "extra_gb_packs": "ints",
+        "signed_on": "date", "received_on": "date"}, refs=_order, business_date="received_on"),
+    EventType("subscription.service_activated", Subscription, "ServiceActivated",
+              "service activated", {"activated_on": "date"}, business_date="activated_on"),
+    EventType("subscription.storage_added", Subscription, "StorageAdded",
+              "storage order received", {
+                  "order": "text", "extra_gb_packs": "ints", "signed_on": "date",
+                  "received_on": "date"}, business_date="received_on"),
+    EventType("subscription.termination_requested", Subscription, "TerminationRequested",
+              "termination letter received", {"received_on": "date"},
+              business_date="received_on"),
+    EventType("receipt.command_applied", CommandReceipt, "CommandApplied", "command applied", {
+        "command_id": "text", "digest": "text", "command_type": "text"}),
+    EventType("tariffs.opened", TariffBook, "Opened", "tariff book opened", {}),
+    EventType("tariffs.schedule_adopted", TariffBook, "TariffScheduleAdopted",
+              "tariff schedule adopted", {"document": "object"}),
+    EventType("operator.opened", Operator, "Opened", "operator opened", {}),
+    EventType("operator.registered", Operator, "OperatorRegistered", "operator registered",
+              {"profile": "object"}),
+    EventType("invoicing.opened", Invoicing, "Opened", "invoicing opened", {}),
+    EventType("invoicing.invoice_issued", Invoicing, "InvoiceIssued", "invoice issued", {
+        "document": "object", "digest": "text", "basis_position": "int"}, refs=_document),
+    EventType("invoicing.credit_note_issued", Invoicing, "CreditNoteIssued",
+              "credit note issued", {
+                  "document": "object", "digest": "text", "basis_position": "int"},
+              refs=_document),
+    EventType("invoicing.period_closed", Invoicing, "PeriodClosed", "period closed", {
+        "kind": "text", "period": "text", "start": "date", "end": "date", "documents": "int",
+        "invoiced": "text", "credited": "text", "net": "text", "cumulative_invoiced": "text",
+        "cumulative_credited": "text", "cumulative_net": "text"}, business_date="end"),
+    EventType("audit.opened", Audit, "Opened", "audit trail opened", {}),
+    EventType("audit.key_registered", Audit, "KeyRegistered", "signing key registered",
+              {"verifier_key": "text"}),
+    EventType("audit.checkpoint_recorded", Audit, "CheckpointRecorded", "checkpoint signed", {
+        "origin": "text", "size": "int", "root": "text", "note": "text"}),
+)
+
+
+class Registry:
+    """Look-ups over a list of event types (the ledger's, or a test's)."""
+
+    def __init__(self, types: Iterable[EventType]) -> None:
+        self.types = tuple(types)
+        self.by_name = {t.name: t for t in self.types}
+        self.by_class = {t.cls: t for t in self.types}
+        if len(self.by_name) != len(self.types) or len(self.by_class) != len(self.types):
+            raise TypeError("two event types share a name or a class")
+
+    def names(self, *aggregates: type) -> frozenset[str]:
+        """The stable names of every event of these aggregates (for scans by event type)."""
+        return frozenset(t.name for t in self.types if t.aggregate in aggregates)
+
+    def name_of(self, aggregate: type, event_class: str) -> str:
+        return self.by_class[getattr(aggregate, event_class)].name
+
+
+REGISTRY = Registry(EVENT_TYPES)
