@@ -318,8 +318,8 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
         if entry.topic in (INVOICE_ISSUED, CREDIT_NOTE_ISSUED, PERIOD_CLOSED, KEY_REGISTERED):
             try:
                 fields = app.mapper.fields(entry)
-            except LedgerError as error:
-                failures.append(Failure(entry.id, entry.topic, str(error)))
+            except Exception as error:  # noqa: BLE001 - whatever a damaged entry holds
+                failures.append(Failure(entry.id, entry.topic, f"cannot be read: {error}"))
                 continue
             if entry.topic == PERIOD_CLOSED:
                 closings.append((entry, fields))
@@ -333,9 +333,10 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
                                            fields["digest"], fields["basis_position"]))
     failures += checker.failures
     size = checker.size
+    good = {0}
     for entry, fields in recorded:
         trusted = given_keys or [v for position, v in keys_at if position < entry.id]
-        _check_checkpoint(entry.id, entry.topic, str(fields["note"]), trusted, checker, size,
+        _check_checkpoint(entry.id, entry.topic, str(fields["note"]), trusted, checker, good,
                           failures)
     for number, signed, _ in published:
         where = f"checkpoint #{number} given"
@@ -344,8 +345,9 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
                                                   f"log has {size}: entries were removed"))
             continue
         if checker.roots.get(signed.size) != signed.root:
-            failures.append(_root_failure(where, signed.size, recorded, checker))
+            failures.append(_root_failure(where, signed.size, good, checker))
             continue
+        good.add(signed.size)
         if keep_leaves is not None and signed.size > 0:
             leaves = [bytes(keep_leaves[i:i + 32]) for i in range(0, len(keep_leaves), 32)]
             proof = consistency_proof(signed.size, size, lambda lo, hi: root_of(leaves[lo:hi]))
@@ -360,7 +362,7 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
 
 
 def _check_checkpoint(position: int, event: str, note: str, trusted: list[Verifier],
-                      checker: LogChecker, size: int, failures: list[Failure]) -> None:
+                      checker: LogChecker, good: set[int], failures: list[Failure]) -> None:
     try:
         signed, _ = open_checkpoint(note, trusted)
     except NoteError as error:
@@ -370,17 +372,20 @@ def _check_checkpoint(position: int, event: str, note: str, trusted: list[Verifi
         failures.append(Failure(position, event, f"a checkpoint recorded at position {position} "
                                                  f"cannot cover {signed.size} entries"))
     elif checker.roots.get(signed.size) != signed.root:
-        failures.append(Failure(position, event, f"the first {signed.size} entries no longer "
-                                                 "have the root this checkpoint signed: they "
-                                                 "were changed after it was signed"))
+        failures.append(_root_failure(f"the checkpoint recorded at position {position}",
+                                      signed.size, good, checker))
+    else:
+        good.add(signed.size)
 
 
-def _root_failure(where: str, size: int, recorded: list, checker: LogChecker) -> Failure:
-    earlier = [int(f["size"]) for _, f in recorded
-               if int(f["size"]) < size and checker.roots.get(int(f["size"])) is not None]
-    start = max(earlier, default=0) + 1
-    return Failure(start, "", f"{where}: the first {size} entries no longer have the root it "
-                              f"signed — something in positions {start}–{size} was changed")
+def _root_failure(where: str, size: int, good: set[int], checker: LogChecker) -> Failure:
+    """A signed root that no longer matches: something changed after the last checkpoint that
+    still holds and up to this one's size — at the first entry found changed, if any."""
+    start = max((g for g in good if g < size), default=0) + 1
+    changed = [f.position for f in checker.failures if start <= f.position <= size]
+    return Failure(min(changed, default=start), "",
+                   f"{where} signed the first {size} entries, which no longer have its root: "
+                   f"something in positions {start}–{size} was changed after it was signed")
 
 
 def _check_documents(app: LedgerApplication, documents: list[_Document]) -> list[Failure]:
@@ -419,9 +424,9 @@ def _check_documents(app: LedgerApplication, documents: list[_Document]) -> list
         for item in group:
             try:
                 again = rederive(app, item.document, basis, originals)
-            except LedgerError as error:
+            except Exception as error:  # noqa: BLE001 - a damaged history can break anything
                 failures.append(Failure(item.position, item.event, f"{item.document['number']}"
-                                        f" cannot be derived again: {error}"))
+                                        f" cannot be derived again: {error or type(error).__name__}"))
                 continue
             if digest(again) != item.digest:
                 failures.append(Failure(item.position, item.event, _difference(
@@ -524,10 +529,11 @@ def _moment(app: LedgerApplication, entry: LogEntry) -> Moment:
     origin = meta.get("source") or {}
     source = None
     if origin:
-        source = f"{origin.get('file')} (sha256 {str(origin.get('sha256'))[:12]}…)"
+        source = str(origin.get("file"))
         if "line" in meta:
-            source = f"{origin.get('file')}, line {meta['line']} (sha256 " \
-                     f"{str(origin.get('sha256'))[:12]}…)"
+            source += f", line {meta['line']}"
+        if origin.get("sha256"):
+            source += f" (sha256 {str(origin['sha256'])[:12]}…)"
     elif meta.get("via"):
         source = str(meta["via"])
     return Moment(entry.id, entry.recorded_at_text, str(business) if business else None,

@@ -138,6 +138,7 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
         upto = app.position()
         seller = _operator(app, upto)
         invoicing = invoicing_state(app)
+        invoicing.check_open(issued_on)
         known = known_at(app, upto, on_subscription=on_subscription)
         due = [c for c in charges_as_of(known, through) if c.key not in invoicing.invoiced_keys]
         due.sort(key=lambda c: (c.charge_date, c.customer, c.key))
@@ -263,6 +264,7 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
             raise LedgerError(f"no correction {proposal_id!r} is proposed (ledger corrections)")
         upto = app.position()
         invoicing = invoicing_state(app)
+        invoicing.check_open(issued_on)
         original = invoicing.documents[chosen.invoice]
         credit = build_document(
             kind=CREDIT_NOTE, number=invoicing.next_number(CREDIT_NOTE, issued_on),

@@ -104,6 +104,8 @@ def import_lines(
         raise ImportRejected(source, errors)
     changed = uow.changed()
     try:
+        if origin is None and source != "<input>":
+            origin = {"file": Path(source).name}
         recordings = app.save(*changed, metadata=metadata("import", by, source=origin),
                               event_metadata=uow.event_metadata) if changed else []
     except IntegrityError:

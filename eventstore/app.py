@@ -25,7 +25,7 @@ import attrs
 from eventsourcing.application import Application
 from eventsourcing.persistence import PersistenceError
 
-from eventstore.log import LogEntry
+from eventstore.log import LogEntry, LogFormatError
 from eventstore.mapper import LogMapper
 from ledger.errors import LedgerError, StoreError
 
@@ -93,13 +93,32 @@ class LedgerApplication(Application):
 
     def aggregate(self, aggregate_id: UUID, upto: int | None = None) -> Any:
         """An aggregate as it stood at position ``upto``; ``None`` if it did not exist then."""
-        aggregate = None
-        for event in self.events_of(aggregate_id, upto):
-            aggregate = event.mutate(aggregate)
-        return aggregate
+        return fold(self.events_of(aggregate_id, upto))
 
     def scan(self, start: int = 1, upto: int | None = None, events=None) -> Iterator[LogEntry]:
         return self.recorder.scan(start, upto, events)
+
+
+def fold(events: Any) -> Any:
+    """Apply events in order to rebuild an aggregate (``None`` if there are none).
+
+    Same as the library's ``project_aggregate`` without its runtime protocol check,
+    which costs more than the fold itself on a full replay. An event that cannot be
+    applied (a damaged log) is reported with its position, not as a traceback.
+    """
+    aggregate = None
+    for event in events:
+        try:
+            aggregate = event.mutate(aggregate)
+        except LedgerError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the library's assertions included
+            position = getattr(event, "log_position", "?")
+            raise LogFormatError(
+                f"the entry at position {position} cannot be applied to its aggregate "
+                f"({type(error).__name__}: {error}): the log is damaged — run "
+                "`ledger audit verify`") from None
+    return aggregate
 
 
 @attrs.frozen
@@ -198,8 +217,10 @@ def open_store(store: str | StoreConfig | None = None, operator: str | None = No
     try:
         app = LedgerApplication(env=dict(config.env))
         if config.kind == "sqlite":
-            app.recorder.check_format()
-            app.recorder.create_tables()
+            # Tables and triggers are (re)created only when missing: opening a store to read
+            # it does not write to it.
+            if not app.recorder.check_format() or app.recorder.missing_triggers():
+                app.recorder.create_tables()
         else:
             app.recorder.check_format()
     except LedgerError as error:

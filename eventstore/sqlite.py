@@ -97,8 +97,9 @@ class SQLiteLog(ApplicationRecorder):
             for statement in SCHEMA:
                 cursor.execute(statement)
 
-    def check_format(self) -> None:
-        """Refuse a file written in another layout, with a message saying what to do."""
+    def check_format(self) -> bool:
+        """Refuse a file written in another layout, with a message saying what to do.
+        ``False`` if the file has no log yet."""
         with self._reading() as cursor:
             tables = {row[0] for row in cursor.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -108,11 +109,15 @@ class SQLiteLog(ApplicationRecorder):
                         "this store was written by a version of the ledger without the provable "
                         "log (table stored_events): its history cannot be read by this version; "
                         "re-import its command files into a new store")
-                return
+                return False
             row = cursor.execute(f"SELECT value FROM {META} WHERE key = 'format'").fetchone()
         if row is None or row[0] != FORMAT:
             raise LogFormatError(f"this store's log format is {row[0] if row else 'unknown'}; "
                                  f"this version of the ledger reads format {FORMAT}")
+        return True
+
+    def missing_triggers(self) -> set[str]:
+        return set(TRIGGERS) - set(self.triggers())
 
     def triggers(self) -> list[str]:
         with self._reading() as cursor:

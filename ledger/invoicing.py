@@ -118,12 +118,16 @@ class Invoicing(Aggregate):
         self.closings: list[dict[str, Any]] = []
         self.closed_through: date | None = None
 
-    def next_number(self, kind: str, issued_on: date) -> str:
-        """The number the next document of this kind issued on ``issued_on`` will take."""
+    def check_open(self, issued_on: date) -> None:
+        """Refuse an issue date in a closed period."""
         if self.closed_through is not None and issued_on <= self.closed_through:
             raise BusinessRuleViolation(
                 f"the books are closed through {self.closed_through} "
                 f"(ledger audit close): nothing can be issued on {issued_on}")
+
+    def next_number(self, kind: str, issued_on: date) -> str:
+        """The number the next document of this kind issued on ``issued_on`` will take."""
+        self.check_open(issued_on)
         series = (SERIES[kind], issued_on.year)
         last = self.last_issued_on.get(series)
         if last is not None and issued_on.isoformat() < last:

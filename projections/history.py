@@ -18,6 +18,7 @@ from uuid import UUID
 import attrs
 
 from eventstore.app import LedgerApplication
+from eventstore.app import fold as _fold
 from ledger.customer import Customer
 from ledger.events import REGISTRY
 from ledger.identity import subscription_id, tariff_book_id
@@ -41,18 +42,6 @@ def resolve(app: LedgerApplication, at: Horizon = None) -> int:
     if at < 0:
         raise ValueError(f"log position {at} is negative")
     return at
-
-
-def _fold(events: Iterable[Any]) -> Any:
-    """Apply events in order to rebuild an aggregate (``None`` if there are none).
-
-    Same as the library's ``project_aggregate`` without its runtime protocol check,
-    which costs more than the fold itself on a full replay.
-    """
-    aggregate = None
-    for event in events:
-        aggregate = event.mutate(aggregate)
-    return aggregate
 
 
 def aggregate_known_at(app: LedgerApplication, aggregate_id: UUID, at: Horizon = None) -> Any:
