@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 ledger=ledger
 [ -x .venv/bin/ledger ] && ledger=.venv/bin/ledger
 store=demo.sqlite3
-rm -f "$store" "$store-wal" "$store-shm" demo-F-2027-000001.pdf
+rm -f "$store" "$store-wal" "$store-shm" demo-F-2027-000001.pdf demo.key demo-checkpoint.txt \
+  demo-F-2027-000002.tlog-proof
 
 # Prices come from the barème adopted by deliberation, recorded as an event.
 "$ledger" --store "$store" tariff adopt catalogues/megalis-suite-territoriale-2026.toml
@@ -25,7 +26,18 @@ echo
 "$ledger" --store "$store" bill --through 2027-04-30 --issue-date 2027-05-03 --by demo
 "$ledger" --store "$store" invoice export F-2027-000001 --format facturx --out demo-F-2027-000001.pdf
 echo
+
+# Provable history: a signing key (kept outside the store in real life), a signed checkpoint,
+# a full verification against it, and a proof of one invoice checked with the public key alone.
+"$ledger" --store "$store" audit keygen --out demo.key --by demo
+"$ledger" --store "$store" audit checkpoint --key demo.key --out demo-checkpoint.txt --by demo
+"$ledger" --store "$store" audit verify --checkpoint demo-checkpoint.txt \
+  --key "$("$ledger" --store "$store" audit key)"
+"$ledger" --store "$store" audit prove F-2027-000002 --out demo-F-2027-000002.tlog-proof
+"$ledger" audit check-proof demo-F-2027-000002.tlog-proof --key "$("$ledger" --store "$store" audit key)"
+echo
 echo "Explore further, for example:"
 echo "  $ledger --store $store charges --as-of 2027-04-01 --customer lanvenec --json"
 echo "  $ledger --store $store subscription lanvenec.fr --as-of 2027-09-01"
 echo "  $ledger --store $store invoice show F-2027-000002"
+echo "  $ledger --store $store history lanvenec"
