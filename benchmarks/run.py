@@ -1,12 +1,14 @@
 """Benchmarks at the scale of all French public bodies. Not part of the test suite.
 
-    python -m benchmarks.run                       # 10k, 100k and 1M events
-    python -m benchmarks.run --events 10000 100000 # a quicker run
+    python -m benchmarks.run --quick                       # 10k and 100k events, a few minutes
+    python -m benchmarks.run                               # 10k, 100k and 1M events
+    python -m benchmarks.run --postgres postgresql://postgres@127.0.0.1:5432/test
 
-For each size, on a fresh SQLite store (or, with --postgres URL, fresh operator
-schemas on that server): generate a realistic ledger, import it, and measure next
-to what the event store itself can do on the same kind of store. Writes benchmarks/results/<date>-<events>.json and
-prints a summary; docs/performance.md explains the figures.
+Every measure runs in a fresh process (benchmarks/tasks.py) next to a baseline that does the
+same work without the ledger's logic — the same events, the same store, the same settings — and
+measure and baseline alternate (A B A B …). Ratios are baseline time ÷ measured time, reported
+as min / median / max over the pairs. Results go to benchmarks/results/; docs/performance.md
+explains them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import argparse
 import os
 import platform
 import random
+import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -25,18 +29,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-from eventsourcing.domain import Aggregate, event
 
 from benchmarks.generate import write
-from commands.billing import bill
-from commands.handlers import UnitOfWork, adopt_tariff_schedule
-from commands.importer import import_file
-from eventstore.app import open_store
-from ledger.errors import UnknownDomain
-from ledger.tariffs import load_schedule, parse_schedule
-from projections.charges import charges_as_of, subscription_charges
-from projections.history import iter_subscriptions_known_at, known_at, subscription_known_at
-from projections.status import status_as_of
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,7 +39,7 @@ EVENTS_PER_SUBSCRIPTION = 7.37  # measured on the generator's mix, receipts incl
 CHUNK = 10_000  # subscriptions per imported file, like one file per batch of letters
 
 
-def machine() -> dict[str, object]:
+def machine(postgres: str | None) -> dict[str, object]:
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -54,8 +48,19 @@ def machine() -> dict[str, object]:
                 break
     except OSError:
         pass
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpu": cpu, "cores": os.cpu_count()}
+    from importlib.metadata import version
+
+    facts: dict[str, object] = {
+        "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
+        "cores": os.cpu_count(), "sqlite": sqlite3.sqlite_version,
+        "eventsourcing": version("eventsourcing"), "orjson": version("orjson")}
+    if postgres:
+        import psycopg
+
+        with psycopg.connect(postgres) as conn:
+            facts["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
+        facts["psycopg"] = version("psycopg")
+    return facts
 
 
 def revision(year: int, factor: str) -> dict:
@@ -72,71 +77,110 @@ def revision(year: int, factor: str) -> dict:
 
 def set_up(app) -> None:
     """The operator (the seller on invoices) and its barème with 2027 and 2028 revisions."""
+    from commands.handlers import UnitOfWork, adopt_tariff_schedule
+    from commands.importer import import_file
+    from ledger.tariffs import load_schedule, parse_schedule
+
     import_file(app, ROOT / "docs" / "examples" / "00-operator.jsonl")
     uow = UnitOfWork(app)
     adopt_tariff_schedule(load_schedule(MEGALIS_2026), uow)
     for year, factor in ((2027, "1.03"), (2028, "1.05")):
         adopt_tariff_schedule(parse_schedule(revision(year, factor), "bench"), uow)
-    app.save(*uow.changed())
+    app.save(*uow.changed(), metadata={"actor": "benchmark", "via": "tariff adopt"})
 
 
-class Raw(Aggregate):
-    """The event store alone: an aggregate whose events carry a few fields, like the ledger's."""
+class Stores:
+    """Fresh stores with the operator and barèmes set up: copies of a seed SQLite file, or new
+    PostgreSQL operator schemas written by their writer role."""
 
-    @event("Created")
-    def __init__(self, name: str, on: date) -> None:
-        self.name = name
+    def __init__(self, folder: Path, postgres: str | None) -> None:
+        self.folder, self.postgres, self.count = folder, postgres, 0
+        self.seed: Path | None = None
+        self.made: list[tuple[str, str | None]] = []
 
-    @event("Changed")
-    def change(self, on: date, amount: Decimal, note: str) -> None:
-        pass
+    def fresh(self) -> tuple[str, str | None]:
+        from eventstore.app import open_store
+
+        self.count += 1
+        if self.postgres is None:
+            if self.seed is None:
+                self.seed = self.folder / "seed.sqlite3"
+                app = open_store(str(self.seed))
+                set_up(app)
+                app.close()
+            path = self.folder / f"store-{self.count}.sqlite3"
+            shutil.copyfile(self.seed, path)
+            store = (str(path), None)
+        else:
+            from eventstore.app import store_config
+            from eventstore.postgres import init_operator, writer_role
+
+            operator = f"bench_{os.getpid()}_{self.count}"
+            config = store_config(self.postgres, operator)
+            init_operator(config)
+            url = self.postgres.replace("//postgres@", f"//{writer_role(config.schema)}@", 1)
+            app = open_store(url, operator)
+            set_up(app)
+            app.close()
+            store = (url, operator)
+        self.made.append(store)
+        return store
+
+    def drop(self, store: tuple[str, str | None]) -> None:
+        if store[1] is None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(store[0] + suffix).unlink(missing_ok=True)
+            return
+        import psycopg
+
+        with psycopg.connect(self.postgres, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "ledger_{store[1]}" CASCADE')
+            conn.execute(f'DROP ROLE IF EXISTS "ledger_{store[1]}_writer"')
+
+    def drop_all(self) -> None:
+        for store in self.made:
+            self.drop(store)
 
 
-def raw_append(store, events: int, batch: int) -> float:
-    """Seconds to create and append ``events`` events in batches of ``batch``."""
+def task(name: str, store: tuple[str, str | None], *arguments: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.tasks", name, store[0],
+                           store[1] or "", *arguments], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"task {name} failed:\n{done.stderr}")
+    return orjson.loads(done.stdout.strip().splitlines()[-1])
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": round(min(values), 2), "median": round(statistics.median(values), 2),
+            "max": round(max(values), 2)}
+
+
+def alternate(pairs: int, measure, baseline) -> tuple[list[dict], list[dict]]:
+    measured, base = [], []
+    for _ in range(pairs):
+        measured.append(measure())
+        base.append(baseline())
+    return measured, base
+
+
+def summary(measured: list[dict], base: list[dict], events: int) -> dict:
+    ratios = [b["seconds"] / m["seconds"] for m, b in zip(measured, base, strict=True)]
+    seconds = [m["seconds"] for m in measured]
+    floor = [b["seconds"] for b in base]
+    return {"seconds": spread(seconds), "baseline_seconds": spread(floor),
+            "events_per_s": round(events / statistics.median(seconds)),
+            "baseline_events_per_s": round(events / statistics.median(floor)),
+            "ratio": spread(ratios)}
+
+
+def latencies(store: tuple[str, str | None], domains: list[str]) -> dict[str, dict[str, float]]:
+    from eventstore.app import open_store
+    from ledger.errors import UnknownDomain
+    from projections.charges import charges_as_of
+    from projections.history import known_at, subscription_known_at
+    from projections.status import status_as_of
+
     app = open_store(*store)
-    started = time.perf_counter()
-    pending, count = [], 0
-    while count < events:
-        aggregate = Raw(name=f"raw-{count}", on=date(2026, 1, 1))
-        aggregate.change(on=date(2026, 2, 1), amount=Decimal("60.00"), note="x")
-        aggregate.change(on=date(2026, 3, 1), amount=Decimal("90.00"), note="y")
-        pending.append(aggregate)
-        count += 3
-        if count % batch < 3:
-            app.save(*pending)
-            pending = []
-    if pending:
-        app.save(*pending)
-    return time.perf_counter() - started
-
-
-def raw_read_decode(app) -> tuple[int, float]:
-    started = time.perf_counter()
-    count, start = 0, 1
-    while page := app.recorder.select_notifications(start=start, limit=5_000):
-        for notification in page:
-            app.mapper.to_domain_event(notification)
-        count += len(page)
-        start = page[-1].id + 1
-    return count, time.perf_counter() - started
-
-
-def replay(app) -> tuple[int, Decimal, float]:
-    """Derive every charge of every subscription from the events, streaming."""
-    from projections.history import tariffs_known_at
-
-    started = time.perf_counter()
-    schedules = tariffs_known_at(app)
-    count, total = 0, Decimal(0)
-    for subscription in iter_subscriptions_known_at(app):
-        for charge in subscription_charges(subscription, schedules):
-            count += 1
-            total += charge.amount
-    return count, total, time.perf_counter() - started
-
-
-def latencies(app, domains: list[str]) -> dict[str, dict[str, float]]:
     timings: dict[str, list[float]] = {"subscription": [], "charges_domain": []}
     for domain in domains:
         started = time.perf_counter()
@@ -148,147 +192,126 @@ def latencies(app, domains: list[str]) -> dict[str, dict[str, float]]:
         started = time.perf_counter()
         charges_as_of(known_at(app, domain=domain), date(2028, 12, 31))
         timings["charges_domain"].append(time.perf_counter() - started)
+    app.close()
     return {name: {"p50_ms": round(statistics.median(values) * 1000, 3),
                    "p99_ms": round(sorted(values)[int(0.99 * (len(values) - 1))] * 1000, 3)}
             for name, values in timings.items()}
 
 
-def replay_peak_memory(store: tuple[str, str | None]) -> int:
-    """Peak resident memory (KiB) of a process that replays every charge of the store."""
-    # VmHWM, not getrusage: ru_maxrss survives exec and would report the forking parent's size.
-    code = ("import sys\n"
-            "from benchmarks.run import replay\n"
-            "from eventstore.app import open_store\n"
-            "replay(open_store(sys.argv[1], sys.argv[2] or None))\n"
-            "status = open('/proc/self/status').read().splitlines()\n"
-            "print(next(l.split()[1] for l in status if l.startswith('VmHWM:')))\n")
-    done = subprocess.run([sys.executable, "-c", code, store[0], store[1] or ""], check=True,
-                          capture_output=True, text=True, cwd=ROOT)
-    return int(done.stdout.strip().splitlines()[-1])
+def run_size(target_events: int, folder: Path, pairs: int, queries: int, with_billing: bool,
+             postgres: str | None) -> dict:
+    stores = Stores(folder, postgres)
+    try:
+        return _run_size(target_events, folder, pairs, queries, with_billing, stores)
+    finally:
+        stores.drop_all()
 
 
-def fresh_store(folder: Path, name: str, postgres: str | None) -> tuple[str, str | None]:
-    """A new empty store: a SQLite file, or a PostgreSQL operator schema set up by db init."""
-    if postgres is None:
-        return str(folder / f"{name}.sqlite3"), None
-    from eventstore.app import store_config
-    from eventstore.postgres import init_operator
-
-    operator = f"bench_{name.replace('-', '_')}"
-    init_operator(store_config(postgres, operator))
-    return postgres, operator
-
-
-def drop_operator_schemas(postgres: str) -> None:
-    import psycopg
-
-    with psycopg.connect(postgres, autocommit=True) as conn:
-        names = [row[0] for row in conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ledger\\_bench\\_%'")]
-        for name in names:
-            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
-            conn.execute(f'DROP ROLE IF EXISTS "{name}_writer"')
-
-
-def run_size(target_events: int, folder: Path, queries: int, with_billing: bool,
-             postgres: str | None = None) -> dict:
+def _run_size(target_events: int, folder: Path, pairs: int, queries: int, with_billing: bool,
+              stores: Stores) -> dict:
     subscriptions = max(100, round(target_events / EVENTS_PER_SUBSCRIPTION))
-    store = fresh_store(folder, f"ledger-{target_events}", postgres)
-    app = open_store(*store)
-    set_up(app)
-
     files, commands = [], 0
     for first in range(0, subscriptions, CHUNK):
         path = folder / f"commands-{target_events}-{first}.jsonl"
         commands += write(path, min(CHUNK, subscriptions - first), seed=first,
                           prefix=f"b{first // CHUNK}")
-        files.append(path)
+        files.append(str(path))
+    log = f"… {target_events:,} events:"
 
-    events_before = app.recorder.max_notification_id() or 0
-    started = time.perf_counter()
-    for path in files:
-        import_file(app, path)
-    import_seconds = time.perf_counter() - started
-    events = (app.recorder.max_notification_id() or 0) - events_before
-    raw_seconds = raw_append(fresh_store(folder, f"raw-{target_events}", postgres), events,
-                             batch=round(events / len(files)))
+    # Import, and its baseline: the same entries appended raw through the same log.
+    export = str(folder / "export.pickle")
+    ledger: tuple[str, str | None] | None = None
+    imports, raws = [], []
+    for number in range(pairs):
+        store = stores.fresh()
+        imports.append(task("import", store, *files))
+        if number == 0:
+            from eventstore.app import open_store
 
-    read_count, read_seconds = raw_read_decode(app)
-    charges, amount, replay_seconds = replay(app)
+            app = open_store(*store)
+            seed_size = app.position() - imports[0]["events"]
+            app.close()
+            task("export_log", store, str(seed_size + 1), export)
+        if ledger is None:
+            ledger = store
+        else:
+            stores.drop(store)
+        raw_store = stores.fresh()
+        raws.append(task("raw_append", raw_store, export))
+        stores.drop(raw_store)
+        print(f"{log} import pair {number + 1}: {imports[-1]['seconds']:.1f} s / raw "
+              f"{raws[-1]['seconds']:.1f} s", file=sys.stderr, flush=True)
+    events = imports[0]["events"]
+
+    replays, reads = alternate(pairs, lambda: task("replay", ledger),
+                               lambda: task("read_decode_subscriptions", ledger))
+    print(f"{log} replay {replays[-1]['seconds']:.1f} s", file=sys.stderr, flush=True)
     rng = random.Random(7)
     sample = [f"b{(i := rng.randrange(subscriptions)) // CHUNK}-{i % CHUNK:06d}.fr"
               for _ in range(queries)]
     result = {
-        "store": "postgresql" if postgres else "sqlite",
-        "target_events": target_events,
-        "subscriptions": subscriptions,
-        "commands": commands,
-        "events": read_count,
-        "import": {"seconds": round(import_seconds, 2),
-                   "commands_per_s": round(commands / import_seconds),
-                   "events_per_s": round(events / import_seconds),
-                   "raw_append_events_per_s": round(events / raw_seconds),
-                   "ratio": round(raw_seconds / import_seconds, 2)},
-        "replay": {"seconds": round(replay_seconds, 2), "charges": charges,
-                   "charges_total": str(amount),
-                   "events_per_s": round(read_count / replay_seconds),
-                   "raw_read_decode_events_per_s": round(read_count / read_seconds),
-                   "ratio": round(read_seconds / replay_seconds, 2)},
-        "latency": latencies(app, sample),
-        "replay_peak_rss_kib": replay_peak_memory(store),
+        "store": "postgresql" if stores.postgres else "sqlite",
+        "target_events": target_events, "subscriptions": subscriptions, "commands": commands,
+        "events": events, "pairs": pairs,
+        "import": {**summary(imports, raws, events),
+                   "commands_per_s": round(commands / statistics.median(
+                       [m["seconds"] for m in imports]))},
+        "replay": {**summary(replays, reads, reads[0]["events"]),
+                   "charges": replays[0]["charges"], "charges_total": replays[0]["total"],
+                   "peak_rss_kib": max(r["peak_kib"] for r in replays)},
+        "latency": latencies(ledger, sample),
     }
     if with_billing:
-        started = time.perf_counter()
-        report = bill(app, date(2028, 12, 31), date(2029, 1, 5))
-        result["billing"] = {"seconds": round(time.perf_counter() - started, 1),
-                             "invoices": len(report.issued)}
+        billing = task("bill", ledger)
+        result["billing"] = {"seconds": round(billing["seconds"], 1),
+                             "invoices": billing["invoices"], "peak_rss_kib": billing["peak_kib"]}
+        print(f"{log} billing {billing['seconds']:.1f} s", file=sys.stderr, flush=True)
+        key = str(folder / f"benchmark-{target_events}.key")
+        signed = task("checkpoint", ledger, key)
+        result["checkpoint"] = {"seconds": round(signed["seconds"], 2), "size": signed["size"]}
+        verifies, decodes = alternate(pairs, lambda: task("verify", ledger),
+                                      lambda: task("read_decode_all", ledger))
+        assert all(v["ok"] for v in verifies), verifies
+        result["verify"] = {**summary(verifies, decodes, verifies[0]["entries"]),
+                            "entries": verifies[0]["entries"],
+                            "documents": verifies[0]["documents"],
+                            "peak_rss_kib": max(v["peak_kib"] for v in verifies)}
+        print(f"{log} verify {verifies[-1]['seconds']:.1f} s", file=sys.stderr, flush=True)
+        proofs = task("prove", ledger, "50")
+        result["prove"] = {"p50_s": round(proofs["p50_s"], 4), "max_s": round(proofs["max_s"], 4),
+                           "proofs": proofs["proofs"], "hashes": proofs["hashes"],
+                           "documents": proofs["documents"]}
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--events", type=int, nargs="+", default=None)
+    parser.add_argument("--quick", action="store_true", help="10k and 100k events only")
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="measure/baseline pairs per figure (default 3)")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--billing", type=int, nargs="*", default=None,
-                        help="sizes at which to time a billing run (default: the largest)")
+                        help="sizes at which to bill, checkpoint, verify and prove (default: all)")
     parser.add_argument("--postgres", metavar="URL",
                         help="run on this PostgreSQL server (an administrator's URL) instead of "
                              "SQLite; operator schemas bench_* are created and dropped")
     args = parser.parse_args()
-    billing_sizes = set(args.billing if args.billing is not None else [max(args.events)])
-    results = {"date": date.today().isoformat(), "machine": machine(), "sizes": []}
+    sizes = args.events or ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
+    billing_sizes = set(args.billing if args.billing is not None else sizes)
+    results = {"date": date.today().isoformat(), "machine": machine(args.postgres),
+               "command": " ".join(["python -m benchmarks.run", *sys.argv[1:]]), "sizes": []}
     with tempfile.TemporaryDirectory() as folder:
-        for size in args.events:
-            print(f"… {size:,} events", file=sys.stderr, flush=True)
-            try:
-                outcome = run_size(size, Path(folder), args.queries, size in billing_sizes,
-                                   args.postgres)
-            finally:
-                if args.postgres:
-                    drop_operator_schemas(args.postgres)
+        for size in sizes:
+            outcome = run_size(size, Path(folder), args.pairs, args.queries,
+                               size in billing_sizes, args.postgres)
             print(orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode(), flush=True)
             results["sizes"].append(outcome)
-    sizes = {r["target_events"]: r for r in results["sizes"]}
-    small, large = min(sizes), max(sizes)
-    results["goals"] = {
-        "import_ratio_min": min(r["import"]["ratio"] for r in sizes.values()),
-        "replay_ratio_min": min(r["replay"]["ratio"] for r in sizes.values()),
-        "latency_ratio_subscription_p50": round(
-            sizes[large]["latency"]["subscription"]["p50_ms"]
-            / sizes[small]["latency"]["subscription"]["p50_ms"], 2),
-        "latency_ratio_charges_domain_p50": round(
-            sizes[large]["latency"]["charges_domain"]["p50_ms"]
-            / sizes[small]["latency"]["charges_domain"]["p50_ms"], 2),
-    }
-    middle = sorted(sizes)[-2] if len(sizes) > 1 else small
-    results["goals"]["replay_memory_ratio"] = round(
-        sizes[large]["replay_peak_rss_kib"] / sizes[middle]["replay_peak_rss_kib"], 2)
     RESULTS.mkdir(exist_ok=True)
-    kind = "postgresql-" if args.postgres else ""
-    out = RESULTS / f"{results['date']}-{kind}{'-'.join(str(s) for s in sorted(sizes))}.json"
+    kind = "postgresql-" if args.postgres else "sqlite-"
+    out = RESULTS / f"{results['date']}-{kind}{'-'.join(str(s) for s in sizes)}.json"
     out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
-    print(orjson.dumps(results["goals"], option=orjson.OPT_INDENT_2).decode())
     print(f"written to {out}")
 
 

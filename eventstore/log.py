@@ -7,7 +7,7 @@ from datetime import datetime
 
 from eventsourcing.persistence import Notification, StoredEvent
 
-from eventstore.canonical import entry_bytes, format_time, leaf_hash
+from eventstore.canonical import entry_bytes, leaf_hash, parse_time
 from ledger.errors import LedgerError
 
 #: The layout of the log tables; a store written with another layout is refused.
@@ -28,9 +28,10 @@ class PendingEntry(StoredEvent):
 
 @dataclass(frozen=True)
 class LogEntry(Notification):
-    """A stored entry. ``id`` is its position; ``topic`` its event name; ``state`` its data."""
+    """A stored entry. ``id`` is its position; ``topic`` its event name; ``state`` its data;
+    ``recorded_at_text`` its recorded time exactly as the entry's bytes hold it."""
 
-    recorded_at: datetime
+    recorded_at_text: str
     event_version: int
     metadata: bytes
     leaf: bytes
@@ -48,8 +49,8 @@ class LogEntry(Notification):
         return self.state
 
     @property
-    def recorded_at_text(self) -> str:
-        return format_time(self.recorded_at)
+    def recorded_at(self) -> datetime:
+        return parse_time(self.recorded_at_text)
 
     def canonical_bytes(self) -> bytes:
         """The entry's canonical bytes, rebuilt from its stored fields."""

@@ -69,6 +69,8 @@ class LogMapper(Mapper):
         # Events that create an aggregate name its class; the library resolves it on replay.
         self._created = {t.name: get_topic(t.aggregate) for t in registry.types
                          if issubclass(t.cls, CanInitAggregate)}
+        # Entries of one aggregate come together in replays: its UUID is made once.
+        self._last_id: tuple[str, UUID] = ("", UUID(int=0))
 
     def to_stored_event(self, domain_event: Any) -> PendingEntry:
         try:
@@ -124,8 +126,11 @@ class LogMapper(Mapper):
         kind = self.event_type(stored_event)
         state = self.fields(stored_event)
         originator_id = stored_event.originator_id
-        state["originator_id"] = originator_id if isinstance(originator_id, UUID) \
-            else UUID(originator_id)
+        if isinstance(originator_id, str):
+            if self._last_id[0] != originator_id:
+                self._last_id = (originator_id, UUID(originator_id))
+            originator_id = self._last_id[1]
+        state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
         state["timestamp"] = stored_event.recorded_at
         if kind.name in self._created:

@@ -29,7 +29,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier, Literal
 
-from eventstore.canonical import canonical_json
+from eventstore.canonical import canonical_json, format_time
 from eventstore.log import FORMAT, LogEntry, LogFormatError, PendingEntry
 
 LOG, REFS, TREE, META, LOCK = "ledger_log", "ledger_refs", "ledger_tree", "ledger_meta", \
@@ -46,8 +46,9 @@ def writer_role(schema: str) -> str:
 
 
 def _entry(row: dict[str, Any]) -> LogEntry:
-    return LogEntry(id=row["position"], recorded_at=row["recorded_at"].astimezone(UTC),
-                    originator_id=row["aggregate_id"], originator_version=row["aggregate_version"],
+    return LogEntry(id=row["position"], recorded_at_text=format_time(row["recorded_at"]),
+                    originator_id=str(row["aggregate_id"]),
+                    originator_version=row["aggregate_version"],
                     topic=row["event"], event_version=row["event_version"],
                     state=bytes(row["data"]), metadata=bytes(row["metadata"]),
                     leaf=bytes(row["leaf"]))

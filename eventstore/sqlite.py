@@ -77,7 +77,8 @@ def _error(error: sqlite3.Error) -> PersistenceError:
 
 
 def _entry(row: Sequence[Any]) -> LogEntry:
-    return LogEntry(id=row[0], recorded_at=parse_time(row[1]), originator_id=UUID(row[2]),
+    # The aggregate id stays text: the mapper makes a UUID only of the entries it decodes.
+    return LogEntry(id=row[0], recorded_at_text=row[1], originator_id=row[2],
                     originator_version=row[3], topic=row[4], event_version=row[5], state=row[6],
                     metadata=row[7], leaf=row[8])
 

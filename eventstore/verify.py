@@ -56,11 +56,12 @@ class LogChecker:
             missing = (f"entries {expected}–{entry.id - 1} are missing" if entry.id > expected + 1
                        else f"entry {expected} is missing")
             self.failures.append(Failure(expected, "", f"{missing}: the log has a gap"))
-        if self._last_time is not None and entry.recorded_at < self._last_time:
+        # Recorded times are fixed-width UTC text: comparing the text compares the times.
+        if self._last_time is not None and entry.recorded_at_text < self._last_time:
             self.fail(entry, f"recorded at {entry.recorded_at_text}, before the entry ahead of it "
-                             f"({self._last_time.isoformat()}): recorded times never go back")
-        self._last_time = entry.recorded_at
-        key = entry.originator_id.bytes
+                             f"({self._last_time}): recorded times never go back")
+        self._last_time = entry.recorded_at_text
+        key = entry.originator_id
         version = self._versions.get(key, 0) + 1
         if entry.originator_version != version:
             self.fail(entry, f"aggregate {entry.originator_id} version {entry.originator_version}"

@@ -11,12 +11,16 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date, timedelta
+from functools import lru_cache
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 ONE_DAY = timedelta(days=1)
 
 
+# Pure and called for every period of every charge: a replay asks the same few thousand
+# (day, months) pairs again and again.
+@lru_cache(maxsize=1 << 16)
 def add_months(day: date, months: int) -> date:
     """Return ``day`` moved by ``months`` calendar months, clamped to the month's end."""
     index = day.year * 12 + (day.month - 1) + months
@@ -31,6 +35,7 @@ def add_years(day: date, years: int) -> date:
     return add_months(day, 12 * years)
 
 
+@lru_cache(maxsize=1 << 14)
 def first_of_next_month(day: date) -> date:
     """Return the 1st of the month following ``day`` (15 December → 1 January)."""
     return add_months(day.replace(day=1), 1)

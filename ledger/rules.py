@@ -80,8 +80,31 @@ class TariffMissing(BusinessRuleViolation):
     """No adopted schedule prices what is asked on that day."""
 
 
+#: Prices already found, per tuple of schedules (a replay prices the same lines thousands of
+#: times). Keyed by the tuple's identity, which the entry keeps alive; a few tuples at most.
+_PRICED: dict[int, tuple[tuple[Schedule, ...], dict[tuple[date, str, int], Fee]]] = {}
+
+
 def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str) -> Fee:
-    """Price one component of the offer with the schedule in force on ``day``."""
+    """Price one component of the offer with the schedule in force on ``day``.
+
+    A pure function of its arguments; results are remembered per tuple of schedules.
+    """
+    if isinstance(schedules, tuple):
+        known = _PRICED.get(id(schedules))
+        if known is None or known[0] is not schedules:
+            if len(_PRICED) >= 8:
+                _PRICED.clear()
+            known = _PRICED[id(schedules)] = (schedules, {})
+        fee = known[1].get((day, component, gb))
+        if fee is None:
+            fee = known[1][(day, component, gb)] = _price(schedules, day, component, gb, what)
+        return fee
+    return _price(schedules, day, component, gb, what)
+
+
+def _price(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str) -> Fee:
+    """The line of the schedule in force on ``day`` for this component and volume, quoted."""
     schedule = schedule_in_force(schedules, day, OFFER)
     if schedule is None:
         raise TariffMissing(
