@@ -42,16 +42,18 @@ def commands(n: int, seed: int = 2026, prefix: str = "body"):
         key, domain = f"{prefix}-{i:06d}", f"{prefix}-{i:06d}.fr"
         yield {"id": f"{key}-r", "type": "register_customer", "customer": key,
                "name": f"Collectivité {i}", "siret": siret(seed * 100_003 + i), "category": category,
-               "population": population(rng, ceiling)}
+               "population": population(rng, ceiling),
+               "address": {"line1": f"{1 + i % 90} place de la Mairie",
+                           "postcode": f"{29000 + i % 900:05d}", "city": f"Commune {i}"}}
         received = day_between(rng, START, END)
         signed = received - timedelta(days=rng.randint(0, 15))
         packs = rng.choices([[], [10], [20], [50], [10, 10]], weights=[50, 25, 12, 8, 5])[0]
-        yield {"id": f"{key}-o", "type": "sign_order", "order": f"BC-{i:06d}", "customer": key,
+        yield {"id": f"{key}-o", "type": "sign_order", "order": f"BC-{key}", "customer": key,
                "domain": domain, "storage_gb": rng.choice([25, 25, 25, 50, 50, 100, 150, 200]),
                "extra_gb_packs": packs, "signed_on": str(signed), "received_on": str(received)}
         if rng.random() < 0.2:
             added = day_between(rng, received, END)
-            yield {"id": f"{key}-s", "type": "add_storage", "order": f"BC-{i:06d}-2",
+            yield {"id": f"{key}-s", "type": "add_storage", "order": f"BC-{key}-2",
                    "domain": domain, "extra_gb_packs": [rng.choice([10, 20, 50])],
                    "signed_on": str(added), "received_on": str(added)}
         if rng.random() < 0.9:

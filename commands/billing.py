@@ -45,19 +45,37 @@ class NoOperator(LedgerError):
 
 @attrs.frozen
 class Skipped:
+    """A customer left out of a run, and why (what to record so that the next run bills it)."""
+
     customer: str
-    year: int
-    missing: tuple[str, ...]
+    reason: str
+    charges: int = 1
+    amount: Decimal = Decimal("0.00")
 
     def __str__(self) -> str:
-        return (f"{self.customer}: no invoice — the {' and '.join(self.missing)} that Chorus Pro "
-                f"requires for {self.year} is missing (set_billing_references)")
+        return (f"{self.customer}: no invoice for {self.charges} charge(s), "
+                f"{format_amount(self.amount)} € HT — {self.reason}")
+
+
+def _missing_references(year: int, missing: list[str]) -> str:
+    return (f"the {' and '.join(missing)} that Chorus Pro requires for {year} is missing "
+            "(set_billing_references)")
 
 
 @attrs.frozen
 class BillingReport:
+    """What a run issued (or, in a dry run, would issue), whom it skipped, what it left for later."""
+
     issued: tuple[dict[str, Any], ...]
     skipped: tuple[Skipped, ...]
+    deferred: int = 0  # charges dated after the issue date, left for a later run
+    deferred_amount: Decimal = Decimal("0.00")
+    dry_run: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Whether every charge due through the date was invoiced (no customer skipped)."""
+        return not self.skipped
 
 
 def charge_line(charge: Charge) -> dict[str, Any]:
@@ -125,14 +143,18 @@ def _retrying(attempt: Callable[[], Any]) -> Any:
 
 
 def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None = None,
-         on_subscription: Callable[[], None] | None = None) -> BillingReport:
+         on_subscription: Callable[[], None] | None = None, *, in_advance: bool = False,
+         dry_run: bool = False) -> BillingReport:
     """Invoice every charge dated on or before ``through`` that no invoice holds yet.
 
     One invoice per customer and charge date, numbered in series F of the issue
-    year. A customer whose mandatory Chorus Pro reference for the charge's year is
-    missing gets no invoice in this run. Running it again issues nothing new.
-    Every figure is derived from the log up to one position, recorded with each
-    document, so that it can be derived again from exactly that history.
+    year. A charge dated after the issue date is left for a later run unless
+    ``in_advance``. A customer whose mandatory Chorus Pro reference for the charge's
+    year is missing, or who has no postal address, gets no invoice in this run — the
+    report says so. With ``dry_run`` nothing is recorded: the report shows exactly
+    what the run would issue. Running it again issues nothing new. Every figure is
+    derived from the log up to one position, recorded with each document, so that it
+    can be derived again from exactly that history.
     """
     def attempt() -> BillingReport:
         upto = app.position()
@@ -141,18 +163,30 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
         invoicing.check_open(issued_on)
         known = known_at(app, upto, on_subscription=on_subscription)
         due = [c for c in charges_as_of(known, through) if c.key not in invoicing.invoiced_keys]
+        later = [c for c in due if c.charge_date > issued_on] if not in_advance else []
+        due = [c for c in due if in_advance or c.charge_date <= issued_on]
         due.sort(key=lambda c: (c.charge_date, c.customer, c.key))
         customers = customers_known_at(app, upto) if due else {}
-        issued, skipped = [], []
+        issued: list[dict[str, Any]] = []
+        skipped: dict[tuple[str, str], Skipped] = {}
         for (charge_date, key), group in groupby(due, key=lambda c: (c.charge_date, c.customer)):
+            group = list(group)
             customer = customers.get(key)
             if customer is None:
                 raise LedgerError(f"customer {key!r} of a charge is not registered")
+            reason = None
             missing = customer.references_for(charge_date.year).missing()
             if missing:
-                skip = Skipped(key, charge_date.year, tuple(missing))
-                if skip not in skipped:
-                    skipped.append(skip)
+                reason = _missing_references(charge_date.year, missing)
+            elif not customer.address:
+                reason = ("the buyer has no postal address, which an invoice must carry "
+                          "(update_customer with an address)")
+            if reason is not None:
+                previous = skipped.get((key, reason))
+                amount = sum((c.amount for c in group), Decimal("0.00"))
+                skipped[(key, reason)] = Skipped(
+                    key, reason, len(group) + (previous.charges if previous else 0),
+                    amount + (previous.amount if previous else Decimal("0.00")))
                 continue
             document = build_document(
                 kind=INVOICE, number=invoicing.next_number(INVOICE, issued_on),
@@ -162,9 +196,10 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
             )
             invoicing.issue(document, basis_position=upto)
             issued.append(document)
-        if issued:
+        if issued and not dry_run:
             app.save(invoicing, metadata=metadata("bill", by))
-        return BillingReport(tuple(issued), tuple(skipped))
+        return BillingReport(tuple(issued), tuple(skipped.values()), len(later),
+                             sum((c.amount for c in later), Decimal("0.00")), dry_run)
 
     return _retrying(attempt)
 

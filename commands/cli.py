@@ -19,11 +19,13 @@ from commands.importer import import_file
 from commands.output import console, print_json, progress
 from eventstore.app import open_store, store_config
 from ledger.dates import parse_iso_date
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, UnknownCustomer, UnknownDomain
+from ledger.identity import customer_id
 from ledger.money import format_amount
 from projections.charges import charges_as_of, total
 from projections.history import (
     Known,
+    aggregate_known_at,
     count_subscriptions,
     iter_subscriptions_known_at,
     known_at,
@@ -118,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_known_at(charges)
     charges.add_argument("--customer", help="only this customer's charges")
     charges.add_argument("--domain", help="only this domain's charges")
+    charges.add_argument("--uninvoiced", action="store_true",
+                         help="only what is due and on no invoice yet")
     charges.add_argument("--json", action="store_true", help="print a JSON array")
     charges.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -127,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     subscription.add_argument("--as-of", type=_as_of, help=as_of_help)
     add_known_at(subscription)
     subscription.add_argument("--json", action="store_true", help="print a JSON object")
+
+    for name, what in (("customers", "the customers the ledger holds, with their domains"),
+                       ("subscriptions", "every domain's subscription and its state as of a "
+                                         "date")):
+        listing = commands.add_parser(name, parents=[common], help=what)
+        listing.add_argument("--as-of", type=_as_of, help=as_of_help)
+        add_known_at(listing)
+        listing.add_argument("--json", action="store_true")
 
     tariff_cli.add_parser(commands, common)
     invoice_cli.add_parsers(commands, common)
@@ -154,9 +166,13 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_charges(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     domain = args.domain.lower() if args.domain else None
     upto = resolve(app, horizon(args))
+    if args.customer and aggregate_known_at(app, customer_id(args.customer), upto) is None:
+        raise UnknownCustomer(args.customer)
+    if domain and subscription_known_at(app, domain, upto) is None:
+        raise UnknownDomain(domain)
     if domain is None and sys.stderr.isatty() and not args.json and not args.quiet:
         with progress("replaying subscriptions", count_subscriptions(app, upto)) as advance:
             known = Known(tuple(sorted(iter_subscriptions_known_at(app, upto, advance),
@@ -165,10 +181,17 @@ def run_charges(args: argparse.Namespace) -> int:
     else:
         known = known_at(app, upto, domain=domain)
     charges = charges_as_of(known, as_of, customer=args.customer)
+    if args.uninvoiced:
+        from commands.billing import invoicing_state
+
+        invoiced = invoicing_state(app, upto).invoiced_keys
+        charges = [c for c in charges if c.key not in invoiced]
     if args.json:
         print_json([charge.to_json() for charge in charges])
         return 0
     title = f"Charges as of {as_of}" + known_title(app, args, upto)
+    if args.uninvoiced:
+        title += ", not yet invoiced"
     table = Table(title=title, title_justify="left")
     # Text may wrap on a narrow terminal; dates and amounts never do (a cut amount is a wrong one).
     for name in ("Customer", "Domain", "Order"):
@@ -198,7 +221,7 @@ def run_charges(args: argparse.Namespace) -> int:
 
 def run_subscription(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     domain = args.domain.lower()
     status = status_as_of(subscription_known_at(app, domain, horizon(args)), domain, as_of)
     data = status.to_json()
@@ -218,10 +241,72 @@ def run_subscription(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_customers(args: argparse.Namespace) -> int:
+    from projections.history import all_subscriptions_known_at, customers_known_at
+
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    upto = resolve(app, horizon(args))
+    domains: dict[str, list[str]] = {}
+    for subscription in all_subscriptions_known_at(app, upto):
+        for contract in subscription.contracts:
+            domains.setdefault(contract.customer, [])
+            if subscription.domain not in domains[contract.customer]:
+                domains[contract.customer].append(subscription.domain)
+    rows = [{"customer": c.key, "name": c.name, "siret": c.siret, "category": c.category,
+             "population": c.population, "address": c.address,
+             "domains": domains.get(c.key, [])}
+            for c in sorted(customers_known_at(app, upto).values(), key=lambda c: c.key)]
+    if args.json:
+        print_json(rows)
+        return 0
+    table = Table(title="Customers" + known_title(app, args, upto), title_justify="left")
+    for column in ("Customer", "Name", "SIRET", "Category", "Population", "Domains"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["customer"], row["name"], row["siret"], row["category"],
+                      str(row["population"]), ", ".join(row["domains"]) or "—")
+    console().print(table)
+    if not rows:
+        console().print("No customer is registered.")
+    return 0
+
+
+def run_subscriptions(args: argparse.Namespace) -> int:
+    from ledger.errors import UnknownDomain as NotYet
+    from projections.history import all_subscriptions_known_at
+
+    as_of = args.as_of or date.today()
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    upto = resolve(app, horizon(args))
+    rows = []
+    for subscription in all_subscriptions_known_at(app, upto):
+        try:
+            rows.append(status_as_of(subscription, subscription.domain, as_of).to_json())
+        except NotYet:
+            continue  # no order form received by that date
+    if args.json:
+        print_json(rows)
+        return 0
+    table = Table(title=f"Subscriptions as of {as_of}" + known_title(app, args, upto),
+                  title_justify="left")
+    for column in ("Domain", "Customer", "Order", "State", "Activated", "Service end",
+                   "Storage"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["domain"], row["customer"], row["order"], row["state"],
+                      row["activated_on"] or "—", row["service_end"] or "—",
+                      f"{row['storage_gb']} + {row['extra_gb']} GB")
+    console().print(table)
+    if not rows:
+        console().print(f"No order form had been received by {as_of}.")
+    return 0
+
+
 RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_subscription,
            "tariff": tariff_cli.run, "bill": invoice_cli.run, "invoice": invoice_cli.run,
            "invoices": invoice_cli.run, "corrections": invoice_cli.run, "db": db_cli.run,
-           "doctor": db_cli.run, "audit": audit_cli.run, "history": audit_cli.run_history}
+           "doctor": db_cli.run, "audit": audit_cli.run, "history": audit_cli.run_history,
+           "customers": run_customers, "subscriptions": run_subscriptions}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -271,9 +271,35 @@ def journal_rows(documents: Iterable[Mapping[str, Any]]) -> Iterable[dict[str, s
             }
 
 
-def journal_csv(documents: Iterable[Mapping[str, Any]]) -> str:
+#: Columns holding amounts or rates: numbers, never neutralised, written with a decimal comma
+#: in the French dialect.
+NUMERIC_COLUMNS = frozenset({"vat_rate", "amount_ht"})
+#: What a spreadsheet would run as a formula when a text cell starts with it (OWASP, "CSV
+#: injection"): such a cell is written with a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+DIALECTS = {"en": {"delimiter": ",", "decimal": ".", "bom": False},
+            "fr": {"delimiter": ";", "decimal": ",", "bom": True}}
+
+
+def _cell(column: str, value: str, decimal: str) -> str:
+    if column in NUMERIC_COLUMNS:
+        return value.replace(".", decimal)
+    if value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def journal_csv(documents: Iterable[Mapping[str, Any]], dialect: str = "en") -> str:
+    """The journal as CSV: ``en`` (comma, decimal point) or ``fr`` (semicolon, decimal comma,
+    UTF-8 byte order mark, as French spreadsheets expect). Text cells that a spreadsheet would
+    take for a formula are neutralised."""
+    style = DIALECTS[dialect]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=JOURNAL_COLUMNS, lineterminator="\n")
+    if style["bom"]:
+        out.write("\ufeff")
+    writer = csv.DictWriter(out, fieldnames=JOURNAL_COLUMNS, lineterminator="\r\n"
+                            if dialect == "fr" else "\n", delimiter=style["delimiter"])
     writer.writeheader()
-    writer.writerows(journal_rows(documents))
+    for row in journal_rows(documents):
+        writer.writerow({k: _cell(k, v, style["decimal"]) for k, v in row.items()})
     return out.getvalue()

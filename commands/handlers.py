@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from commands.messages import (
@@ -35,38 +34,102 @@ from ledger.tariff_book import TariffBook, tariff_book_id
 from ledger.tariffs import Schedule
 
 
-class UnitOfWork:
-    """Aggregates loaded or created while applying one file; saved together or not at all."""
+class _LogReader:
+    """Reads of the committed log, for a unit of work outside a write session."""
 
     def __init__(self, app: LedgerApplication) -> None:
         self.app = app
-        self._loaded: dict[UUID, Aggregate | None] = {}
+
+    def aggregate(self, aggregate_id: UUID) -> Any:
+        return self.app.aggregate(aggregate_id)
+
+    def existing_ids(self, ids: list[UUID]) -> set[UUID]:
+        return self.app.recorder.existing_ids(ids)
+
+    def positions_of(self, ref: str) -> list[int]:
+        return self.app.recorder.positions_of(ref)
+
+    def entry(self, position: int) -> Any:
+        return self.app.recorder.entry(position)
+
+
+class UnitOfWork:
+    """Aggregates loaded or created while applying commands; saved together or not at all.
+
+    Inside a write session (``session``), :meth:`flush` saves what changed so far within the
+    session's transaction and forgets it, so that a file of any size is applied in bounded
+    memory and still committed — or rolled back — as one.
+    """
+
+    def __init__(self, app: LedgerApplication, session: Any = None) -> None:
+        self.app = app
+        self.session = session
+        self.reader = session if session is not None else _LogReader(app)
+        self._reset()
+
+    def _reset(self) -> None:
+        kept = {key: value for key, value in getattr(self, "_loaded", {}).items()
+                if key in (tariff_book_id(), operator_id()) and key not in
+                getattr(self, "_changed", {})}
+        self._loaded: dict[UUID, Aggregate | None] = kept
         self._changed: dict[UUID, Aggregate] = {}
         self._attributed: dict[UUID, int] = {}
         self._touched: dict[UUID, Aggregate] = {}
+        self._orders: dict[str, str] = {}  # order reference → domain, not yet saved
+        self._sirets: dict[str, str] = {}  # SIRET → customer key, not yet saved
         self.event_metadata: dict[tuple[UUID, int], dict[str, Any]] = {}
 
     def _get(self, aggregate_id: UUID) -> Any:
         if aggregate_id not in self._loaded:
-            try:
-                self._loaded[aggregate_id] = self.app.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                self._loaded[aggregate_id] = None
+            self._loaded[aggregate_id] = self.reader.aggregate(aggregate_id)
         return self._loaded[aggregate_id]
 
     def prefetch(self, ids: list[UUID]) -> None:
         """Learn in bulk which of ``ids`` do not exist yet, so that looking them up costs nothing."""
         unknown = [i for i in dict.fromkeys(ids) if i not in self._loaded]
-        present = self.app.recorder.existing_ids(unknown)
+        present = self.reader.existing_ids(unknown)
         for aggregate_id in unknown:
             if aggregate_id not in present:
                 self._loaded[aggregate_id] = None
+
+    def flush(self, metadata: dict[str, Any]) -> int:
+        """Save everything changed so far in the session's transaction, and forget it."""
+        if self.session is None:
+            raise RuntimeError("flush needs a write session")
+        count = len(self.session.save(*self._changed.values(), metadata=metadata,
+                                      event_metadata=self.event_metadata))
+        self._reset()
+        return count
 
     def customer(self, key: str) -> Customer | None:
         return self._get(customer_id(key))
 
     def subscription(self, domain: str) -> Subscription | None:
         return self._get(subscription_id(domain))
+
+    def order_domain(self, order: str) -> str | None:
+        """The domain an order form reference was already recorded for, if any."""
+        if order in self._orders:
+            return self._orders[order]
+        for position in self.reader.positions_of(f"order:{order}"):
+            entry = self.reader.entry(position)
+            if entry is not None:
+                subscription = self.reader.aggregate(subscription_id_of(entry))
+                return subscription.domain if subscription is not None else "?"
+        return None
+
+    def use_order(self, order: str, domain: str) -> None:
+        self._orders[order] = domain
+
+    def siret_customer(self, siret: str) -> str | None:
+        """The customer key already registered with this SIRET, if any."""
+        if siret in self._sirets:
+            return self._sirets[siret]
+        for position in self.reader.positions_of(f"siret:{siret}"):
+            entry = self.reader.entry(position)
+            if entry is not None:
+                return self.app.mapper.fields(entry)["key"]
+        return None
 
     def receipt(self, command_id: str) -> CommandReceipt | None:
         return self._get(receipt_id(command_id))
@@ -103,6 +166,12 @@ class UnitOfWork:
 def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> None:
     if uow.customer(cmd.customer) is not None:
         raise BusinessRuleViolation(f"customer {cmd.customer!r} is already registered")
+    other = uow.siret_customer(cmd.siret)
+    if other is not None:
+        raise BusinessRuleViolation(
+            f"SIRET {cmd.siret} is already registered for customer {other!r}: one public body, "
+            "one customer key (a CCAS or an EPCI has a SIRET of its own)")
+    uow._sirets[cmd.siret] = cmd.customer
     uow.add(
         Customer(
             key=cmd.customer,
@@ -146,7 +215,18 @@ def register_operator(cmd: RegisterOperator, uow: UnitOfWork) -> None:
         uow.add(operator)
 
 
+def _check_order_reference(order: str, domain: str, uow: UnitOfWork) -> None:
+    """An order form reference identifies what is charged: it is never recorded twice."""
+    other = uow.order_domain(order)
+    if other is not None:
+        where = "for this domain" if other == domain else f"for domain {other!r}"
+        raise BusinessRuleViolation(
+            f"order form {order} is already recorded {where}: each order form has its own "
+            "reference (it identifies what is charged)")
+
+
 def sign_order(cmd: SignOrder, uow: UnitOfWork) -> None:
+    _check_order_reference(cmd.order, cmd.domain, uow)
     customer = _existing_customer(cmd.customer, uow)
     subscription = uow.subscription(cmd.domain) or Subscription(domain=cmd.domain)
     subscription.sign_order(
@@ -158,6 +238,7 @@ def sign_order(cmd: SignOrder, uow: UnitOfWork) -> None:
         signed_on=cmd.signed_on,
         received_on=cmd.received_on,
     )
+    uow.use_order(cmd.order, cmd.domain)
     uow.add(subscription)
 
 
@@ -176,6 +257,7 @@ def activate(cmd: Activate, uow: UnitOfWork) -> None:
 
 def add_storage(cmd: AddStorage, uow: UnitOfWork) -> None:
     subscription = _existing_subscription(cmd.domain, uow)
+    _check_order_reference(cmd.order, cmd.domain, uow)
     subscription.add_storage(
         schedules=uow.schedules(),
         order=cmd.order,
@@ -183,6 +265,7 @@ def add_storage(cmd: AddStorage, uow: UnitOfWork) -> None:
         signed_on=cmd.signed_on,
         received_on=cmd.received_on,
     )
+    uow.use_order(cmd.order, cmd.domain)
     uow.add(subscription)
 
 
@@ -199,6 +282,11 @@ def adopt_tariff_schedule(schedule: Schedule, uow: UnitOfWork) -> bool:
     if adopted:
         uow.add(book)
     return adopted
+
+
+def subscription_id_of(entry: Any) -> UUID:
+    return entry.originator_id if isinstance(entry.originator_id, UUID) \
+        else UUID(entry.originator_id)
 
 
 def touched_ids(command: Command) -> list[UUID]:

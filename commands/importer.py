@@ -1,22 +1,44 @@
-"""``ledger import``: apply a file of commands, all or nothing, idempotently."""
+"""``ledger import``: apply a file of commands, all or nothing, idempotently, in bounded memory.
+
+Two passes over the file, which is read line by line and never held whole:
+
+1. **syntax** — every line must be UTF-8 JSON holding an object. This pass only parses
+   (orjson), so a malformed line anywhere is reported quickly, and nothing is opened for
+   writing.
+2. **fields and rules** — each line is checked field by field and applied to the ledger,
+   in order, inside **one write transaction**: what changed is saved every few thousand
+   commands within that transaction and forgotten, so memory does not grow with the file.
+   If any line is bad, the transaction is rolled back: nothing of the file is stored, and
+   every bad line is listed.
+
+Lines are split on ``\\n`` only (a U+2028 inside a text is not a line break); a UTF-8 byte
+order mark at the start is accepted.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import attrs
+import orjson
 from eventsourcing.persistence import IntegrityError
 
 from commands.handlers import UnitOfWork, handle, touched_ids
 from commands.messages import ParsedLine, parse_line
-from commands.provenance import metadata, source as file_source
+from commands.provenance import metadata
 from eventstore.app import LedgerApplication
 from ledger.errors import CommandIdReused, LedgerError
 from ledger.receipt import CommandReceipt
 
 #: How many bad lines are listed before the rest are only counted.
 MAX_REPORTED_ERRORS = 50
+#: Lines parsed, looked up and applied together.
+BATCH = 2_000
+#: Commands applied between two saves inside the import's transaction.
+FLUSH = 10_000
+BOM = b"\xef\xbb\xbf"
 
 
 @attrs.frozen
@@ -28,13 +50,14 @@ class LineError:
 class ImportRejected(LedgerError):
     """The file had bad lines; nothing of it was stored."""
 
-    def __init__(self, source: str, errors: list[LineError]) -> None:
+    def __init__(self, source: str, errors: list[LineError], total: int | None = None) -> None:
         self.source = source
         self.errors = errors
+        total = total if total is not None else len(errors)
         shown = [f"{source}, line {e.line}: {e.message}" for e in errors[:MAX_REPORTED_ERRORS]]
-        if len(errors) > MAX_REPORTED_ERRORS:
-            shown.append(f"… and {len(errors) - MAX_REPORTED_ERRORS} more bad lines")
-        shown.append(f"Nothing from {source} was stored ({len(errors)} bad line(s)).")
+        if total > MAX_REPORTED_ERRORS:
+            shown.append(f"… and {total - MAX_REPORTED_ERRORS} more bad lines")
+        shown.append(f"Nothing from {source} was stored ({total} bad line(s)).")
         super().__init__("\n".join(shown))
 
 
@@ -44,6 +67,145 @@ class ImportReport:
     applied: int
     skipped: int
     events: int
+    lines: int = 0
+
+
+class _Errors:
+    """Bad lines: the first ones kept (in line order), the others counted."""
+
+    def __init__(self) -> None:
+        self.kept: list[LineError] = []
+        self.total = 0
+
+    def add(self, line: int, message: str) -> None:
+        self.total += 1
+        self.kept.append(LineError(line, message))
+        if len(self.kept) > 4 * MAX_REPORTED_ERRORS:
+            self.kept.sort(key=lambda e: e.line)
+            del self.kept[MAX_REPORTED_ERRORS:]
+
+    def reject(self, source: str) -> ImportRejected:
+        self.kept.sort(key=lambda e: e.line)
+        return ImportRejected(source, self.kept[:MAX_REPORTED_ERRORS], self.total)
+
+
+# Reading --------------------------------------------------------------------------------------
+
+def _raw_lines(path: Path, digest: hashlib._Hash | None = None
+               ) -> Iterator[tuple[int, bytes]]:
+    """(number, bytes) of each line, split on b"\\n" only, without its end of line or BOM.
+    ``digest`` is fed the file's bytes exactly as they are."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if digest is not None:
+                digest.update(raw)
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
+            yield number, raw.rstrip(b"\r\n")
+
+
+def _decoded(number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise LedgerError(f"not UTF-8 text: byte 0x{raw[error.start]:02X} at column "
+                          f"{error.start + 1} is not valid UTF-8") from None
+
+
+def _syntax(lines: Iterable[tuple[int, bytes]], errors: _Errors) -> int:
+    """Pass 1: every non-blank line is a JSON object. Returns the number of lines."""
+    count = 0
+    loads = orjson.loads
+    for number, raw in lines:
+        count = number
+        if not raw.strip():
+            continue
+        try:
+            value = loads(raw)
+        except orjson.JSONDecodeError as error:
+            try:
+                _decoded(number, raw)
+            except LedgerError as bad:
+                errors.add(number, str(bad))
+                continue
+            errors.add(number, f"not valid JSON ({error.msg} at column {error.colno})")
+            continue
+        if not isinstance(value, dict):
+            errors.add(number, "expected a JSON object {...}")
+    return count
+
+
+# Applying -------------------------------------------------------------------------------------
+
+def _apply(app: LedgerApplication, lines: Iterable[tuple[int, bytes]], source: str,
+           on_line: Callable[[], None] | None, by: str | None,
+           origin: dict[str, str] | None) -> ImportReport:
+    """Pass 2: fields and rules, in one write transaction; rolled back if any line is bad."""
+    errors = _Errors()
+    applied = skipped = events = count = 0
+    common = metadata("import", by, source=origin)
+    with app.session() as session:
+        uow = UnitOfWork(app, session)
+        since_flush = 0
+        batch: list[tuple[int, bytes]] = []
+
+        def run(batch: list[tuple[int, bytes]]) -> None:
+            nonlocal applied, skipped, since_flush
+            parsed: list[tuple[int, ParsedLine]] = []
+            for number, raw in batch:
+                try:
+                    parsed.append((number, parse_line(_decoded(number, raw))))
+                except LedgerError as error:
+                    errors.add(number, str(error))
+            uow.prefetch([i for _, p in parsed for i in touched_ids(p.command)])
+            for number, line in parsed:
+                try:
+                    command_id = line.command.id
+                    receipt = uow.receipt(command_id)
+                    if receipt is not None:
+                        if receipt.digest != line.digest:
+                            raise CommandIdReused(
+                                f"id {command_id!r} was already used for another command "
+                                f"({receipt.command_type}) with different content")
+                        skipped += 1
+                        continue
+                    handle(line.command, uow)
+                    uow.add(CommandReceipt(command_id=command_id, digest=line.digest,
+                                           command_type=line.type))
+                    uow.attribute(command=command_id, line=number)
+                    applied += 1
+                    since_flush += 1
+                except LedgerError as error:
+                    errors.add(number, str(error))
+
+        for number, raw in lines:
+            count = number
+            if on_line is not None:
+                on_line()
+            if raw.strip():
+                batch.append((number, raw))
+            if len(batch) >= BATCH:
+                run(batch)
+                batch = []
+                if since_flush >= FLUSH:
+                    # Saved inside the transaction, so that memory does not grow with the file;
+                    # still rolled back if a later line is bad.
+                    events += _flush(uow, common, source)
+                    since_flush = 0
+        run(batch)
+        if errors.total:
+            raise errors.reject(source)  # the session rolls back: nothing is stored
+        events += _flush(uow, common, source)
+    return ImportReport(source, applied, skipped, events, count)
+
+
+def _flush(uow: UnitOfWork, common: dict, source: str) -> int:
+    try:
+        return uow.flush(common)
+    except IntegrityError:
+        raise LedgerError(
+            f"the store was changed by another writer while {source} was being imported; "
+            "nothing of it was stored — run the import again") from None
 
 
 def import_lines(
@@ -62,76 +224,33 @@ def import_lines(
     same ``id`` with other content is a bad line. Every entry records who imported it
     (``by``), from which file (``origin``: name and SHA-256), and its command id and line.
     """
-    uow = UnitOfWork(app)
-    errors: list[LineError] = []
-    applied = skipped = 0
-    parsed_lines: list[tuple[int, ParsedLine | None]] = []
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            parsed_lines.append((number, None))
-            continue
-        try:
-            parsed_lines.append((number, parse_line(text)))
-        except LedgerError as error:
-            errors.append(LineError(number, str(error)))
-            parsed_lines.append((number, None))
-    uow.prefetch([i for _, p in parsed_lines if p is not None for i in touched_ids(p.command)])
-    for number, parsed in parsed_lines:
-        if on_line is not None:
-            on_line()
-        if parsed is None:
-            continue
-        try:
-            command_id = parsed.command.id
-            receipt = uow.receipt(command_id)
-            if receipt is not None:
-                if receipt.digest != parsed.digest:
-                    raise CommandIdReused(
-                        f"id {command_id!r} was already used for another command "
-                        f"({receipt.command_type}) with different content"
-                    )
-                skipped += 1
-                continue
-            handle(parsed.command, uow)
-            uow.add(CommandReceipt(command_id=command_id, digest=parsed.digest,
-                                   command_type=parsed.type))
-            uow.attribute(command=command_id, line=number)
-            applied += 1
-        except LedgerError as error:
-            errors.append(LineError(number, str(error)))
-    if errors:
-        errors.sort(key=lambda e: e.line)
-        raise ImportRejected(source, errors)
-    changed = uow.changed()
-    try:
-        if origin is None and source != "<input>":
-            origin = {"file": Path(source).name}
-        recordings = app.save(*changed, metadata=metadata("import", by, source=origin),
-                              event_metadata=uow.event_metadata) if changed else []
-    except IntegrityError:
-        raise LedgerError(
-            f"the store was changed by another writer while {source} was being imported; "
-            "nothing of it was stored — run the import again"
-        ) from None
-    return ImportReport(source, applied, skipped, len(recordings))
+    numbered = [(number, text.encode("utf-8")) for number, text in enumerate(lines, start=1)]
+    errors = _Errors()
+    _syntax(numbered, errors)
+    if errors.total:
+        raise errors.reject(source)
+    if origin is None and source != "<input>":
+        origin = {"file": Path(source).name}
+    return _apply(app, numbered, source, on_line, by, origin)
 
 
 def import_file(
     app: LedgerApplication, path: str | Path, on_line: Callable[[], None] | None = None,
     by: str | None = None,
 ) -> ImportReport:
-    """Import a JSON Lines file (UTF-8). See :func:`import_lines`."""
+    """Import a JSON Lines file (UTF-8), streaming. See :func:`import_lines`."""
     path = Path(path)
+    digest = hashlib.sha256()
     try:
-        content = path.read_bytes()
+        errors = _Errors()
+        _syntax(_raw_lines(path, digest), errors)
     except FileNotFoundError:
         raise LedgerError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise LedgerError(f"{path} is a folder, not a file of commands") from None
     except OSError as error:
         raise LedgerError(f"cannot read {path}: {error.strerror}") from None
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise LedgerError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") \
-            from None
-    return import_lines(app, text.splitlines(), source=str(path), on_line=on_line, by=by,
-                        origin=file_source(path, content))
+    if errors.total:
+        raise errors.reject(str(path))
+    return _apply(app, _raw_lines(path), str(path), on_line, by,
+                  {"file": path.name, "sha256": digest.hexdigest()})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -16,6 +17,7 @@ from commands.output import console, print_json, progress
 from eventstore.app import open_store
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError
+from ledger.money import format_amount
 from projections.history import count_subscriptions
 
 
@@ -34,6 +36,10 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     billing.add_argument("--issue-date", type=_day, help="date on the invoices (default: today)")
     billing.add_argument("--by", help="who runs the billing (recorded with each invoice; default: "
                                       "$LEDGER_ACTOR, else the system user)")
+    billing.add_argument("--in-advance", action="store_true",
+                         help="also invoice charges dated after the issue date")
+    billing.add_argument("--dry-run", action="store_true",
+                         help="show exactly what the run would issue, and record nothing")
     billing.add_argument("--json", action="store_true")
     billing.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -55,6 +61,9 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     journal = actions.add_parser("export", parents=[common],
                                  help="the accounting journal, one row per line")
     journal.add_argument("--csv", required=True, help="CSV file to write")
+    journal.add_argument("--csv-dialect", choices=("en", "fr"), default="en",
+                         help="en: comma and decimal point (default); fr: semicolon, decimal "
+                              "comma and a byte order mark, for French spreadsheets")
 
     corrections = commands.add_parser(
         "corrections", parents=[common],
@@ -68,33 +77,62 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     applying.add_argument("--issue-date", type=_day, help="date on the documents (default: today)")
 
 
+#: Exit code of `ledger bill` when customers were skipped (their charges stay due).
+BILLING_INCOMPLETE = 5
+
+
 def run_bill(args: argparse.Namespace) -> int:
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     quiet = args.json or args.quiet
+    issued_on = args.issue_date or date.today()
     total = count_subscriptions(app) if sys.stderr.isatty() and not quiet else None
     with progress("billing: replaying subscriptions", total, quiet=quiet) as advance:
-        report = bill(app, args.through, args.issue_date or date.today(), by=args.by,
-                      on_subscription=advance)
+        report = bill(app, args.through, issued_on, by=args.by, on_subscription=advance,
+                      in_advance=args.in_advance, dry_run=args.dry_run)
+    code = 0 if report.complete else BILLING_INCOMPLETE
     if args.json:
-        print_json({"issued": [{"number": d["number"], "customer": d["buyer"]["customer"],
-                                "total_ht": d["total_ht"], "lines": len(d["lines"])}
-                               for d in report.issued],
-                    "skipped": [str(s) for s in report.skipped]})
-        return 0
+        print_json({
+            "dry_run": report.dry_run,
+            "issued": [{"number": d["number"], "customer": d["buyer"]["customer"],
+                        "issued_on": d["issued_on"], "total_ht": d["total_ht"],
+                        "lines": [{"description": line["description"], "key": line["key"],
+                                   "charge_date": line["charge_date"],
+                                   "amount": line["amount"]} for line in d["lines"]]}
+                       for d in report.issued],
+            "skipped": [{"customer": s.customer, "reason": s.reason, "charges": s.charges,
+                         "amount": format_amount(s.amount)} for s in report.skipped],
+            "deferred": {"charges": report.deferred,
+                         "amount": format_amount(report.deferred_amount)},
+        })
+        return code
+    verb = "would be issued" if report.dry_run else "issued"
+    if report.dry_run:
+        print(f"Dry run: nothing is recorded. Dated {issued_on}, through {args.through}:")
     for document in report.issued:
         print(f"{document['number']}  {document['buyer']['customer']:<20} "
               f"{len(document['lines'])} line(s)  {document['total_ht']:>10} € HT")
+        if report.dry_run:
+            for line in document["lines"]:
+                print(f"    {line['charge_date']}  {line['description']}  {line['amount']} €")
     for skipped in report.skipped:
         print(f"skipped: {skipped}")
+    if report.deferred:
+        print(f"left for later: {report.deferred} charge(s), "
+              f"{format_amount(report.deferred_amount)} € HT, dated after the issue date "
+              f"{issued_on} (--in-advance to invoice them now)")
+    total_ht = sum((Decimal(d["total_ht"]) for d in report.issued), Decimal("0.00"))
     if not report.issued:
-        print(f"Nothing to invoice through {args.through}.")
+        print(f"Nothing {verb} through {args.through}.")
     else:
-        print(f"{len(report.issued)} invoice(s) issued.")
-    return 0
+        print(f"{len(report.issued)} invoice(s) {verb}, {format_amount(total_ht)} € HT.")
+    if report.skipped:
+        print(f"{len(report.skipped)} customer(s) skipped: their charges stay due until the "
+              f"missing facts are recorded (exit code {BILLING_INCOMPLETE}).", file=sys.stderr)
+    return code
 
 
 def run_invoice(args: argparse.Namespace) -> int:
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     check = verify(app, args.number)
     if args.invoice_command == "export":
         out = Path(args.out)
@@ -145,11 +183,12 @@ def run_invoice(args: argparse.Namespace) -> int:
 
 
 def run_invoices(args: argparse.Namespace) -> int:
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     invoicing = invoicing_state(app)
     documents = list(invoicing.documents.values())
     if args.invoices_command == "export":
-        Path(args.csv).write_text(journal_csv(documents), encoding="utf-8")
+        Path(args.csv).write_text(journal_csv(documents, args.csv_dialect), encoding="utf-8",
+                                  newline="")
         print(f"{sum(len(d['lines']) for d in documents)} line(s) of {len(documents)} "
               f"document(s) written to {args.csv}")
         return 0
@@ -170,7 +209,7 @@ def run_invoices(args: argparse.Namespace) -> int:
 
 
 def run_corrections(args: argparse.Namespace) -> int:
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     if args.corrections_command == "apply":
         issued = apply_correction(app, args.id, args.by, args.issue_date or date.today())
         for document in issued:

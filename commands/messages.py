@@ -8,6 +8,7 @@ names the field at fault; the domain checks the order form's rules.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from datetime import date
@@ -298,14 +299,48 @@ class ParsedLine:
     type: str
 
 
+#: C0 and C1 control characters (and DEL), except tab: never in a text field. They would be
+#: stored, invoiced, then break an export or a terminal.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise InvalidCommand(f"field {key!r} appears twice in the same object")
+        seen[key] = value
+    return seen
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidCommand(f"not valid JSON ({name} is not a number)")
+
+
+def _check_controls(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        found = _CONTROL.search(value)
+        if found:
+            raise InvalidCommand(f"field {where!r}: control character "
+                                 f"U+{ord(found.group()):04X} is not allowed in text")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_controls(item, f"{where}.{key}" if where else key)
+    elif isinstance(value, list):
+        for item in value:
+            _check_controls(item, where)
+
+
 def parse_line(text: str) -> ParsedLine:
     """Parse one JSON line into a command, or raise :class:`InvalidCommand` saying why."""
     try:
-        raw = orjson.loads(text)
-    except orjson.JSONDecodeError as error:
-        raise InvalidCommand(f"not valid JSON ({error})") from None
+        raw = json.loads(text, object_pairs_hook=_no_duplicates,
+                         parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise InvalidCommand(f"not valid JSON ({error.msg} at column {error.colno})") from None
     if not isinstance(raw, dict):
         raise InvalidCommand("expected a JSON object {...}")
+    _check_controls(raw, "")
     kind = raw.get("type")
     if kind is None:
         raise InvalidCommand("missing field 'type'")

@@ -110,7 +110,8 @@ def _iso(day) -> str | None:
 
 def run_list(args: argparse.Namespace) -> int:
     if args.catalogue is None:
-        schedules = tariffs_known_at(open_store(getattr(args, "store", None), getattr(args, "operator", None)))
+        schedules = tariffs_known_at(open_store(getattr(args, "store", None),
+                                                getattr(args, "operator", None), create=False))
         if args.json:
             print_json([_schedule_json(s) for s in schedules])
             return 0

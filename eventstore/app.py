@@ -15,6 +15,7 @@ import re
 import sqlite3
 from bisect import bisect_right
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import attrs
 from eventsourcing.application import Application
 from eventsourcing.persistence import PersistenceError
 
-from eventstore.log import LogEntry, LogFormatError
+from eventstore.log import LogEntry, LogFormatError, StoreBusy, StoreReadOnly
 from eventstore.mapper import LogMapper
 from ledger.errors import LedgerError, StoreError
 
@@ -43,6 +44,9 @@ class LedgerApplication(Application):
     #: After saving this many events at once on SQLite, fold the write-ahead log back into the
     #: database file: readers of a large unfolded WAL were measured using ten times the memory.
     CHECKPOINT_AFTER = 1_000
+
+    #: How the store is named in messages (set by :func:`open_store`).
+    description = "the store"
 
     def construct_mapper(self) -> LogMapper:
         return LogMapper()
@@ -66,23 +70,29 @@ class LedgerApplication(Application):
              **_: Any) -> list[int]:
         """Append the aggregates' new events in one transaction, with who did it and from where
         (``metadata``; ``event_metadata`` adds fields to particular events). Returns their
-        positions.
+        positions."""
+        with self.session() as session:
+            return session.save(*objs, metadata=metadata, event_metadata=event_metadata)
 
-        The library's ``save`` checks every object against a runtime protocol and builds a
-        notification per event; an import of a hundred thousand aggregates spent more time in
-        that than in writing, so the ledger collects the events itself.
-        """
-        events = [event for aggregate in objs if aggregate is not None
-                  for event in aggregate.collect_events()]
-        if not events:
-            return []
-        to_entry = self.mapper.to_stored_event
-        positions = self.recorder.insert_events([to_entry(event) for event in events],
-                                                metadata=metadata or {},
-                                                event_metadata=event_metadata or {})
-        if len(positions) >= self.CHECKPOINT_AFTER:
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One write transaction: saves and reads (which see the saves) until it ends; committed
+        then, or rolled back if anything failed. An import of any size is one session."""
+        try:
+            with self.recorder.session() as raw:
+                session = Session(self, raw)
+                yield session
+        except StoreBusy:
+            raise StoreError(
+                f"{self.description} is busy: another process kept writing to it for more than "
+                f"{lock_timeout()} s (the wait allowed, $LEDGER_LOCK_TIMEOUT); nothing was "
+                "stored — try again once it has finished") from None
+        except StoreReadOnly as error:
+            raise StoreError(
+                f"{self.description} cannot be written ({error}); nothing was stored — check "
+                "the file's permissions, or use the operator's writer role") from None
+        if session.appended >= self.CHECKPOINT_AFTER:
             self.recorder.checkpoint_wal()
-        return list(positions)
 
     # Reading by position -------------------------------------------------------------------
 
@@ -133,6 +143,49 @@ def fold(events: Any) -> Any:
     return aggregate
 
 
+class Session:
+    """Saves and reads inside one write transaction (:meth:`LedgerApplication.session`)."""
+
+    def __init__(self, app: LedgerApplication, raw: Any) -> None:
+        self.app, self.raw, self.appended = app, raw, 0
+
+    def save(self, *objs: Any, metadata: dict[str, Any] | None = None,
+             event_metadata: dict[tuple[UUID, int], dict[str, Any]] | None = None) -> list[int]:
+        # The library's save checks every object against a runtime protocol and builds a
+        # notification per event; an import of a hundred thousand aggregates spent more time
+        # in that than in writing, so the ledger collects the events itself.
+        events = [event for aggregate in objs if aggregate is not None
+                  for event in aggregate.collect_events()]
+        if not events:
+            return []
+        to_entry = self.app.mapper.to_stored_event
+        positions = self.raw.append([to_entry(event) for event in events], metadata or {},
+                                    event_metadata or {})
+        self.appended += len(positions)
+        return positions
+
+    def aggregate(self, aggregate_id: UUID) -> Any:
+        """An aggregate as this transaction sees it (its own saves included)."""
+        return fold(map(self.app.mapper.to_domain_event, self.raw.select_events(aggregate_id)))
+
+    def existing_ids(self, ids: list[UUID]) -> set[UUID]:
+        return self.raw.existing_ids(ids)
+
+    def positions_of(self, ref: str) -> list[int]:
+        return self.raw.positions_of(ref)
+
+    def entry(self, position: int) -> LogEntry | None:
+        return self.raw.entry(position)
+
+
+def lock_timeout() -> int:
+    """Seconds a writer waits for another to finish: ``$LEDGER_LOCK_TIMEOUT``, else 30."""
+    try:
+        return max(1, int(os.environ.get("LEDGER_LOCK_TIMEOUT", "30")))
+    except ValueError:
+        return 30
+
+
 @attrs.frozen
 class StoreConfig:
     """Where a ledger lives: ``kind`` is ``sqlite`` or ``postgres``."""
@@ -173,6 +226,11 @@ def store_config(store: str | None = None, operator: str | None = None) -> Store
         valid_operator(operator)
     if location.startswith(("postgresql://", "postgres://")):
         return _postgres_config(location, operator)
+    if location.startswith("file:"):
+        # An SQLite URI, e.g. file:ledger.sqlite3?mode=ro to open a store read-only.
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": location,
+               "SQLITE_LOCK_TIMEOUT": str(lock_timeout())}
+        return StoreConfig("sqlite", location, operator, None, env)
     path = location
     if operator is not None and location != ":memory:":
         stem = Path(location)
@@ -184,7 +242,7 @@ def store_config(store: str | None = None, operator: str | None = None) -> Store
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": path,
-        "SQLITE_LOCK_TIMEOUT": "30",
+        "SQLITE_LOCK_TIMEOUT": str(lock_timeout()),
     }
     return StoreConfig("sqlite", path, operator, None, env)
 
@@ -205,7 +263,7 @@ def _postgres_config(url: str, operator: str | None) -> StoreConfig:
         "POSTGRES_PASSWORD": unquote(parts.password or os.environ.get("PGPASSWORD", "")),
         "POSTGRES_SCHEMA": schema,
         "POSTGRES_CONNECT_TIMEOUT": "10",
-        "POSTGRES_LOCK_TIMEOUT": "30",
+        "POSTGRES_LOCK_TIMEOUT": str(lock_timeout()),
         # The library's default (5 s) ends a transaction whose client is busy for longer, e.g.
         # adapting a large batch between statements; a minute still frees abandoned ones.
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
@@ -223,11 +281,12 @@ def open_store(store: str | StoreConfig | None = None, operator: str | None = No
     a PostgreSQL schema needs ``ledger db init`` first."""
     config = store if isinstance(store, StoreConfig) else store_config(store, operator)
     if config.kind == "sqlite" and not create and config.location != ":memory:" \
-            and not Path(config.location).exists():
+            and not config.location.startswith("file:") and not Path(config.location).exists():
         raise StoreError(f"store {config.location} does not exist (check --store, or create it "
                          "with `ledger db init`)")
     try:
         app = LedgerApplication(env=dict(config.env))
+        app.description = f"store {config.description}"
         if config.kind == "sqlite":
             # Tables and triggers are (re)created only when missing: opening a store to read
             # it does not write to it.

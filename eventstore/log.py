@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import Notification, OperationalError, StoredEvent
 
 from eventstore.canonical import entry_bytes, leaf_hash, parse_time
 from ledger.errors import LedgerError
@@ -16,6 +16,14 @@ FORMAT = "1"
 
 class LogFormatError(LedgerError):
     """A stored entry cannot be read by this version of the ledger."""
+
+
+class StoreBusy(OperationalError, LedgerError):
+    """Another writer held the store's write lock for longer than the wait allowed."""
+
+
+class StoreReadOnly(OperationalError, LedgerError):
+    """The store cannot be written (file permissions, a read-only role or database)."""
 
 
 @dataclass(frozen=True)

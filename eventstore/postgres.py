@@ -30,7 +30,8 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier, Literal
 
 from eventstore.canonical import canonical_json, format_time
-from eventstore.log import FORMAT, LogEntry, LogFormatError, PendingEntry
+from eventstore.log import FORMAT, LogEntry, LogFormatError, PendingEntry, StoreBusy, \
+    StoreReadOnly
 
 LOG, REFS, TREE, META, LOCK = "ledger_log", "ledger_refs", "ledger_tree", "ledger_meta", \
     "ledger_write_lock"
@@ -223,33 +224,17 @@ class PostgresLog(ApplicationRecorder):
 
     # Appending -------------------------------------------------------------------------------
 
+    def session(self) -> PostgresSession:
+        """One write transaction: appends (through ledger_append) and reads on one connection,
+        committed at the end, rolled back if anything fails."""
+        return PostgresSession(self)
+
     def insert_events(self, stored_events: Sequence[PendingEntry], *,
                       metadata: dict[str, Any] | None = None,
                       event_metadata: dict[tuple[UUID, int], dict[str, Any]] | None = None,
                       **_: Any) -> Sequence[int]:
-        common = metadata or {}
-        extra = event_metadata or {}
-        shared = canonical_json(common)
-        positions: list[int] = []
-        with self.datastore.get_connection() as conn, conn.transaction():
-            conn.execute(SQL("SET LOCAL lock_timeout = '{0}s'").format(
-                self.datastore.lock_timeout or 30))
-            for start in range(0, len(stored_events), self.INSERT_CHUNK):
-                chunk = stored_events[start:start + self.INSERT_CHUNK]
-                refs, items = [], []
-                for number, stored in enumerate(chunk, start=1):
-                    refs += stored.refs
-                    items += [number] * len(stored.refs)
-                metas = []
-                for stored in chunk:
-                    own = extra.get((stored.originator_id, stored.originator_version))
-                    metas.append(canonical_json({**common, **own}) if own else shared)
-                first = conn.execute(self._append, (
-                    [s.originator_id for s in chunk], [s.originator_version for s in chunk],
-                    [s.topic for s in chunk], [s.event_version for s in chunk],
-                    [s.state for s in chunk], metas, refs, items)).fetchone()["first"]
-                positions += range(first, first + len(chunk))
-        return positions
+        with self.session() as session:
+            return session.append(stored_events, metadata, event_metadata)
 
     # Reading ---------------------------------------------------------------------------------
 
@@ -408,3 +393,93 @@ def init_operator(config: Any) -> list[str]:
     :class:`eventstore.app.StoreConfig` reached with an administrator's URL). Safe to run again.
     Returns what was done, for the user."""
     return create_operator(config.env, config.schema)
+
+
+class PostgresSession:
+    """A write transaction on one operator's log. The writers' lock is taken by the database
+    on the first append and held until the end."""
+
+    def __init__(self, log: PostgresLog) -> None:
+        self.log = log
+
+    def __enter__(self) -> PostgresSession:
+        self._connection = self.log.datastore.get_connection()
+        self.conn = self._connection.__enter__()
+        self._transaction = self.conn.transaction()
+        self._transaction.__enter__()
+        self.conn.execute(SQL("SET LOCAL lock_timeout = '{0}s'").format(
+            self.log.datastore.lock_timeout or 30))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._transaction.__exit__(exc_type, exc, tb)
+        finally:
+            self._connection.__exit__(exc_type, exc, tb)
+
+    def append(self, stored_events: Sequence[PendingEntry],
+               metadata: dict[str, Any] | None = None,
+               event_metadata: dict[tuple[UUID, int], dict[str, Any]] | None = None
+               ) -> list[int]:
+        common = metadata or {}
+        extra = event_metadata or {}
+        shared = canonical_json(common)
+        positions: list[int] = []
+        for start in range(0, len(stored_events), self.log.INSERT_CHUNK):
+            chunk = stored_events[start:start + self.log.INSERT_CHUNK]
+            refs, items, metas = [], [], []
+            for number, stored in enumerate(chunk, start=1):
+                refs += stored.refs
+                items += [number] * len(stored.refs)
+                own = extra.get((stored.originator_id, stored.originator_version))
+                metas.append(canonical_json({**common, **own}) if own else shared)
+            try:
+                first = self.conn.execute(self.log._append, (
+                    [s.originator_id for s in chunk], [s.originator_version for s in chunk],
+                    [s.topic for s in chunk], [s.event_version for s in chunk],
+                    [s.state for s in chunk], metas, refs, items)).fetchone()["first"]
+            except Exception as error:
+                raise _translated(error) from None
+            positions += range(first, first + len(chunk))
+        return positions
+
+    def select_events(self, originator_id: UUID | str) -> list[LogEntry]:
+        return [_entry(row) for row in self.conn.execute(
+            SQL("SELECT {0} FROM {1} WHERE aggregate_id = %s ORDER BY aggregate_version").format(
+                _COLUMNS, self.log._log), (originator_id,)).fetchall()]
+
+    def existing_ids(self, ids: list[UUID]) -> set[UUID]:
+        found: set[UUID] = set()
+        statement = SQL("SELECT DISTINCT aggregate_id FROM {0} WHERE aggregate_id = ANY(%s)"
+                        ).format(self.log._log)
+        for start in range(0, len(ids), 500):
+            rows = self.conn.execute(statement, (ids[start:start + 500],)).fetchall()
+            found |= {row["aggregate_id"] for row in rows}
+        return found
+
+    def positions_of(self, ref: str) -> list[int]:
+        return [row["position"] for row in self.conn.execute(
+            SQL("SELECT position FROM {0} WHERE ref = %s ORDER BY position").format(
+                self.log._refs), (ref,)).fetchall()]
+
+    def entry(self, position: int) -> LogEntry | None:
+        row = self.conn.execute(SQL("SELECT {0} FROM {1} WHERE position = %s").format(
+            _COLUMNS, self.log._log), (position,)).fetchone()
+        return _entry(row) if row else None
+
+
+def _translated(error: Exception) -> Exception:
+    """psycopg's errors for a busy or read-only store, as the ledger's; others unchanged."""
+    import psycopg
+
+    from eventsourcing.persistence import IntegrityError
+
+    first_line = (str(error).splitlines() or [""])[0]  # without the server's CONTEXT lines
+    if isinstance(error, psycopg.errors.LockNotAvailable):
+        return StoreBusy(first_line)
+    if isinstance(error, psycopg.errors.InsufficientPrivilege
+                  | psycopg.errors.ReadOnlySqlTransaction):
+        return StoreReadOnly(first_line)
+    if isinstance(error, psycopg.IntegrityError):
+        return IntegrityError(str(error))
+    return error

@@ -28,7 +28,8 @@ from eventsourcing.persistence import (
 from eventsourcing.sqlite import SQLiteDatastore
 
 from eventstore.canonical import canonical_json, entry_bytes, format_time, leaf_hash, parse_time
-from eventstore.log import FORMAT, LogEntry, LogFormatError, PendingEntry
+from eventstore.log import FORMAT, LogEntry, LogFormatError, PendingEntry, StoreBusy, \
+    StoreReadOnly
 
 LOG, REFS, TREE, META = "ledger_log", "ledger_refs", "ledger_tree", "ledger_meta"
 _COLUMNS = ("position, recorded_at, aggregate_id, aggregate_version, event, event_version, data, "
@@ -69,6 +70,11 @@ TRIGGERS = ("ledger_log_append", "ledger_log_no_delete", "ledger_log_no_update")
 
 
 def _error(error: sqlite3.Error) -> PersistenceError:
+    text = str(error)
+    if "readonly" in text or "read-only" in text:
+        return StoreReadOnly(text)
+    if "locked" in text or "busy" in text:
+        return StoreBusy(text)
     if isinstance(error, sqlite3.IntegrityError):
         return IntegrityError(error)
     if isinstance(error, sqlite3.OperationalError):
@@ -166,36 +172,18 @@ class SQLiteLog(ApplicationRecorder):
 
     # Appending -------------------------------------------------------------------------------
 
+    def session(self) -> SQLiteSession:
+        """One write transaction: appends and reads on one connection, committed at the end
+        (rolled back if anything fails). Writers queue on SQLite's lock."""
+        return SQLiteSession(self)
+
     def insert_events(self, stored_events: Sequence[PendingEntry], *,
                       metadata: dict[str, Any] | None = None,
                       event_metadata: dict[tuple[UUID, int], dict[str, Any]] | None = None,
                       **_: Any) -> Sequence[int]:
         """Append the events in one transaction; returns their positions."""
-        common = metadata or {}
-        extra = event_metadata or {}
-        with self._writing() as cursor:
-            last = cursor.execute(f"SELECT position, recorded_at FROM {LOG} "
-                                  "ORDER BY position DESC LIMIT 1").fetchone()
-            position, last_time = (last[0], last[1]) if last else (0, "")
-            recorded_at = max(format_time(datetime.now(UTC)), last_time)
-            rows, refs, positions = [], [], []
-            shared = canonical_json(common)
-            for stored in stored_events:
-                position += 1
-                aggregate = str(stored.originator_id)
-                own = extra.get((stored.originator_id, stored.originator_version))
-                meta = canonical_json({**common, **own}) if own else shared
-                leaf = leaf_hash(entry_bytes(
-                    position=position, recorded_at=recorded_at, aggregate_id=aggregate,
-                    aggregate_version=stored.originator_version, event=stored.topic,
-                    event_version=stored.event_version, data=stored.state, metadata=meta))
-                rows.append((position, recorded_at, aggregate, stored.originator_version,
-                             stored.topic, stored.event_version, stored.state, meta, leaf))
-                refs += [(ref, position) for ref in stored.refs]
-                positions.append(position)
-            cursor.executemany(f"INSERT INTO {LOG} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
-            cursor.executemany(f"INSERT OR IGNORE INTO {REFS} VALUES (?, ?)", refs)
-        return positions
+        with self.session() as session:
+            return session.append(stored_events, metadata, event_metadata)
 
     # Reading ---------------------------------------------------------------------------------
 
@@ -343,3 +331,84 @@ class SQLiteLog(ApplicationRecorder):
             synchronous = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[
                 cursor.execute("PRAGMA synchronous").fetchone()[0]]
         return {"journal_mode": journal, "synchronous": synchronous}
+
+
+class SQLiteSession:
+    """A write transaction on the SQLite log (``BEGIN IMMEDIATE``: the writers' lock is taken
+    first, so positions and the recorded time read at the start stay the log's own)."""
+
+    def __init__(self, log: SQLiteLog) -> None:
+        self.log = log
+        self._transaction = log._writing()
+        self._position = 0
+        self._recorded_at = ""
+
+    def __enter__(self) -> SQLiteSession:
+        self.cursor = self._transaction.__enter__()
+        last = self.cursor.execute(f"SELECT position, recorded_at FROM {LOG} "
+                                   "ORDER BY position DESC LIMIT 1").fetchone()
+        self._position, last_time = (last[0], last[1]) if last else (0, "")
+        # One recorded time for the whole transaction, read once the lock is held; never
+        # before the last entry's, whatever the clock says.
+        self._recorded_at = max(format_time(datetime.now(UTC)), last_time)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._transaction.__exit__(exc_type, exc, tb)
+
+    def append(self, stored_events: Sequence[PendingEntry],
+               metadata: dict[str, Any] | None = None,
+               event_metadata: dict[tuple[UUID, int], dict[str, Any]] | None = None
+               ) -> list[int]:
+        common = metadata or {}
+        extra = event_metadata or {}
+        shared = canonical_json(common)
+        recorded_at = self._recorded_at
+        rows, refs, positions = [], [], []
+        position = self._position
+        for stored in stored_events:
+            position += 1
+            aggregate = str(stored.originator_id)
+            own = extra.get((stored.originator_id, stored.originator_version))
+            meta = canonical_json({**common, **own}) if own else shared
+            leaf = leaf_hash(entry_bytes(
+                position=position, recorded_at=recorded_at, aggregate_id=aggregate,
+                aggregate_version=stored.originator_version, event=stored.topic,
+                event_version=stored.event_version, data=stored.state, metadata=meta))
+            rows.append((position, recorded_at, aggregate, stored.originator_version,
+                         stored.topic, stored.event_version, stored.state, meta, leaf))
+            refs += [(ref, position) for ref in stored.refs]
+            positions.append(position)
+        try:
+            self.cursor.executemany(f"INSERT INTO {LOG} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                                    rows)
+            self.cursor.executemany(f"INSERT OR IGNORE INTO {REFS} VALUES (?, ?)", refs)
+        except sqlite3.Error as error:
+            raise _error(error) from None
+        self._position = position
+        return positions
+
+    # Reads within the transaction see its own appends.
+
+    def select_events(self, originator_id: UUID | str) -> list[LogEntry]:
+        return [_entry(row) for row in self.cursor.execute(
+            f"SELECT {_COLUMNS} FROM {LOG} WHERE aggregate_id = ? ORDER BY aggregate_version",
+            (str(originator_id),))]
+
+    def existing_ids(self, ids: list[UUID]) -> set[UUID]:
+        found: set[UUID] = set()
+        for start in range(0, len(ids), 500):
+            chunk = [str(i) for i in ids[start:start + 500]]
+            rows = self.cursor.execute(f"SELECT DISTINCT aggregate_id FROM {LOG} WHERE "
+                                       f"aggregate_id IN ({','.join('?' * len(chunk))})", chunk)
+            found |= {UUID(row[0]) for row in rows}
+        return found
+
+    def positions_of(self, ref: str) -> list[int]:
+        return [row[0] for row in self.cursor.execute(
+            f"SELECT position FROM {REFS} WHERE ref = ? ORDER BY position", (ref,))]
+
+    def entry(self, position: int) -> LogEntry | None:
+        row = self.cursor.execute(f"SELECT {_COLUMNS} FROM {LOG} WHERE position = ?",
+                                  (position,)).fetchone()
+        return _entry(row) if row else None

@@ -69,11 +69,15 @@ class EventType:
 
 
 def _customer(data: Mapping[str, Any]) -> list[str]:
-    return [f"customer:{data['key']}"]
+    return [f"customer:{data['key']}", f"siret:{data['siret']}"]
 
 
 def _order(data: Mapping[str, Any]) -> list[str]:
     return [f"customer:{data['customer']}", f"order:{data['order']}"]
+
+
+def _storage_order(data: Mapping[str, Any]) -> list[str]:
+    return [f"order:{data['order']}"]
 
 
 def _document(data: Mapping[str, Any]) -> list[str]:
@@ -102,7 +106,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("subscription.storage_added", Subscription, "StorageAdded",
               "storage order received", {
                   "order": "text", "extra_gb_packs": "ints", "signed_on": "date",
-                  "received_on": "date"}, business_date="received_on"),
+                  "received_on": "date"}, refs=_storage_order, business_date="received_on"),
     EventType("subscription.termination_requested", Subscription, "TerminationRequested",
               "termination letter received", {"received_on": "date"},
               business_date="received_on"),

@@ -128,6 +128,17 @@ class Subscription(Aggregate):
     def current(self) -> Contract:
         return self.contracts[-1]
 
+    @property
+    def orders(self) -> set[str]:
+        """Every order form reference recorded for this domain."""
+        return {o for c in self.contracts for o in (c.order, *(s.order for s in c.storage_orders))}
+
+    def _check_new_order(self, order: str) -> None:
+        if order in self.orders:
+            raise BusinessRuleViolation(
+                f"order form {order} is already recorded for {self.domain!r}: each order form "
+                "has its own reference (it identifies what is charged)")
+
     # Commands: check, then record. Nothing is recorded when a check fails.
 
     def sign_order(
@@ -148,6 +159,7 @@ class Subscription(Aggregate):
             )
         _check_signed_before_received(signed_on, received_on)
         _check_within_offer("received_on", received_on)
+        self._check_new_order(order)
         rules.access_fee(schedules, storage_gb, received_on)  # raises if no schedule prices it
         _check_packs(schedules, extra_gb_packs, received_on)
         if self.contracts:
@@ -206,6 +218,7 @@ class Subscription(Aggregate):
                 f"{current.order} was received ({current.received_on})"
             )
         _check_within_offer("received_on", received_on)
+        self._check_new_order(order)
         _check_packs(schedules, extra_gb_packs, received_on)
         self._storage_added(
             order=order, extra_gb_packs=tuple(extra_gb_packs), signed_on=signed_on,

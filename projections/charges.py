@@ -90,10 +90,16 @@ def contract_charges(
                 vat_reason=fee.vat_reason,
             )
         )
+    seen: dict[str, int] = {}
     for storage_order in contract.storage_orders:
+        # A reference recorded twice (possible before references were checked) must not give
+        # two charges one key: the second occurrence is told apart, in recording order.
+        seen[storage_order.order] = seen.get(storage_order.order, 0) + 1
+        reference = storage_order.order if seen[storage_order.order] == 1 \
+            else f"{storage_order.order}#{seen[storage_order.order]}"
         for index, pack_gb in enumerate(storage_order.packs, start=1):
             charges.extend(
-                _pack_charges(domain, contract, storage_order.order, index, pack_gb,
+                _pack_charges(domain, contract, reference, storage_order.order, index, pack_gb,
                               storage_order.received_on, schedules)
             )
     return charges
@@ -102,6 +108,7 @@ def contract_charges(
 def _pack_charges(
     domain: str,
     contract: Contract,
+    reference: str,
     order: str,
     index: int,
     pack_gb: int,
@@ -126,7 +133,7 @@ def _pack_charges(
             full = (last - first).days + 1
             rule, basis = "R5", f"{pack_gb} GB pack, {fee.amount} € × {covered}/{full} days"
         yield Charge(
-            key=f"{domain}/{order}/pack-{index}/{first.isoformat()}",
+            key=f"{domain}/{reference}/pack-{index}/{first.isoformat()}",
             customer=contract.customer,
             domain=domain,
             order=order,

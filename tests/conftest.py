@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import uuid
@@ -33,17 +34,23 @@ def cid() -> str:
 
 
 def register(customer: str = "lanvenec", **fields: Any) -> dict[str, Any]:
+    """A register_customer line; a field given as None is left out."""
     line = {
         "id": cid(), "type": "register_customer", "customer": customer,
-        "name": f"Commune de {customer.title()}", "siret": siret(sum(map(ord, customer)) * 7919),
+        "name": f"Commune de {customer.title()}",
+        "siret": siret(int(hashlib.sha256(customer.encode()).hexdigest()[:12], 16)),
         "category": "commune", "population": 1200,
+        "address": {"line1": "Place de la Mairie", "postcode": "29000",
+                    "city": customer.title()},
     }
-    return {**line, **fields}
+    return {k: v for k, v in {**line, **fields}.items() if v is not None}
 
 
 def sign(domain: str = "lanvenec.fr", customer: str = "lanvenec", **fields: Any) -> dict[str, Any]:
+    # Each order form has its own reference; lanvenec.fr's is the example's.
+    order = "BC-26-001" if domain == "lanvenec.fr" else f"BC-{domain}"
     line = {
-        "id": cid(), "type": "sign_order", "order": "BC-26-001", "customer": customer,
+        "id": cid(), "type": "sign_order", "order": order, "customer": customer,
         "domain": domain, "storage_gb": 25, "extra_gb_packs": [10],
         "signed_on": "2026-03-12", "received_on": "2026-03-17",
     }
@@ -56,7 +63,7 @@ def activate(domain: str = "lanvenec.fr", on: str = "2026-04-02", **fields: Any)
 
 def add_storage(domain: str = "lanvenec.fr", **fields: Any) -> dict[str, Any]:
     line = {
-        "id": cid(), "type": "add_storage", "order": "BC-26-014", "domain": domain,
+        "id": cid(), "type": "add_storage", "order": f"BC-S{next(_ids)}", "domain": domain,
         "extra_gb_packs": [10], "signed_on": "2026-10-28", "received_on": "2026-11-01",
     }
     return {**line, **fields}

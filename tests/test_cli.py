@@ -66,11 +66,23 @@ def test_charges_table_has_totals(capsys, store, example_file):
 def test_charges_filters(capsys, store, example_file):
     run(capsys, "--store", store, "import", str(example_file))
     _, out, _ = run(capsys, "--store", store, "charges", "--as-of", "2028-12-31", "--json",
-                    "--customer", "someone-else")
-    assert orjson.loads(out) == []
-    _, out, _ = run(capsys, "--store", store, "charges", "--as-of", "2028-12-31", "--json",
                     "--domain", "LANVENEC.FR")
     assert len(orjson.loads(out)) == 4
+    _, out, _ = run(capsys, "--store", store, "charges", "--as-of", "2028-12-31", "--json",
+                    "--customer", "lanvenec")
+    assert len(orjson.loads(out)) == 4
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--customer", "someone-else", "unknown customer 'someone-else'"),
+    ("--domain", "nowhere.fr", "no order form for domain 'nowhere.fr'"),
+])
+def test_an_unknown_customer_or_domain_is_an_error_not_an_empty_list(
+        capsys, store, example_file, option, value, message):
+    run(capsys, "--store", store, "import", str(example_file))
+    code, out, err = run(capsys, "--store", store, "charges", "--json", option, value)
+    assert (code, out) == (1, "")
+    assert message in err
 
 
 def test_subscription_as_json(capsys, store, example_file):

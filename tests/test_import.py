@@ -216,7 +216,7 @@ def test_import_file_reports_a_missing_file(app, tmp_path):
 def test_import_file_reports_a_non_utf8_file(app, tmp_path):
     path = tmp_path / "latin1.jsonl"
     path.write_bytes('{"name": "Lanvénec"}'.encode("latin-1"))
-    with pytest.raises(LedgerError, match="is not UTF-8 text"):
+    with pytest.raises(LedgerError, match="line 1: not UTF-8 text: byte 0xE9 at column 15"):
         import_file(app, path)
 
 

@@ -70,7 +70,7 @@ def test_later_runs_continue_the_sequence_and_a_new_year_starts_a_new_one(ledger
 def test_numbers_follow_dates(ledger):
     bill(ledger, D("2026-04-30"), D("2026-05-02"))
     with pytest.raises(LedgerError, match="numbers must follow dates"):
-        bill(ledger, D("2026-12-31"), D("2026-05-01"))
+        bill(ledger, D("2026-12-31"), D("2026-05-01"), in_advance=True)
 
 
 def test_no_operator_no_invoice(app, apply):
@@ -85,8 +85,9 @@ def test_missing_mandatory_reference_skips_the_customer_and_says_so(ledger, appl
     report = bill(ledger, D("2026-12-31"), D("2027-01-05"))
     assert report.issued == ()
     assert [str(s) for s in report.skipped] == [
-        ("lanvenec: no invoice — the engagement number that Chorus Pro requires for 2026 is "
-        "missing (set_billing_references)")]
+        ("lanvenec: no invoice for 3 charge(s), 720.00 € HT — the engagement number that "
+         "Chorus Pro requires for 2026 is missing (set_billing_references)")]
+    assert not report.complete
     apply(references(code_service_required=True, engagement_required=True,
                      code_service="MAIRIE", engagement_number="EJ-42"))
     issued = bill(ledger, D("2026-12-31"), D("2027-01-05")).issued
@@ -243,7 +244,7 @@ def test_facturx_carries_chorus_pro_references_siret_periods_and_vat(ledger, app
 def test_cli_exports(ledger, store, tmp_path, capsys):
     assert main(["--store", store, "bill", "--through", "2026-12-31", "--issue-date",
                  "2027-01-05", "--by", "M. Le Gall"]) == 0
-    assert "3 invoice(s) issued." in capsys.readouterr().out
+    assert "3 invoice(s) issued, 720.00 € HT." in capsys.readouterr().out
     pdf = tmp_path / "f.pdf"
     assert main(["--store", store, "invoice", "export", "F-2027-000001", "--format", "facturx",
                  "--out", str(pdf)]) == 0

@@ -195,3 +195,14 @@ def test_termination_within_the_first_year_runs_to_the_anniversary(app, apply):
     apply(register(), sign(), activate(), terminate(on="2026-05-10"))
     assert status(app, "2027-04-01").state == "notice"
     assert status(app, "2027-04-02").state == "terminated"
+
+
+def test_a_period_starting_on_the_last_day_of_service_is_charged_that_one_day(app, apply):
+    # Activated 2026-04-02: the minimum term ends 2027-04-02, so with the letter of
+    # 2027-01-20 (notice 1 February + 2 months = 1 April) service ends on 2027-04-01 — the
+    # very day the pack's 2027 period starts. R5: that day is charged, 60 × 1/366.
+    apply(register(), sign(), activate(on="2026-04-02"), terminate(on="2027-01-20"))
+    assert status(app, "2027-03-01").service_end == D("2027-04-01")
+    last = [c for c in charges(app, "2028-12-31") if c.charge_date == D("2027-04-01")]
+    assert [(c.period_start, c.period_end, c.amount, c.rule) for c in last] == [
+        (D("2027-04-01"), D("2027-04-01"), Decimal("0.16"), "R5")]
