@@ -253,7 +253,9 @@ def run_customers(args: argparse.Namespace) -> int:
             if subscription.domain not in domains[contract.customer]:
                 domains[contract.customer].append(subscription.domain)
     rows = [{"customer": c.key, "name": c.name, "siret": c.siret, "category": c.category,
-             "population": c.population, "address": c.address,
+             "kind": c.kind, "category_label": c.category_label, "member": c.member,
+             "member_communes": c.member_communes, "population": c.population,
+             "address": c.address,
              "domains": domains.get(c.key, [])}
             for c in sorted(customers_known_at(app, upto).values(), key=lambda c: c.key)]
     if args.json:
@@ -263,7 +265,7 @@ def run_customers(args: argparse.Namespace) -> int:
     for column in ("Customer", "Name", "SIRET", "Category", "Population", "Domains"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["customer"], row["name"], row["siret"], row["category"],
+        table.add_row(row["customer"], row["name"], row["siret"], row["category_label"],
                       str(row["population"]), ", ".join(row["domains"]) or "—")
     console().print(table)
     if not rows:

@@ -180,6 +180,9 @@ def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> None:
             category=cmd.category,
             population=cmd.population,
             address=cmd.address,
+            kind=cmd.kind,
+            member=cmd.member,
+            member_communes=cmd.member_communes,
         )
     )
 
@@ -193,7 +196,13 @@ def _existing_customer(key: str, uow: UnitOfWork) -> Customer:
 
 def update_customer(cmd: UpdateCustomer, uow: UnitOfWork) -> None:
     customer = _existing_customer(cmd.customer, uow)
-    if customer.update(name=cmd.name, address=cmd.address, population=cmd.population):
+    try:
+        changed = customer.update(name=cmd.name, address=cmd.address, population=cmd.population,
+                                  kind=cmd.kind, member=cmd.member,
+                                  member_communes=cmd.member_communes)
+    except ValueError as error:
+        raise BusinessRuleViolation(f"customer {cmd.customer!r}: {error}") from None
+    if changed:
         uow.add(customer)
 
 

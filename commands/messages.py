@@ -19,6 +19,7 @@ import orjson
 from stdnum import exceptions as stdnum_errors
 from stdnum import iban as stdnum_iban
 
+from ledger.categories import valid_kind
 from ledger.customer import valid_category, valid_customer_key, valid_siret
 from ledger.dates import parse_iso_date
 from ledger.errors import InvalidCommand
@@ -34,6 +35,9 @@ class RegisterCustomer:
     category: str
     population: int
     address: dict[str, str] | None = None
+    kind: str | None = None
+    member: bool = True
+    member_communes: int | None = None
 
 
 @attrs.frozen
@@ -43,6 +47,9 @@ class UpdateCustomer:
     name: str | None = None
     address: dict[str, str] | None = None
     population: int | None = None
+    kind: str | None = None
+    member: bool | None = None
+    member_communes: int | None = None
 
 
 @attrs.frozen
@@ -230,6 +237,9 @@ SCHEMAS: dict[str, tuple[type, dict[str, tuple[Callable[[Any], Any], bool]]]] = 
             "category": (_string(valid_category), True),
             "population": (_population, True),
             "address": (_address, False),
+            "kind": (_string(lambda t: t), False),
+            "member": (_flag, False),
+            "member_communes": (_population, False),
         },
     ),
     "update_customer": (
@@ -239,6 +249,9 @@ SCHEMAS: dict[str, tuple[type, dict[str, tuple[Callable[[Any], Any], bool]]]] = 
             "name": (_text, False),
             "address": (_address, False),
             "population": (_population, False),
+            "kind": (_string(lambda t: t), False),
+            "member": (_flag, False),
+            "member_communes": (_population, False),
         },
     ),
     "set_billing_references": (
@@ -371,6 +384,11 @@ def parse_line(text: str) -> ParsedLine:
             values[name] = parse(raw[name])
         except (ValueError, TypeError) as error:
             raise InvalidCommand(f"field {name!r}: {error}") from None
+    if kind == "register_customer" and "kind" in values:
+        try:
+            valid_kind(values["category"], values["kind"])
+        except ValueError as error:
+            raise InvalidCommand(f"field 'kind': {error}") from None
     return ParsedLine(message_class(**values), content_digest(raw), kind)
 
 

@@ -13,7 +13,8 @@ from commands.output import console, print_json
 from commands.provenance import metadata, source
 from eventstore.app import open_store
 from ledger.pricing import PriceRequest, commitment_total, quote
-from ledger.tariffs import VAT_CATEGORIES, Schedule, load_schedule, summary
+from ledger.categories import CATEGORIES
+from ledger.tariffs import VAT_CATEGORIES, CatalogueError, Schedule, load_schedule, summary
 from projections.history import tariffs_known_at
 
 
@@ -53,8 +54,15 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--json", action="store_true")
 
     quoting = actions.add_parser("quote", parents=[common], help="price one line and show how")
-    quoting.add_argument("--catalogue", required=True, help="catalogue TOML file")
+    quoting.add_argument("--catalogue",
+                         help="catalogue TOML file; without it: the schedules adopted in the store")
     quoting.add_argument("--line", required=True, help="line id, e.g. sn-intramuros-epci")
+    quoting.add_argument("--on", type=_day,
+                         help="the day priced (default: today): the schedule must be in force "
+                              "and the line available then")
+    quoting.add_argument("--adhesion-on", type=_day,
+                         help="the body's adhesion: a price fixed for N years (locked_years) "
+                              "comes from the schedule in force then (adopted schedules only)")
     membership = quoting.add_mutually_exclusive_group()
     membership.add_argument("--member", dest="member", action="store_true", default=True,
                             help="member price (default)")
@@ -65,15 +73,44 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
                          help="units: accounts, GB, kWh, tenders of last year, workstations, …")
     quoting.add_argument("--supplier-price", type=_decimal, help="supplier price, for markups")
     quoting.add_argument("--quoted-amount", type=_decimal, help="amount of a quotation (sur devis)")
-    quoting.add_argument("--category", choices=("commune", "ccas", "epci", "cias", "other"))
+    quoting.add_argument("--category", choices=tuple(CATEGORIES),
+                         help="kind of body (docs/catalogue.md)")
+    quoting.add_argument("--kind", help="an EPCI's or a syndicat's kind: cc, ca, cu, metropole, "
+                                        "ept; sivu, sivom, mixte_ferme, mixte_ouvert")
+    quoting.add_argument("--workstations", type=_count, help="the body's workstations")
+    quoting.add_argument("--ratio", type=_decimal,
+                         help="the body's ratio, for a line priced as a share of a reference")
+    quoting.add_argument("--base", type=_decimal,
+                         help="the reference amount, when the barème leaves it to the economic "
+                              "model")
     quoting.add_argument("--first-subscription", action="store_true",
                          help="first subscription of this body to the service")
     quoting.add_argument("--year", type=_count, default=1, help="year of subscription (default 1)")
     quoting.add_argument("--json", action="store_true")
 
+    diff = actions.add_parser("diff", parents=[common],
+                              help="what changes from one schedule to another, line by line "
+                                   "(and, with --customers, for each customer)")
+    diff.add_argument("old", help="catalogue TOML file, or the id of an adopted schedule")
+    diff.add_argument("new", help="catalogue TOML file, or the id of an adopted schedule")
+    diff.add_argument("--customers", action="store_true",
+                      help="what each current customer of the Suite Territoriale would pay under "
+                           "each (needs the store)")
+    diff.add_argument("--json", action="store_true")
+
+
+def _day(text: str):
+    from ledger.dates import parse_iso_date
+
+    try:
+        return parse_iso_date(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
 
 def run(args: argparse.Namespace) -> int:
-    return {"adopt": run_adopt, "list": run_list, "quote": run_quote}[args.tariff_command](args)
+    return {"adopt": run_adopt, "list": run_list, "quote": run_quote,
+            "diff": run_diff}[args.tariff_command](args)
 
 
 def run_adopt(args: argparse.Namespace) -> int:
@@ -144,18 +181,37 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_quote(args: argparse.Namespace) -> int:
-    schedule = load_schedule(args.catalogue)
-    line = schedule.line(args.line)
+    from datetime import date
+
+    from ledger.tariff_book import line_in_force
+
+    on = args.on or date.today()
+    if args.catalogue:
+        if args.adhesion_on:
+            raise CatalogueError(args.catalogue, None, "--adhesion-on needs the schedules adopted "
+                                 "in the store: leave out --catalogue")
+        schedule = load_schedule(args.catalogue)
+        if not schedule.in_force_on(on):
+            until = f" to {schedule.effective_until}" if schedule.effective_until else ""
+            raise CatalogueError(schedule.source, None, f"schedule {schedule.id} is in force from "
+                                 f"{schedule.effective_from}{until}, not on {on} (--on DATE)")
+        line = schedule.line(args.line)
+    else:
+        app = open_store(getattr(args, "store", None), getattr(args, "operator", None),
+                         create=False)
+        schedule, line = line_in_force(tariffs_known_at(app), args.line, on, args.adhesion_on)
     request = PriceRequest(
         member=args.member, population=args.population, quantity=args.quantity,
         supplier_price=args.supplier_price, quoted_amount=args.quoted_amount,
-        category=args.category, first_subscription=args.first_subscription, year=args.year)
-    price = quote(line, request)
+        category=args.category, kind=args.kind, workstations=args.workstations,
+        ratio=args.ratio, base=args.base, first_subscription=args.first_subscription,
+        year=args.year, on=on)
+    price = quote(line, request, schedule.offer(line.offer) if line.offer else None)
     code, rate = VAT_CATEGORIES[line.vat]
     committed = commitment_total(line, request)
     if args.json:
         print_json({
-            "schedule": schedule.id, "line": line.id, "label": line.label,
+            "schedule": schedule.id, "line": line.id, "label": line.label, "on": on.isoformat(),
             "member": args.member, "amount": str(price.amount), "currency": schedule.currency,
             "amount_includes_vat": line.price_includes_vat, "timing": line.timing,
             "years": line.years, "commitment_years": line.commitment_years,
@@ -166,11 +222,67 @@ def run_quote(args: argparse.Namespace) -> int:
         return 0
     out = sys.stdout
     out.write(f"{line.id} — {line.label}\n")
-    out.write(f"schedule {schedule.id}, {'member' if args.member else 'non-member'} price\n")
+    out.write(f"schedule {schedule.id}, {'member' if args.member else 'non-member'} price on "
+              f"{on}\n")
     for step in price.steps:
         out.write(f"  {step}\n")
     timing = f"for {line.years} years" if line.timing == "multi_year" else line.timing
     extra = (f"; commitment {line.commitment_years} years, {committed} € in all"
              if committed is not None else "")
     out.write(f"timing: {timing}{extra}; VAT: {line.vat} ({code}, {rate} %)\n")
+    return 0
+
+
+def _schedule(app_getter, reference: str) -> Schedule:
+    """A schedule named by a catalogue file or by the id of a schedule adopted in the store."""
+    from pathlib import Path
+
+    if reference.endswith(".toml") or Path(reference).is_file():
+        return load_schedule(reference)
+    for schedule in tariffs_known_at(app_getter()):
+        if schedule.id == reference:
+            return schedule
+    raise CatalogueError(reference, None, "neither a catalogue file nor the id of a schedule "
+                         "adopted in this store (ledger tariff list)")
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    from ledger.tariff_diff import customer_comparison, line_changes
+
+    apps = []
+
+    def app():
+        if not apps:
+            apps.append(open_store(getattr(args, "store", None),
+                                   getattr(args, "operator", None), create=False))
+        return apps[0]
+
+    old, new = _schedule(app, args.old), _schedule(app, args.new)
+    changes = line_changes(old, new)
+    customers = customer_comparison(app(), old, new) if args.customers else None
+    if args.json:
+        print_json({"old": old.id, "new": new.id, "lines": changes,
+                    "customers": customers})
+        return 0
+    out = console()
+    table = Table(title=f"{old.id} → {new.id}", title_justify="left")
+    for column in ("Line", "Change", "Before", "After"):
+        table.add_column(column, overflow="fold")
+    for change in changes:
+        table.add_row(change["line"], change["change"], change.get("before") or "",
+                      change.get("after") or "")
+    out.print(table)
+    if not changes:
+        out.print("The two schedules price every line the same way.")
+    if customers is not None:
+        table = Table(title="What each customer would pay (Suite Territoriale, € HT)",
+                      title_justify="left")
+        for column in ("Customer", "Domain", "Yearly before", "Yearly after", "Difference",
+                       "Access fee before", "after"):
+            table.add_column(column, justify="left" if column in ("Customer", "Domain")
+                             else "right")
+        for row in customers:
+            table.add_row(row["customer"], row["domain"], row["yearly_old"], row["yearly_new"],
+                          row["yearly_difference"], row["access_fee_old"], row["access_fee_new"])
+        out.print(table)
     return 0

@@ -11,8 +11,11 @@ from eventsourcing.domain import Aggregate, event
 from stdnum import exceptions as stdnum_errors
 from stdnum.fr import siret as stdnum_siret
 
+from ledger.categories import category as category_of
+from ledger.categories import valid_category as _valid_category
+from ledger.categories import valid_kind
 from ledger.identity import customer_id
-from ledger.tariffs import CATEGORIES
+from ledger.tariffs import Facts
 
 _KEY = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
@@ -42,9 +45,7 @@ def valid_siret(text: str) -> str:
 
 
 def valid_category(text: str) -> str:
-    if text not in CATEGORIES:
-        raise ValueError(f"category must be one of {', '.join(CATEGORIES)} (got {text!r})")
-    return text
+    return _valid_category(text)
 
 
 class Customer(Aggregate):
@@ -63,6 +64,9 @@ class Customer(Aggregate):
         category: str,
         population: int,
         address: dict[str, str] | None = None,
+        kind: str | None = None,
+        member: bool = True,
+        member_communes: int | None = None,
     ) -> None:
         self.key = key
         self.name = name
@@ -70,22 +74,40 @@ class Customer(Aggregate):
         self.category = category
         self.population = population
         self.address = dict(address) if address else None
+        self.kind = kind
+        self.member = member
+        self.member_communes = member_communes
         self.references: dict[int, BillingReferences] = {}
 
+    @property
+    def facts(self) -> Facts:
+        """What eligibility conditions may ask of this body."""
+        return Facts(category_of(self.category).id, self.kind, self.population)
+
+    @property
+    def category_label(self) -> str:
+        return category_of(self.category).kind_label(self.kind)
+
+    UPDATABLE = ("name", "address", "population", "kind", "member", "member_communes")
+
     def update(self, **changes: Any) -> bool:
-        """Change the name, address or population. ``False`` if nothing changes.
+        """Change the name, address, population, kind, membership or member communes. ``False``
+        if nothing changes.
 
         Issued invoices keep the buyer as it was when they were issued.
         """
         changed = {k: v for k, v in changes.items() if v is not None and getattr(self, k) != v}
         if not changed:
             return False
-        self._updated(**{k: changed.get(k) for k in ("name", "address", "population")})
+        if "kind" in changed:
+            valid_kind(self.category, changed["kind"])
+        self._updated(**{k: changed.get(k) for k in self.UPDATABLE})
         return True
 
     @event("CustomerUpdated")
     def _updated(
-        self, name: str | None, address: dict[str, str] | None, population: int | None
+        self, name: str | None, address: dict[str, str] | None, population: int | None,
+        kind: str | None, member: bool | None, member_communes: int | None,
     ) -> None:
         if name is not None:
             self.name = name
@@ -93,6 +115,12 @@ class Customer(Aggregate):
             self.address = dict(address)
         if population is not None:
             self.population = population
+        if kind is not None:
+            self.kind = kind
+        if member is not None:
+            self.member = member
+        if member_communes is not None:
+            self.member_communes = member_communes
 
     def set_billing_references(
         self,

@@ -68,6 +68,49 @@ class EventType:
             raise TypeError(f"{self.name} v{self.version}: no upcaster from version(s) {missing}")
 
 
+# Upcasters: each turns the fields of version n into those of version n + 1.
+
+def _customer_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 2 knows an EPCI's or a syndicat's kind, membership, and member communes.
+    return {**data, "kind": None, "member": True, "member_communes": None}
+
+
+def _customer_update_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "kind": None, "member": None, "member_communes": None}
+
+
+#: The terms of the Suite Territoriale as the code stated them before the barème did
+#: (« communes / CCAS <= 3500 habitants et les EPCI / CIAS <= 15 000 habitants »,
+#: « renouvelable par tacite reconduction, jusqu'au 31/12/2028 »).
+_SUITE_TERRITORIALE_2026_TERMS = {
+    "id": "suite-territoriale",
+    "label": "La Suite Territoriale – Messages + Fichiers",
+    "ends_on": "2028-12-31",
+    "eligibility": {"any_of": [
+        {"categories": ["commune", "ccas"], "population_max": 3500},
+        {"categories": ["epci", "cias"], "population_max": 15000}]},
+}
+
+
+def _schedule_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 1 recorded the catalogue document only, in a format whose offers carried no
+    # terms: they were in code then, and are given here. Version 2 records the normalised
+    # schedule too (None: the document is read as it was adopted).
+    document = dict(data["document"])
+    if "offers" not in document and any(
+            line.get("offer") == "suite-territoriale" for line in document.get("lines", [])):
+        document["offers"] = [_SUITE_TERRITORIALE_2026_TERMS]
+    return {"document": document, "schedule": None}
+
+
+def _order_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 2 records the contract's end as the barème stated it; before, it was the
+    # order form's 31/12/2028, then in code.
+    # It also records the facts of the body the order was priced for (None before: the
+    # barème's lines did not depend on them).
+    return {**data, "ends_on": "2028-12-31", "facts": None}
+
+
 def _customer(data: Mapping[str, Any]) -> list[str]:
     return [f"customer:{data['key']}", f"siret:{data['siret']}"]
 
@@ -90,9 +133,12 @@ def _document(data: Mapping[str, Any]) -> list[str]:
 EVENT_TYPES: tuple[EventType, ...] = (
     EventType("customer.registered", Customer, "CustomerRegistered", "customer registered", {
         "key": "text", "name": "text", "siret": "text", "category": "text", "population": "int",
-        "address": "object?"}, refs=_customer),
+        "address": "object?", "kind": "text?", "member": "bool", "member_communes": "int?"},
+        version=2, upcasters={1: _customer_v1_v2}, refs=_customer),
     EventType("customer.updated", Customer, "CustomerUpdated", "customer updated", {
-        "name": "text?", "address": "object?", "population": "int?"}),
+        "name": "text?", "address": "object?", "population": "int?", "kind": "text?",
+        "member": "bool?", "member_communes": "int?"},
+        version=2, upcasters={1: _customer_update_v1_v2}),
     EventType("customer.billing_references_set", Customer, "BillingReferencesSet",
               "Chorus Pro references set", {
                   "year": "int", "code_service": "text?", "engagement_number": "text?",
@@ -100,7 +146,8 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("subscription.opened", Subscription, "Opened", "domain opened", {"domain": "text"}),
     EventType("subscription.order_signed", Subscription, "OrderSigned", "order form received", {
         "order": "text", "customer": "text", "storage_gb": "int", "extra_gb_packs": "ints",
-        "signed_on": "date", "received_on": "date"}, refs=_order, business_date="received_on"),
+        "signed_on": "date", "received_on": "date", "ends_on": "date", "facts": "object?"},
+        version=2, upcasters={1: _order_v1_v2}, refs=_order, business_date="received_on"),
     EventType("subscription.service_activated", Subscription, "ServiceActivated",
               "service activated", {"activated_on": "date"}, business_date="activated_on"),
     EventType("subscription.storage_added", Subscription, "StorageAdded",
@@ -114,7 +161,8 @@ EVENT_TYPES: tuple[EventType, ...] = (
         "command_id": "text", "digest": "text", "command_type": "text"}),
     EventType("tariffs.opened", TariffBook, "Opened", "tariff book opened", {}),
     EventType("tariffs.schedule_adopted", TariffBook, "TariffScheduleAdopted",
-              "tariff schedule adopted", {"document": "object"}),
+              "tariff schedule adopted", {"document": "object", "schedule": "object?"},
+              version=2, upcasters={1: _schedule_v1_v2}),
     EventType("operator.opened", Operator, "Opened", "operator opened", {}),
     EventType("operator.registered", Operator, "OperatorRegistered", "operator registered",
               {"profile": "object"}),

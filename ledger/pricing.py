@@ -8,6 +8,7 @@ once, at the end, by ``ledger.money.to_cents``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from math import ceil
 
@@ -15,7 +16,7 @@ import attrs
 
 from ledger.errors import LedgerError
 from ledger.money import to_cents
-from ledger.tariffs import PriceLine, Split
+from ledger.tariffs import Eligibility, Facts, NotEligible, Offer, PriceLine, Split
 
 HUNDRED = Decimal(100)
 
@@ -26,7 +27,8 @@ class PricingError(LedgerError):
 
 @attrs.frozen
 class PriceRequest:
-    """What a price may depend on. Only what the line's shape needs is required."""
+    """What a price may depend on. Only what the line's shape and eligibility need is required;
+    a fact they need and that is missing is named in the refusal."""
 
     member: bool = True
     population: int | None = None
@@ -34,8 +36,21 @@ class PriceRequest:
     supplier_price: Decimal | None = None
     quoted_amount: Decimal | None = None
     category: str | None = None
+    kind: str | None = None
+    workstations: int | None = None
+    ratio: Decimal | None = None
+    base: Decimal | None = None  # a ratio line's reference amount, when the barème leaves it open
     first_subscription: bool = False
     year: int = 1
+    on: date | None = None  # the day priced: the line must be available then
+
+    @property
+    def facts(self) -> Facts:
+        return Facts(self.category, self.kind, self.population, self.workstations)
+
+
+_OPTIONS = {"category": "--category", "kind": "--kind", "population": "--population",
+            "workstations": "--workstations"}
 
 
 @attrs.frozen
@@ -45,10 +60,18 @@ class Price:
     steps: tuple[str, ...]
 
 
-def quote(line: PriceLine, request: PriceRequest) -> Price:
-    """Price one catalogue line for one request."""
+def quote(line: PriceLine, request: PriceRequest, offer: Offer | None = None) -> Price:
+    """Price one catalogue line for one request: who may buy it is checked first (and a fact
+    needed to tell is asked for), then the shape computes, then the bounds apply.
+
+    ``offer``: the terms of the offer the line belongs to (``[[offers]]``), whose eligibility
+    and end apply to each of its lines too.
+    """
+    if offer is not None:
+        _check_offer(offer, request)
     _check_eligible(line, request)
     raw, steps = SHAPE_FUNCTIONS[line.shape](line, request)
+    raw = _bounded(raw, line, request, steps)
     multiplier = line.params.get("multiplier")
     if multiplier is not None and line.shape == "flat":
         factor = _param(line, "multiplier", request)
@@ -107,20 +130,34 @@ def _need(value, line: PriceLine, what: str, option: str):
     return value
 
 
+def _check_offer(offer: Offer, request: PriceRequest) -> None:
+    if request.on is not None and offer.ends_on is not None and request.on > offer.ends_on:
+        raise PricingError(f"the offer {offer.id!r} ends on {offer.ends_on} (not open on "
+                           f"{request.on})")
+    _eligible(offer.eligibility, request, f"the offer {offer.id!r}")
+
+
+def _eligible(eligibility: Eligibility, request: PriceRequest, what: str) -> None:
+    try:
+        eligibility.check(request.facts, what)
+    except NotEligible as refusal:
+        message = str(refusal)
+        if refusal.missing:
+            message = message.replace(f"give the {refusal.missing}",
+                                      f"give {_OPTIONS[refusal.missing]}")
+        raise PricingError(message) from None
+
+
 def _check_eligible(line: PriceLine, request: PriceRequest) -> None:
-    rule = line.eligibility
-    if rule.categories and request.category is not None and request.category not in rule.categories:
-        raise PricingError(
-            f"line {line.id!r} is reserved for {', '.join(rule.categories)} "
-            f"(not {request.category})")
-    if rule.population_max is not None or rule.population_min is not None:
-        population = _need(request.population, line, "a population condition", "--population")
-        if rule.population_max is not None and population > rule.population_max:
-            raise PricingError(f"line {line.id!r} is reserved for bodies of at most "
-                               f"{rule.population_max} inhabitants (got {population})")
-        if rule.population_min is not None and population < rule.population_min:
-            raise PricingError(f"line {line.id!r} is reserved for bodies of at least "
-                               f"{rule.population_min} inhabitants (got {population})")
+    if line.offered_to == "members" and not request.member:
+        raise PricingError(f"line {line.id!r} is offered to members only")
+    if line.offered_to == "non_members" and request.member:
+        raise PricingError(f"line {line.id!r} is offered to non-members only")
+    if request.on is not None and not line.available_on(request.on):
+        when = (f"from {line.available_from}" if line.available_from and
+                request.on < line.available_from else f"until {line.available_until}")
+        raise PricingError(f"line {line.id!r} is available {when} only (not on {request.on})")
+    _eligible(line.eligibility, request, f"line {line.id!r}")
 
 
 def _bounded(raw: Decimal, line: PriceLine, request: PriceRequest, steps: list[str]) -> Decimal:
@@ -147,29 +184,32 @@ def per_unit(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]
     what = line.quantity_basis or line.unit or "units"
     quantity = _need(request.quantity, line, f"quantity ({what})", "--quantity")
     raw = unit_price * quantity
-    steps = [f"{unit_price} × {quantity} {what} = {raw}"]
-    return _bounded(raw, line, request, steps), steps
+    return raw, [f"{unit_price} × {quantity} {what} = {raw}"]
 
 
 def per_inhabitant(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
     rate = _param(line, "rate", request)
     population = _need(request.population, line, "population", "--population")
     raw = rate * population
-    steps = [f"{rate} × {population} inhabitants = {raw}"]
-    return _bounded(raw, line, request, steps), steps
+    return raw, [f"{rate} × {population} inhabitants = {raw}"]
 
 
 def population_bands(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
     population = _need(request.population, line, "population band", "--population")
     for band in line.bands:
         if band.contains(population):
-            if band.amount is not None:
-                amount = _pick(band.amount, line, "amount", request)
-                return amount, [f"band {band.describe()} inhabitants: {amount}"]
+            fixed = _pick(band.amount, line, "amount", request) if band.amount else None
+            if band.rate is None:
+                return fixed, [f"band {band.describe()} inhabitants: {fixed}"]
             rate = _pick(band.rate, line, "rate", request)
-            raw = rate * population * band.multiplier
-            return raw, [(f"band {band.describe()} inhabitants: {rate} × {population} "
-                         f"× {band.multiplier} = {raw}")]
+            variable = rate * population * band.multiplier
+            times = f" × {band.multiplier}" if band.multiplier != 1 else ""
+            if fixed is None:
+                return variable, [(f"band {band.describe()} inhabitants: {rate} × {population}"
+                                   f"{times} = {variable}")]
+            raw = fixed + variable
+            return raw, [(f"band {band.describe()} inhabitants: {fixed} + {rate} × "
+                          f"{population}{times} = {raw}")]
     raise PricingError(f"line {line.id!r} has no band for {population} inhabitants")
 
 
@@ -223,6 +263,22 @@ def supplier_markup(line: PriceLine, request: PriceRequest) -> tuple[Decimal, li
     return raw, [f"supplier price {supplier} + {markup} % = {raw}"]
 
 
+def ratio(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
+    """A share of a reference amount: the base (what the smallest member pays) times the ratio
+    the economic model gives this body (« 75 fois plus élevée que la plus petite »)."""
+    base = _optional(line, "base", request)
+    if base is None:
+        base = _need(request.base, line, "a ratio of a reference amount the barème leaves to "
+                     "the economic model", "--base")
+    value = _need(request.ratio, line, "a ratio of the base amount", "--ratio")
+    low, high = _optional(line, "ratio_min", request), _optional(line, "ratio_max", request)
+    if low is not None and value < low or high is not None and value > high:
+        raise PricingError(f"line {line.id!r}: the ratio must be between {low or 0} and "
+                           f"{high if high is not None else 'any'} (got {value})")
+    raw = base * value
+    return raw, [f"{base} × ratio {value} = {raw}"]
+
+
 def quoted(line: PriceLine, request: PriceRequest) -> tuple[Decimal, list[str]]:
     amount = _need(request.quoted_amount, line, "quotation (sur devis / sur étude)",
                    "the quoted amount that comes with the order")
@@ -238,5 +294,6 @@ SHAPE_FUNCTIONS: dict[str, Callable[[PriceLine, PriceRequest], tuple[Decimal, li
     "per_block": per_block,
     "formula": formula,
     "supplier_markup": supplier_markup,
+    "ratio": ratio,
     "quoted": quoted,
 }

@@ -18,49 +18,59 @@ from ledger.errors import BusinessRuleViolation
 from ledger.money import to_cents
 from ledger.pricing import PriceRequest, quote
 from ledger.tariff_book import offer_line, offer_volumes, schedule_in_force
-from ledger.tariffs import Schedule
+from ledger.tariffs import Facts, NotEligible, Offer, Schedule
 
-#: « … renouvelable par tacite reconduction, jusqu'au 31/12/2028. »
-CONTRACT_END = date(2028, 12, 31)
-
-#: R1 — population ceilings per category of public body.
-POPULATION_CEILINGS = {"commune": 3_500, "ccas": 3_500, "epci": 15_000, "cias": 15_000}
-
-_ARTICLED = {"commune": "a commune", "ccas": "a CCAS", "epci": "an EPCI", "cias": "a CIAS"}
-
-#: Lines of a tariff schedule that price this offer carry ``offer = "suite-territoriale"``.
+#: Lines of a tariff schedule that price this offer carry ``offer = "suite-territoriale"``; the
+#: schedule's ``[[offers]]`` table of that id states who may order it and until when.
 OFFER = "suite-territoriale"
 
 #: R7 — notice length in months.
 NOTICE_MONTHS = 2
 
 
-def ineligibility_reason(category: str, population: int) -> str | None:
+def offer_terms(schedules: Iterable[Schedule], day: date) -> Offer:
+    """The terms of the offer (eligibility, end of the contract) in the barème in force on
+    ``day``: an order form is governed by the barème in force when it is received."""
+    schedule = schedule_in_force(schedules, day, OFFER)
+    if schedule is None:
+        raise TariffMissing(
+            f"no tariff schedule of the Suite Territoriale is in force on {day}: "
+            "adopt one first (ledger tariff adopt catalogues/megalis-suite-territoriale-2026.toml)"
+        )
+    terms = schedule.offer(OFFER)
+    if terms is None or terms.ends_on is None:
+        raise TariffMissing(f"schedule {schedule.id} in force on {day} does not state the terms "
+                            f"of the offer {OFFER!r} ([[offers]] with ends_on)")
+    return terms
+
+
+def contract_end(schedules: Iterable[Schedule], received_on: date) -> date:
+    """R6: the last day of the contract — « renouvelable par tacite reconduction, jusqu'au
+    31/12/2028 » in the 2026 barème — as the barème in force on receipt of the order states."""
+    return offer_terms(schedules, received_on).ends_on
+
+
+def ineligibility_reason(schedules: Iterable[Schedule], day: date, facts: Facts) -> str | None:
     """R1: why a public body may not order this offer, or ``None`` if it may.
 
-    Communes and CCAS up to 3 500 inhabitants, EPCI and CIAS up to 15 000.
+    Who may order is stated by the barème in force on ``day`` (the 2026 one: communes and
+    CCAS up to 3 500 inhabitants, EPCI and CIAS up to 15 000). A fact it needs and that is
+    missing is a reason too.
     """
-    ceiling = POPULATION_CEILINGS.get(category)
-    if ceiling is None:
-        return (
-            f"the offer is reserved for communes, CCAS, EPCI and CIAS "
-            f"(category is {category!r})"
-        )
-    if population > ceiling:
-        return (
-            f"{_ARTICLED[category]} must have at most {ceiling:,} inhabitants "
-            f"(it has {population:,})".replace(",", " ")
-        )
+    try:
+        offer_terms(schedules, day).eligibility.check(facts, "the offer")
+    except NotEligible as refusal:
+        return str(refusal)
     return None
 
 
-def has_ended(service_end: date | None, on: date) -> bool:
+def has_ended(service_end: date | None, on: date, end: date) -> bool:
     """R2: whether a subscription whose last day of service is ``service_end`` has ended on ``on``.
 
-    A subscription with no known end runs to the contract end, so it has not
-    ended before 2028-12-31.
+    A subscription with no known end runs to the contract end ``end``, so it has not
+    ended before it.
     """
-    last_day = service_end if service_end is not None else CONTRACT_END
+    last_day = service_end if service_end is not None else end
     return on > last_day
 
 
@@ -80,12 +90,17 @@ class TariffMissing(BusinessRuleViolation):
     """No adopted schedule prices what is asked on that day."""
 
 
+class NotEligibleForLine(BusinessRuleViolation):
+    """The schedule prices the volume, but not for a body like this one."""
+
+
 #: Prices already found, per tuple of schedules (a replay prices the same lines thousands of
 #: times). Keyed by the tuple's identity, which the entry keeps alive; a few tuples at most.
-_PRICED: dict[int, tuple[tuple[Schedule, ...], dict[tuple[date, str, int], Fee]]] = {}
+_PRICED: dict[int, tuple[tuple[Schedule, ...], dict[tuple[date, str, int, Facts], Fee]]] = {}
 
 
-def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str) -> Fee:
+def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str,
+            facts: Facts) -> Fee:
     """Price one component of the offer with the schedule in force on ``day``.
 
     A pure function of its arguments; results are remembered per tuple of schedules.
@@ -96,51 +111,65 @@ def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, w
             if len(_PRICED) >= 8:
                 _PRICED.clear()
             known = _PRICED[id(schedules)] = (schedules, {})
-        fee = known[1].get((day, component, gb))
+        key = (day, component, gb, facts)
+        fee = known[1].get(key)
         if fee is None:
-            fee = known[1][(day, component, gb)] = _price(schedules, day, component, gb, what)
+            fee = known[1][key] = _price(schedules, day, component, gb, what, facts)
         return fee
-    return _price(schedules, day, component, gb, what)
+    return _price(schedules, day, component, gb, what, facts)
 
 
-def _price(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str) -> Fee:
-    """The line of the schedule in force on ``day`` for this component and volume, quoted."""
+def _price(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str,
+           facts: Facts) -> Fee:
+    """The line of the schedule in force on ``day`` for this component and volume, open to a
+    body of these ``facts``, quoted."""
     schedule = schedule_in_force(schedules, day, OFFER)
     if schedule is None:
         raise TariffMissing(
             f"no tariff schedule of the Suite Territoriale is in force on {day}: "
             "adopt one first (ledger tariff adopt catalogues/megalis-suite-territoriale-2026.toml)"
         )
-    line = offer_line(schedule, day, component, gb)
+    try:
+        line = offer_line(schedule, day, component, gb, facts)
+    except NotEligible as refusal:
+        raise NotEligibleForLine(f"{what} {gb} GB in schedule {schedule.id}: {refusal}") from None
     if line is None:
         offered = ", ".join(str(v) for v in offer_volumes(schedule, component))
         raise TariffMissing(
             f"unknown {what} {gb} GB: schedule {schedule.id} in force on {day} offers {offered} GB"
         )
-    return Fee(quote(line, PriceRequest()).amount, schedule.id, line.id, line.label, line.vat,
+    # Eligibility was settled by the choice of the line; the quote prices it.
+    request = PriceRequest(category=facts.category, kind=facts.kind,
+                           population=facts.population, workstations=facts.workstations)
+    return Fee(quote(line, request).amount, schedule.id, line.id, line.label, line.vat,
                line.vat_reason)
 
 
-def access_fee(schedules: Iterable[Schedule], storage_gb: int, received_on: date) -> Fee:
-    """R3: access fee of a storage tier, priced by the schedule in force on the order's receipt.
+def access_fee(schedules: Iterable[Schedule], storage_gb: int, received_on: date,
+               facts: Facts = Facts()) -> Fee:
+    """R3: access fee of a storage tier, priced by the schedule in force on the order's receipt,
+    on the line open to a body of ``facts`` (as declared when the order form was received).
 
     The 2026 schedule prices 25 GB 600 €, 50 GB 1 000 €, 100 GB 1 500 €,
-    150 GB 2 000 €, 200 GB 2 500 €.
+    150 GB 2 000 €, 200 GB 2 500 €, for every eligible body.
     """
-    return _priced(schedules, received_on, "access", storage_gb, "storage tier")
+    return _priced(schedules, received_on, "access", storage_gb, "storage tier", facts)
 
 
-def access_fee_period(activated_on: date) -> tuple[date, date]:
-    """R3: the access fee is charged on activation and covers activation → 2028-12-31."""
-    return activated_on, CONTRACT_END
+def access_fee_period(activated_on: date, end: date) -> tuple[date, date]:
+    """R3: the access fee is charged on activation and covers activation → the contract end."""
+    return activated_on, end
 
 
-def pack_fee(schedules: Iterable[Schedule], pack_gb: int, period_start: date) -> Fee:
-    """R4: yearly fee of one extra-storage pack, priced by the schedule in force on the period's first day.
+def pack_fee(schedules: Iterable[Schedule], pack_gb: int, period_start: date,
+             facts: Facts = Facts()) -> Fee:
+    """R4: yearly fee of one extra-storage pack, priced by the schedule in force on the period's
+    first day, on the line open to a body of ``facts``.
 
     The 2026 schedule prices 10 GB 60 €, 20 GB 90 €, 50 GB 180 € a year.
     """
-    return _priced(schedules, period_start, "extra_storage", pack_gb, "extra-storage pack")
+    return _priced(schedules, period_start, "extra_storage", pack_gb, "extra-storage pack",
+                   facts)
 
 
 def billing_start(received_on: date) -> date:
@@ -148,16 +177,16 @@ def billing_start(received_on: date) -> date:
     return first_of_next_month(received_on)
 
 
-def yearly_periods(start: date) -> Iterator[tuple[date, date]]:
+def yearly_periods(start: date, end: date) -> Iterator[tuple[date, date]]:
     """R4: consecutive 12-month periods (first day, last day) from ``start``.
 
     Tacit renewal repeats them; only periods starting on or before the contract
-    end are produced. The last one is returned whole: cutting it is R5's job.
+    end ``end`` are produced. The last one is returned whole: cutting it is R5's job.
     """
     k = 0
     while True:
         first = add_months(start, 12 * k)
-        if first > CONTRACT_END:
+        if first > end:
             return
         yield first, add_months(start, 12 * (k + 1)) - ONE_DAY
         k += 1
@@ -171,9 +200,9 @@ def termination_known(termination_received_on: date | None, period_start: date) 
     return termination_received_on is not None and termination_received_on <= period_start
 
 
-def charged_end(period_end: date, known_service_end: date | None) -> date:
+def charged_end(period_end: date, known_service_end: date | None, end: date) -> date:
     """R5: last day charged for a period — cut by the contract end and by a known end of service."""
-    last = min(period_end, CONTRACT_END)
+    last = min(period_end, end)
     if known_service_end is not None:
         last = min(last, known_service_end)
     return last
@@ -186,7 +215,7 @@ def prorated(fee: Decimal, first: date, last_charged: date, last_of_full_period:
     return to_cents(fee * covered / full)
 
 
-def term(activated_on: date, on: date) -> tuple[int, date, date]:
+def term(activated_on: date, on: date, end: date) -> tuple[int, date, date]:
     """R6: the term running on ``on`` as (number, first day, last day).
 
     Term k runs from activation + (k−1) years to the day before activation +
@@ -202,7 +231,7 @@ def term(activated_on: date, on: date) -> tuple[int, date, date]:
     while add_years(activated_on, k) <= on:
         k += 1
     first = add_years(activated_on, k - 1)
-    last = min(add_years(activated_on, k) - ONE_DAY, CONTRACT_END)
+    last = min(add_years(activated_on, k) - ONE_DAY, end)
     return k, first, last
 
 
@@ -216,12 +245,12 @@ def minimum_term_end(activated_on: date) -> date:
     return add_years(activated_on, 1)
 
 
-def service_end(activated_on: date, termination_received_on: date) -> date:
+def service_end(activated_on: date, termination_received_on: date, end: date) -> date:
     """R7: last day of service after a termination request.
 
     The day before max(notice start + 2 months, activation + 1 year), and
-    never later than 2028-12-31.
+    never later than the contract end ``end``.
     """
     notice_over = add_months(notice_start(termination_received_on), NOTICE_MONTHS)
     ends_before = max(notice_over, minimum_term_end(activated_on))
-    return min(ends_before - ONE_DAY, CONTRACT_END)
+    return min(ends_before - ONE_DAY, end)

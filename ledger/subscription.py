@@ -20,7 +20,7 @@ from ledger import rules
 from ledger.customer import Customer
 from ledger.errors import BusinessRuleViolation
 from ledger.identity import subscription_id
-from ledger.tariffs import Schedule
+from ledger.tariffs import Facts, Schedule
 
 _DOMAIN_LABEL = r"[a-z0-9à-ÿœæ](?:[a-z0-9à-ÿœæ-]{0,61}[a-z0-9à-ÿœæ])?"
 
@@ -57,13 +57,18 @@ class Contract:
     storage_orders: tuple[StorageOrder, ...] = ()
     activated_on: date | None = None
     termination_received_on: date | None = None
+    #: The contract's last day (R6), as the barème in force on receipt stated it.
+    ends_on: date = date(2028, 12, 31)
+    #: The body's facts (category, kind, population) as declared when the order form was
+    #: received: they chose the barème's lines for the life of the contract.
+    facts: Facts = Facts()
 
     @property
     def service_end(self) -> date | None:
         """Last day of service once a termination request was received (R7), else ``None``."""
         if self.activated_on is None or self.termination_received_on is None:
             return None
-        return rules.service_end(self.activated_on, self.termination_received_on)
+        return rules.service_end(self.activated_on, self.termination_received_on, self.ends_on)
 
     @property
     def extra_gb(self) -> int:
@@ -88,16 +93,15 @@ def _known(value: date | None, day: date) -> date | None:
     return value if value is not None and value <= day else None
 
 
-def _check_packs(schedules: Sequence[Schedule], packs: Sequence[int], received_on: date) -> None:
+def _check_packs(schedules: Sequence[Schedule], packs: Sequence[int], received_on: date,
+                 facts: Facts) -> None:
     for gb in packs:
-        rules.pack_fee(schedules, gb, received_on)  # raises if no schedule offers this pack
+        rules.pack_fee(schedules, gb, received_on, facts)  # raises if no line offers it to them
 
 
-def _check_within_offer(what: str, day: date) -> None:
-    if day > rules.CONTRACT_END:
-        raise BusinessRuleViolation(
-            f"{what} {day} is after the end of the offer ({rules.CONTRACT_END})"
-        )
+def _check_within_offer(what: str, day: date, end: date) -> None:
+    if day > end:
+        raise BusinessRuleViolation(f"{what} {day} is after the end of the offer ({end})")
 
 
 def _check_signed_before_received(signed_on: date, received_on: date) -> None:
@@ -152,19 +156,21 @@ class Subscription(Aggregate):
         signed_on: date,
         received_on: date,
     ) -> None:
-        reason = rules.ineligibility_reason(customer.category, customer.population)
+        _check_signed_before_received(signed_on, received_on)
+        ends_on = rules.contract_end(schedules, received_on)  # raises if no barème governs it
+        reason = rules.ineligibility_reason(schedules, received_on, customer.facts)
         if reason is not None:
             raise BusinessRuleViolation(
                 f"customer {customer.key!r} is not eligible for the Suite Territoriale: {reason}"
             )
-        _check_signed_before_received(signed_on, received_on)
-        _check_within_offer("received_on", received_on)
+        _check_within_offer("received_on", received_on, ends_on)
         self._check_new_order(order)
-        rules.access_fee(schedules, storage_gb, received_on)  # raises if no schedule prices it
-        _check_packs(schedules, extra_gb_packs, received_on)
+        facts = customer.facts
+        rules.access_fee(schedules, storage_gb, received_on, facts)  # raises if not priced
+        _check_packs(schedules, extra_gb_packs, received_on, facts)
         if self.contracts:
             current = self.current
-            if not rules.has_ended(current.service_end, received_on):
+            if not rules.has_ended(current.service_end, received_on, current.ends_on):
                 raise BusinessRuleViolation(
                     f"domain {self.domain!r} already has order form {current.order} "
                     f"(received {current.received_on}) and its subscription has not ended "
@@ -178,6 +184,8 @@ class Subscription(Aggregate):
             extra_gb_packs=tuple(extra_gb_packs),
             signed_on=signed_on,
             received_on=received_on,
+            ends_on=ends_on,
+            facts=attrs.asdict(facts),
         )
 
     def activate(self, *, activated_on: date) -> None:
@@ -191,7 +199,7 @@ class Subscription(Aggregate):
                 f"activated_on {activated_on} is before order form {current.order} "
                 f"was received ({current.received_on})"
             )
-        _check_within_offer("activated_on", activated_on)
+        _check_within_offer("activated_on", activated_on, current.ends_on)
         self._activated(activated_on=activated_on)
 
     def add_storage(
@@ -217,9 +225,9 @@ class Subscription(Aggregate):
                 f"received_on {received_on} is before the domain's order form "
                 f"{current.order} was received ({current.received_on})"
             )
-        _check_within_offer("received_on", received_on)
+        _check_within_offer("received_on", received_on, current.ends_on)
         self._check_new_order(order)
-        _check_packs(schedules, extra_gb_packs, received_on)
+        _check_packs(schedules, extra_gb_packs, received_on, current.facts)
         self._storage_added(
             order=order, extra_gb_packs=tuple(extra_gb_packs), signed_on=signed_on,
             received_on=received_on,
@@ -242,7 +250,7 @@ class Subscription(Aggregate):
                 f"termination received_on {received_on} is before the activation "
                 f"date {current.activated_on}"
             )
-        _check_within_offer("received_on", received_on)
+        _check_within_offer("received_on", received_on, current.ends_on)
         self._termination_requested(received_on=received_on)
 
     # Events: apply facts only. Never read the clock or anything outside the event.
@@ -256,6 +264,8 @@ class Subscription(Aggregate):
         extra_gb_packs: tuple[int, ...],
         signed_on: date,
         received_on: date,
+        ends_on: date,
+        facts: dict[str, object] | None = None,
     ) -> None:
         packs = tuple(extra_gb_packs)
         storage_orders = (StorageOrder(order, packs, signed_on, received_on),) if packs else ()
@@ -266,6 +276,8 @@ class Subscription(Aggregate):
             signed_on=signed_on,
             received_on=received_on,
             storage_orders=storage_orders,
+            ends_on=ends_on,
+            facts=Facts(**facts) if facts else Facts(),
         )
         self.contracts = (*self.contracts, contract)
 

@@ -10,7 +10,17 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from ledger.identity import tariff_book_id
-from ledger.tariffs import CatalogueError, PriceLine, Schedule, check_no_same_day, parse_schedule
+from ledger.tariffs import (
+    CatalogueError,
+    Facts,
+    NotEligible,
+    PriceLine,
+    Schedule,
+    check_no_same_day,
+    from_plain,
+    parse_schedule,
+    to_plain,
+)
 
 
 class TariffBook(Aggregate):
@@ -25,10 +35,14 @@ class TariffBook(Aggregate):
         self.schedules: tuple[Schedule, ...] = ()
 
     def adopt(self, schedule: Schedule) -> bool:
-        """Record the adoption of ``schedule``. ``False`` if this very schedule was already adopted."""
+        """Record the adoption of ``schedule``. ``False`` if this very schedule was already adopted.
+
+        What is recorded is the schedule as checked (its normalised form) beside the document
+        as written: replaying reads the former and never runs the catalogue's checks again.
+        """
         for other in self.schedules:
             if other.id == schedule.id:
-                if dict(other.document) == dict(schedule.document):
+                if to_plain(other) == to_plain(schedule):
                     return False
                 raise CatalogueError(
                     schedule.source, None,
@@ -36,12 +50,14 @@ class TariffBook(Aggregate):
                     "a revision is a new schedule with its own id and a later effective_from",
                 )
         check_no_same_day(list(self.schedules), schedule)
-        self._adopted(document=dict(schedule.document))
+        self._adopted(document=dict(schedule.document), schedule=to_plain(schedule))
         return True
 
     @event("TariffScheduleAdopted")
-    def _adopted(self, document: dict[str, Any]) -> None:
-        self.schedules = (*self.schedules, parse_schedule(document))
+    def _adopted(self, document: dict[str, Any], schedule: dict[str, Any] | None) -> None:
+        adopted = from_plain(schedule, document) if schedule is not None \
+            else parse_schedule(document, stored=True)
+        self.schedules = (*self.schedules, adopted)
 
 
 def schedule_in_force(schedules: Iterable[Schedule], day: date, offer: str) -> Schedule | None:
@@ -57,13 +73,63 @@ def schedule_in_force(schedules: Iterable[Schedule], day: date, offer: str) -> S
     return max(candidates, key=lambda s: s.effective_from, default=None)
 
 
-def offer_line(schedule: Schedule, day: date, component: str, volume_gb: int) -> PriceLine | None:
-    """The line of ``schedule`` pricing one component (``access``, ``extra_storage``) of a volume."""
-    for line in schedule.lines:
-        if (line.component, line.volume_gb) == (component, volume_gb) and line.offer is not None \
-                and (line.available_until is None or day <= line.available_until):
-            return line
-    return None
+def offer_line(schedule: Schedule, day: date, component: str, volume_gb: int,
+               facts: Facts | None = None) -> PriceLine | None:
+    """The line of ``schedule`` pricing one component (``access``, ``extra_storage``) of a volume
+    for a body of these ``facts``.
+
+    A barème may price the same volume differently for different bodies (a line for EPCI beside
+    one for communes): the line chosen is the one whose eligibility the facts meet. With
+    ``facts=None`` eligibility is not looked at (the first available line).
+    Raises :class:`NotEligible` when lines price the volume but none is open to the body; the
+    reason (or the missing fact) is the one of the first such line.
+    """
+    candidates = [line for line in schedule.lines
+                  if (line.component, line.volume_gb) == (component, volume_gb)
+                  and line.offer is not None and line.available_on(day)]
+    if facts is None or not candidates:
+        return candidates[0] if candidates else None
+    refusals: list[NotEligible] = []
+    for line in candidates:
+        try:
+            line.eligibility.check(facts, f"line {line.id!r}")
+        except NotEligible as refusal:
+            refusals.append(refusal)
+            continue
+        return line
+    missing = [r for r in refusals if r.missing]
+    raise (missing or refusals)[0]
+
+
+def line_in_force(schedules: Iterable[Schedule], line_id: str, day: date,
+                  adhesion_on: date | None = None) -> tuple[Schedule, PriceLine]:
+    """The schedule and line that price ``line_id`` on ``day``.
+
+    A line whose price is fixed for N years from the body's adhesion (``locked_years``,
+    « fixée pour une durée de 5 ans ») is priced, during those years, by the schedule that
+    was in force on the day of adhesion — whatever revisions say since.
+    """
+    schedules = list(schedules)
+    holding = [s for s in schedules if s.in_force_on(day) and _has(s, line_id)]
+    if not holding:
+        raise CatalogueError(line_id, None, f"no schedule adopted in force on {day} has a "
+                             f"line {line_id!r}")
+    current = max(holding, key=lambda s: s.effective_from)
+    line = current.line(line_id)
+    if adhesion_on is not None and line.locked_years:
+        from ledger.dates import add_years
+
+        at_adhesion = [s for s in schedules if s.in_force_on(adhesion_on) and _has(s, line_id)]
+        if at_adhesion:
+            first = max(at_adhesion, key=lambda s: s.effective_from)
+            locked = first.line(line_id)
+            if locked.locked_years and day < add_years(adhesion_on, locked.locked_years):
+                return first, locked
+    return current, line
+
+
+def _has(schedule: Schedule, line_id: str) -> bool:
+    return any(line.id == line_id for line in schedule.lines)
 
 
 def offer_volumes(schedule: Schedule, component: str) -> list[int]:

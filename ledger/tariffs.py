@@ -1,18 +1,26 @@
 """Tariff schedules (barèmes): a declarative catalogue of price lines, adopted by deliberation.
 
-A schedule is read from a TOML file (docs/catalogue.md) into immutable values.
-The same parser reads the document carried by a ``TariffScheduleAdopted``
-event, so what is replayed is exactly what was validated.
+A schedule is read from a TOML file (docs/catalogue.md), checked against the catalogue's
+schema — every key known, every value of its type, every cross-field rule — and turned into
+immutable values. Who may buy a line (categories, population, workstations, members) and
+when (in force, available) are data of the schedule, not code.
 
-Amounts are ``Decimal``: TOML decimals are parsed as ``Decimal`` (never float),
-strings such as ``"0.10"`` and integers are accepted too.
+What an adoption records is the **normalised** schedule (:func:`to_plain`): every value
+already checked and resolved. Replaying reads it back with :func:`from_plain`, which checks
+nothing — so a later, stricter version of this parser can never make an adopted schedule
+unreadable.
+
+Amounts are ``Decimal``: TOML decimals are parsed as ``Decimal`` (never float); strings such
+as ``"0.10"`` and integers are accepted too.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import itertools
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -20,21 +28,28 @@ from typing import Any
 
 import attrs
 
+from ledger.categories import CATEGORIES, matches, valid_selector
 from ledger.errors import LedgerError
 
+#: Parameters any shape may take besides its own: bounds of the amount.
+BOUNDS = frozenset({"minimum", "maximum"})
 SHAPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # shape: (required parameters, optional parameters)
     "flat": (frozenset({"amount"}), frozenset({"multiplier"})),
-    "per_unit": (frozenset({"unit_price"}), frozenset({"minimum", "maximum"})),
-    "per_inhabitant": (frozenset({"rate"}), frozenset({"minimum", "maximum"})),
+    "per_unit": (frozenset({"unit_price"}), frozenset()),
+    "per_inhabitant": (frozenset({"rate"}), frozenset()),
     "population_bands": (frozenset(), frozenset()),
     "graduated": (frozenset(), frozenset()),
     "per_block": (frozenset({"amount", "block_size"}), frozenset()),
     "formula": (frozenset({"rate"}), frozenset({"fixed", "multiplier", "discount_percent"})),
     "supplier_markup": (frozenset({"markup_percent"}), frozenset()),
+    # The base may be left to the economic model the comité syndical adopts (then the quote
+    # gives it); the ratio is the body's own.
+    "ratio": (frozenset(), frozenset({"base", "ratio_min", "ratio_max"})),
     "quoted": (frozenset(), frozenset()),
 }
 TIMINGS = ("one_off", "access_fee", "yearly", "multi_year")
+OFFERED_TO = ("all", "members", "non_members")
 VAT_CATEGORIES = {
     # name: (EN 16931 / UNTDID 5305 code, rate in %)
     "outside_scope": ("O", Decimal(0)),
@@ -43,18 +58,20 @@ VAT_CATEGORIES = {
     "intermediate": ("S", Decimal(10)),
     "reduced": ("S", Decimal("5.5")),
 }
-#: Kinds of public body a customer can be, and a price line can be reserved for.
-CATEGORIES = ("commune", "ccas", "epci", "cias", "other")
 
+_AMOUNT_PARAMS = frozenset().union(*(req | opt for req, opt in SHAPES.values())) | BOUNDS
 _LINE_KEYS = frozenset({
     "id", "label", "section", "shape", "timing", "years", "commitment_years", "vat",
-    "vat_reason", "first_year_free", "price_includes_vat", "eligibility", "available_until",
-    "offer", "component", "volume_gb", "note", "unit", "quantity_basis", "bands", "tiers",
-}) | frozenset().union(*(req | opt for req, opt in SHAPES.values()))
+    "vat_reason", "first_year_free", "price_includes_vat", "eligibility", "offered_to",
+    "available_from", "available_until", "offer", "component", "volume_gb", "note", "unit",
+    "quantity_basis", "locked_years", "bands", "tiers",
+}) | _AMOUNT_PARAMS
 _SCHEDULE_KEYS = frozenset({
     "id", "operator", "operator_name", "title", "deliberation", "effective_from",
-    "effective_until", "currency", "default_vat", "lines", "notes", "source",
+    "effective_until", "currency", "default_vat", "lines", "notes", "source", "offers",
 })
+_CONDITION_KEYS = frozenset({"categories", "population_min", "population_max",
+                             "workstations_min", "workstations_max"})
 
 
 class CatalogueError(LedgerError):
@@ -79,7 +96,8 @@ class Split:
 
 @attrs.frozen
 class Band:
-    """A population band, bounds included; priced flat (``amount``) or per inhabitant (``rate``)."""
+    """A population band, bounds included; priced flat (``amount``), per inhabitant (``rate``,
+    times ``multiplier``), or both (a fixed part plus a variable part)."""
 
     low: int
     high: int | None
@@ -103,10 +121,128 @@ class Tier:
 
 
 @attrs.frozen
-class Eligibility:
+class Facts:
+    """What is known of a body when its eligibility is checked. ``None``: not known."""
+
+    category: str | None = None
+    kind: str | None = None
+    population: int | None = None
+    workstations: int | None = None
+
+
+class NotEligible(LedgerError):
+    """A body may not buy this line or offer, or a fact needed to tell is missing."""
+
+    def __init__(self, message: str, missing: str | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+@attrs.frozen
+class Condition:
+    """One way of being eligible: every bound given must hold."""
+
     categories: tuple[str, ...] = ()
     population_min: int | None = None
     population_max: int | None = None
+    workstations_min: int | None = None
+    workstations_max: int | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.categories:
+            parts.append(" or ".join(self.categories))
+        for fact, low, high, unit in (
+                ("population", self.population_min, self.population_max, "inhabitants"),
+                ("workstations", self.workstations_min, self.workstations_max,
+                 "workstations")):
+            if low is not None and high is not None:
+                parts.append(f"{_n(low)} to {_n(high)} {unit}")
+            elif high is not None:
+                parts.append(f"at most {_n(high)} {unit}")
+            elif low is not None:
+                parts.append(f"at least {_n(low)} {unit}")
+        return ", ".join(parts) or "anyone"
+
+    def failure(self, facts: Facts) -> tuple[str | None, str | None]:
+        """(why this condition fails, which fact is missing); (None, None) when it holds."""
+        if self.categories:
+            if facts.category is None:
+                return None, "category"
+            found = [matches(c, facts.category, facts.kind) for c in self.categories]
+            if True not in found:
+                if None in found:
+                    return None, "kind"
+                return f"reserved for {' or '.join(self.categories)} (not {facts.category})", None
+        who = " or ".join(self.categories) or "bodies"
+        for fact, low, high, unit in (
+                ("population", self.population_min, self.population_max, "inhabitants"),
+                ("workstations", self.workstations_min, self.workstations_max,
+                 "workstations")):
+            if low is None and high is None:
+                continue
+            value = getattr(facts, fact)
+            if value is None:
+                return None, fact
+            if high is not None and value > high:
+                return (f"reserved for {who} of at most {_n(high)} {unit} "
+                        f"(it has {_n(value)})"), None
+            if low is not None and value < low:
+                return (f"reserved for {who} of at least {_n(low)} {unit} "
+                        f"(it has {_n(value)})"), None
+        return None, None
+
+
+def _n(number: int) -> str:
+    """A count as French readers write it: 15 000."""
+    return f"{number:,}".replace(",", " ")
+
+
+@attrs.frozen
+class Eligibility:
+    """Who may buy: anyone (no condition), or whoever meets one of the conditions."""
+
+    any_of: tuple[Condition, ...] = ()
+
+    def check(self, facts: Facts, what: str) -> None:
+        """Raise :class:`NotEligible` saying why, or naming the fact needed to tell."""
+        if not self.any_of:
+            return
+        wrong_kind, other, missing = [], [], []
+        for condition in self.any_of:
+            reason, fact = condition.failure(facts)
+            if reason is None and fact is None:
+                return
+            if fact is not None:
+                missing.append(fact)
+            elif " of at " in reason:
+                other.append(reason)  # the right kind of body, beyond a bound
+            else:
+                wrong_kind.append(condition)
+        if missing:
+            fact = missing[0]
+            raise NotEligible(f"{what} is reserved for {self.describe()}: give the {fact} to "
+                              "tell", fact)
+        if len(other) == 1:
+            raise NotEligible(f"{what} is {other[0]}")
+        kinds = [c for condition in self.any_of for c in condition.categories]
+        if not other and kinds:
+            raise NotEligible(f"{what} is reserved for {', '.join(kinds)} "
+                              f"(not {facts.category})")
+        raise NotEligible(f"{what} is reserved for {self.describe()}")
+
+    def describe(self) -> str:
+        return "; or ".join(c.describe() for c in self.any_of) or "anyone"
+
+
+@attrs.frozen
+class Offer:
+    """An offer of the operator (the Suite Territoriale): its terms, as the barème states them."""
+
+    id: str
+    label: str = ""
+    ends_on: date | None = None  # « renouvelable … jusqu'au 31/12/2028 »
+    eligibility: Eligibility = Eligibility()
 
 
 @attrs.frozen
@@ -126,6 +262,8 @@ class PriceLine:
     first_year_free: bool = False
     price_includes_vat: bool = False
     eligibility: Eligibility = Eligibility()
+    offered_to: str = "all"
+    available_from: date | None = None
     available_until: date | None = None
     offer: str | None = None
     component: str | None = None
@@ -133,6 +271,11 @@ class PriceLine:
     unit: str | None = None
     quantity_basis: str | None = None
     note: str | None = None
+    locked_years: int | None = None
+
+    def available_on(self, day: date) -> bool:
+        return (self.available_from is None or self.available_from <= day) and (
+            self.available_until is None or day <= self.available_until)
 
 
 def _money(split: Split) -> str:
@@ -155,14 +298,11 @@ def summary(line: PriceLine) -> str:
             if "multiplier" in p:
                 text += f" × {_money(p['multiplier'])}"
         case "per_unit":
-            text = f"{_money(p['unit_price'])} per {line.unit or 'unit'}{bounds}"
+            text = f"{_money(p['unit_price'])} per {line.unit or 'unit'}"
         case "per_inhabitant":
-            text = f"{_money(p['rate'])} per inhabitant{bounds}"
+            text = f"{_money(p['rate'])} per inhabitant"
         case "population_bands":
-            text = "; ".join(
-                f"{b.describe()}: "
-                + (_money(b.amount) if b.amount else f"{_money(b.rate)}/inh. × {b.multiplier}")
-                for b in line.bands)
+            text = "; ".join(f"{b.describe()}: {_band_text(b)}" for b in line.bands)
         case "graduated":
             text = "; ".join(
                 (f"up to {t.up_to}" if t.up_to else "beyond") + f": {_money(t.unit_price)}"
@@ -178,9 +318,27 @@ def summary(line: PriceLine) -> str:
                 text += f" − {_money(p['discount_percent'])} %"
         case "supplier_markup":
             text = f"supplier price + {_money(p['markup_percent'])} %"
+        case "ratio":
+            base = _money(p["base"]) if "base" in p else "the reference amount"
+            text = f"{base} × the body's ratio"
+            if "ratio_max" in p:
+                text += f" (at most {_money(p['ratio_max'])})"
         case _:
             text = "on quotation"
+    text += bounds
+    if line.offered_to != "all":
+        text += f" ({line.offered_to.replace('_', '-')} only)"
     return text
+
+
+def _band_text(band: Band) -> str:
+    parts = []
+    if band.amount is not None:
+        parts.append(_money(band.amount))
+    if band.rate is not None:
+        rate = f"{_money(band.rate)}/inh."
+        parts.append(rate if band.multiplier == 1 else f"{rate} × {band.multiplier}")
+    return " + ".join(parts)
 
 
 @attrs.frozen
@@ -198,6 +356,7 @@ class Schedule:
     notes: tuple[str, ...]
     source: str
     document: Mapping[str, Any] = attrs.field(eq=False, repr=False)
+    offers: tuple[Offer, ...] = ()
 
     def line(self, line_id: str) -> PriceLine:
         for line in self.lines:
@@ -205,12 +364,18 @@ class Schedule:
                 return line
         raise LedgerError(f"schedule {self.id!r} has no line {line_id!r}")
 
+    def offer(self, offer_id: str) -> Offer | None:
+        for offer in self.offers:
+            if offer.id == offer_id:
+                return offer
+        return None
+
     def in_force_on(self, day: date) -> bool:
         return self.effective_from <= day and (
             self.effective_until is None or day <= self.effective_until)
 
 
-# Parsing -------------------------------------------------------------------------------------
+# Parsing (strict) ------------------------------------------------------------------------------
 
 
 def load_schedule(path: str | Path) -> Schedule:
@@ -233,7 +398,7 @@ def load_schedule(path: str | Path) -> Schedule:
 
 def plain_document(value: Any) -> Any:
     """A catalogue document as plain JSON: decimals and dates become text (``"0.10"``,
-    ``"2026-01-01"``), which the parser reads back exactly. What an adoption records."""
+    ``"2026-01-01"``), which the parser reads back exactly."""
     if isinstance(value, Mapping):
         return {str(key): plain_document(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -249,10 +414,40 @@ def plain_document(value: Any) -> Any:
     return value
 
 
-def parse_schedule(document: Mapping[str, Any], source: str | None = None) -> Schedule:
-    """Validate a catalogue document (a TOML file's content) and build the schedule."""
+Fail = Callable[[str], Any]
+
+
+def _failer(source: str, line: str | None, prefix: str = "") -> Fail:
+    def fail(problem: str):
+        raise CatalogueError(source, line, prefix + problem)
+
+    return fail
+
+
+#: While reading a document stored by an earlier version (plain JSON: amounts and dates as
+#: text), text is read as a number or a date; a TOML file must use TOML's own types.
+_STORED_TEXT: ContextVar[bool] = ContextVar("stored_text", default=False)
+
+
+def parse_schedule(document: Mapping[str, Any], source: str | None = None,
+                   stored: bool = False) -> Schedule:
+    """Validate a catalogue document (a TOML file's content) and build the schedule.
+
+    ``stored``: the document is the plain JSON form an earlier version recorded on adoption
+    (amounts and dates as text); only replay of such history passes it.
+    """
+    token = _STORED_TEXT.set(stored)
+    try:
+        return _parse_schedule(document, source)
+    finally:
+        _STORED_TEXT.reset(token)
+
+
+def _parse_schedule(document: Mapping[str, Any], source: str | None) -> Schedule:
     source = source or str(document.get("source", "<catalogue>"))
     fail = _failer(source, None)
+    if not isinstance(document, Mapping):
+        fail("a catalogue is a TOML table")
     unknown = sorted(set(document) - _SCHEDULE_KEYS)
     if unknown:
         fail(f"unknown key(s) {', '.join(unknown)}")
@@ -278,6 +473,9 @@ def parse_schedule(document: Mapping[str, Any], source: str | None = None) -> Sc
     default_vat = document.get("default_vat", "outside_scope")
     if default_vat not in VAT_CATEGORIES:
         fail(f"default_vat must be one of {', '.join(VAT_CATEGORIES)}")
+    for key in ("operator_name", "title"):
+        _optional_text(document, key, fail)
+    offers = _parse_offers(document.get("offers", []), source)
     raw_lines = document.get("lines")
     if not isinstance(raw_lines, list) or not raw_lines:
         fail("no [[lines]]: a schedule needs at least one price line")
@@ -290,6 +488,8 @@ def parse_schedule(document: Mapping[str, Any], source: str | None = None) -> Sc
         if line.id in seen:
             _failer(source, line.id)("the same line id appears twice")
         seen.add(line.id)
+        if line.offer is not None and line.offer not in {o.id for o in offers} and offers:
+            _failer(source, line.id)(f"offer {line.offer!r} is not one of the [[offers]]")
         lines.append(line)
     notes = document.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
@@ -301,29 +501,49 @@ def parse_schedule(document: Mapping[str, Any], source: str | None = None) -> Sc
         deliberation_reference=reference, deliberation_date=deliberation_date,
         effective_from=effective_from, effective_until=effective_until, currency=currency,
         lines=tuple(lines), notes=tuple(notes), source=str(document.get("source", source)),
-        document=plain_document(document),
+        document=plain_document(document), offers=tuple(offers),
     )
 
 
-def _failer(source: str, line: str | None, prefix: str = ""):
-    def fail(problem: str):
-        raise CatalogueError(source, line, prefix + problem)
-
-    return fail
-
-
-def _required_text(table: Mapping[str, Any], key: str, fail) -> str:
+def _required_text(table: Mapping[str, Any], key: str, fail: Fail) -> str:
     value = table.get(key)
     if not isinstance(value, str) or not value.strip():
         fail(f"missing {key} (text)")
     return value.strip()
 
 
-def _optional_date(table: Mapping[str, Any], key: str, fail) -> date | None:
+def _optional_text(table: Mapping[str, Any], key: str, fail: Fail) -> str | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, str):
+        fail(f"{key} must be text (got {value!r})")
+    return value
+
+
+def _optional_bool(table: Mapping[str, Any], key: str, fail: Fail) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        fail(f"{key} must be true or false (got {value!r})")
+    return value
+
+
+def _optional_int(table: Mapping[str, Any], key: str, fail: Fail, minimum: int = 0
+                  ) -> int | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        fail(f"{key} must be a whole number ≥ {minimum} (got {value!r})")
+    return value
+
+
+def _optional_date(table: Mapping[str, Any], key: str, fail: Fail) -> date | None:
     value = table.get(key)
     if value is None:
         return None
     if isinstance(value, str):
+        if not _STORED_TEXT.get():
+            fail(f"{key} must be a date such as 2026-01-01, written without quotes "
+                 f"(got {value!r})")
         try:
             return date.fromisoformat(value)
         except ValueError:
@@ -333,9 +553,11 @@ def _optional_date(table: Mapping[str, Any], key: str, fail) -> date | None:
     return value
 
 
-def _decimal(value: Any, what: str, fail) -> Decimal:
+def _decimal(value: Any, what: str, fail: Fail) -> Decimal:
     if isinstance(value, (bool, float)):
         fail(f"{what} must be a decimal number, not {value!r}")
+    if isinstance(value, str) and not _STORED_TEXT.get():
+        fail(f"{what} is not a number: {value!r} (write amounts without quotes, e.g. 10.00)")
     try:
         number = Decimal(str(value)) if isinstance(value, (int, str)) else value
     except InvalidOperation:
@@ -347,7 +569,7 @@ def _decimal(value: Any, what: str, fail) -> Decimal:
     return number
 
 
-def _split(value: Any, what: str, fail) -> Split:
+def _split(value: Any, what: str, fail: Fail) -> Split:
     if isinstance(value, Mapping):
         unknown = sorted(set(value) - {"member", "non_member"})
         if unknown:
@@ -362,7 +584,7 @@ def _split(value: Any, what: str, fail) -> Split:
     return Split(amount, amount)
 
 
-def _positive_int(value: Any, what: str, fail) -> int:
+def _positive_int(value: Any, what: str, fail: Fail) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         fail(f"{what} must be a whole number ≥ 1 (got {value!r})")
     return value
@@ -392,22 +614,27 @@ def _parse_line(raw: Mapping[str, Any], source: str, position: int, default_vat:
     if vat not in VAT_CATEGORIES:
         fail(f"vat must be one of {', '.join(VAT_CATEGORIES)} (got {vat!r})")
     required, optional = SHAPES[shape]
+    optional = optional | BOUNDS
     params: dict[str, Split] = {}
     for name in sorted(required | optional):
         if name in raw:
             params[name] = _split(raw[name], name, fail)
         elif name in required:
             fail(f"missing amount for {name!r} (shape {shape})")
-    misplaced = sorted(
-        name for name in set(raw) & frozenset().union(*(r | o for r, o in SHAPES.values()))
-        if name not in required | optional
-    )
+    misplaced = sorted(name for name in set(raw) & _AMOUNT_PARAMS
+                       if name not in required | optional)
     if misplaced:
         fail(f"{', '.join(misplaced)} does not apply to shape {shape}")
     if "block_size" in params:
         size = params["block_size"].member
         if size is None or size != size.to_integral_value() or size < 1:
             fail("block_size must be a whole number ≥ 1")
+    for low, high in (("minimum", "maximum"), ("ratio_min", "ratio_max")):
+        if low in params and high in params:
+            for who in ("member", "non_member"):
+                a, b = getattr(params[low], who), getattr(params[high], who)
+                if a is not None and b is not None and a > b:
+                    fail(f"{low} {a} is above {high} {b}")
     bands = _parse_bands(raw.get("bands"), fail) if shape == "population_bands" else ()
     if shape != "population_bands" and "bands" in raw:
         fail("bands only apply to shape population_bands")
@@ -420,28 +647,44 @@ def _parse_line(raw: Mapping[str, Any], source: str, position: int, default_vat:
     volume = raw.get("volume_gb")
     if volume is not None:
         volume = _positive_int(volume, "volume_gb", fail)
+    locked = raw.get("locked_years")
+    if locked is not None:
+        locked = _positive_int(locked, "locked_years", fail)
+        if timing != "yearly":
+            fail("locked_years (a price fixed for N years) is for a yearly line")
+    offered_to = raw.get("offered_to", "all")
+    if offered_to not in OFFERED_TO:
+        fail(f"offered_to must be one of {', '.join(OFFERED_TO)} (got {offered_to!r})")
+    available_from = _optional_date(raw, "available_from", fail)
+    available_until = _optional_date(raw, "available_until", fail)
+    if available_from and available_until and available_until < available_from:
+        fail(f"available_until {available_until} is before available_from {available_from}")
+    for key in ("section", "vat_reason", "offer", "component", "unit", "quantity_basis",
+                "note"):
+        _optional_text(raw, key, fail)
     return PriceLine(
         id=line_id, label=label, shape=shape, timing=timing, vat=vat,
         section=str(raw.get("section", "")), params=params, bands=bands, tiers=tiers,
         years=years, commitment_years=commitment,
         vat_reason=raw.get("vat_reason"),
-        first_year_free=bool(raw.get("first_year_free", False)),
-        price_includes_vat=bool(raw.get("price_includes_vat", False)),
-        eligibility=_parse_eligibility(raw.get("eligibility"), fail),
-        available_until=_optional_date(raw, "available_until", fail),
+        first_year_free=_optional_bool(raw, "first_year_free", fail),
+        price_includes_vat=_optional_bool(raw, "price_includes_vat", fail),
+        eligibility=parse_eligibility(raw.get("eligibility"), fail),
+        offered_to=offered_to, available_from=available_from, available_until=available_until,
         offer=raw.get("offer"), component=raw.get("component"), volume_gb=volume,
         unit=raw.get("unit"), quantity_basis=raw.get("quantity_basis"), note=raw.get("note"),
+        locked_years=locked,
     )
 
 
-def _parse_bands(raw: Any, fail) -> tuple[Band, ...]:
+def _parse_bands(raw: Any, fail: Fail) -> tuple[Band, ...]:
     if not isinstance(raw, list) or not raw:
         fail("shape population_bands needs [[lines.bands]] with from, to and amount or rate")
     bands = []
     for n, item in enumerate(raw, start=1):
         if not isinstance(item, Mapping):
             fail(f"band #{n} is not a table")
-        unknown = sorted(set(item) - {"from", "to", "amount", "rate", "multiplier"})
+        unknown = sorted(set(item) - {"from", "to", "amount", "rate", "multiplier", "fixed"})
         if unknown:
             fail(f"band #{n}: unknown key(s) {', '.join(unknown)}")
         low = item.get("from", 0)
@@ -450,10 +693,18 @@ def _parse_bands(raw: Any, fail) -> tuple[Band, ...]:
             fail(f"band #{n}: from must be a whole number ≥ 0")
         if high is not None and (isinstance(high, bool) or not isinstance(high, int) or high < low):
             fail(f"band #{n}: to must be a whole number ≥ from")
-        if ("amount" in item) == ("rate" in item):
-            fail(f"band #{n}: give either amount or rate (missing amount)")
-        amount = _split(item["amount"], f"band #{n} amount", fail) if "amount" in item else None
+        if "fixed" in item and "amount" in item:
+            fail(f"band #{n}: fixed and amount are the same thing; give one")
+        fixed = item.get("fixed", item.get("amount"))
+        if fixed is None and "rate" not in item:
+            fail(f"band #{n}: give an amount, a rate, or a fixed part and a rate "
+                 "(missing amount)")
+        if "fixed" in item and "rate" not in item:
+            fail(f"band #{n}: a fixed part goes with a rate (else write amount)")
+        amount = _split(fixed, f"band #{n} amount", fail) if fixed is not None else None
         rate = _split(item["rate"], f"band #{n} rate", fail) if "rate" in item else None
+        if "multiplier" in item and rate is None:
+            fail(f"band #{n}: multiplier applies to a rate")
         multiplier = _decimal(item.get("multiplier", 1), f"band #{n} multiplier", fail)
         bands.append(Band(low, high, amount, rate, multiplier))
     bands.sort(key=lambda b: b.low)
@@ -463,7 +714,7 @@ def _parse_bands(raw: Any, fail) -> tuple[Band, ...]:
     return tuple(bands)
 
 
-def _parse_tiers(raw: Any, fail) -> tuple[Tier, ...]:
+def _parse_tiers(raw: Any, fail: Fail) -> tuple[Tier, ...]:
     if not isinstance(raw, list) or not raw:
         fail("shape graduated needs [[lines.tiers]] with up_to and unit_price")
     tiers = []
@@ -471,30 +722,84 @@ def _parse_tiers(raw: Any, fail) -> tuple[Tier, ...]:
     for n, item in enumerate(raw, start=1):
         if not isinstance(item, Mapping) or "unit_price" not in item:
             fail(f"tier #{n}: missing amount (unit_price)")
+        unknown = sorted(set(item) - {"up_to", "unit_price"})
+        if unknown:
+            fail(f"tier #{n}: unknown key(s) {', '.join(unknown)}")
         up_to = item.get("up_to")
         last = n == len(raw)
         if up_to is None and not last:
             fail(f"tier #{n}: only the last tier may have no up_to")
-        if up_to is not None and (not isinstance(up_to, int) or up_to <= previous):
+        if up_to is not None and (isinstance(up_to, bool) or not isinstance(up_to, int)
+                                  or up_to <= previous):
             fail(f"tier #{n}: up_to must be a whole number above {previous}")
         tiers.append(Tier(up_to, _split(item["unit_price"], f"tier #{n} unit_price", fail)))
         previous = up_to or previous
     return tuple(tiers)
 
 
-def _parse_eligibility(raw: Any, fail) -> Eligibility:
+def _parse_condition(raw: Any, fail: Fail, where: str) -> Condition:
+    if not isinstance(raw, Mapping):
+        fail(f"{where} must be a table")
+    unknown = sorted(set(raw) - _CONDITION_KEYS)
+    if unknown:
+        fail(f"{where}: unknown key(s) {', '.join(unknown)} (expected "
+             f"{', '.join(sorted(_CONDITION_KEYS))})")
+    categories = raw.get("categories", [])
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        fail(f"{where}.categories must be a list of categories such as [\"commune\", "
+             "\"epci:ca\"]")
+    for selector in categories:
+        try:
+            valid_selector(selector)
+        except ValueError as error:
+            fail(f"{where}.categories: {error}")
+    bounds = {key: _optional_int(raw, key, _failer_prefix(fail, f"{where}."))
+              for key in sorted(_CONDITION_KEYS - {"categories"})}
+    for fact in ("population", "workstations"):
+        low, high = bounds[f"{fact}_min"], bounds[f"{fact}_max"]
+        if low is not None and high is not None and low > high:
+            fail(f"{where}: {fact}_min {low} is above {fact}_max {high}")
+    return Condition(tuple(categories), **bounds)
+
+
+def _failer_prefix(fail: Fail, prefix: str) -> Fail:
+    return lambda problem: fail(prefix + problem)
+
+
+def parse_eligibility(raw: Any, fail: Fail) -> Eligibility:
+    """``{categories = […], population_max = …}``, or ``{any_of = [{…}, {…}]}`` for « or »."""
     if raw is None:
         return Eligibility()
     if not isinstance(raw, Mapping):
         fail("eligibility must be a table")
-    unknown = sorted(set(raw) - {"categories", "population_min", "population_max"})
-    if unknown:
-        fail(f"eligibility: unknown key(s) {', '.join(unknown)}")
-    categories = tuple(raw.get("categories", ()))
-    wrong = [c for c in categories if c not in CATEGORIES]
-    if wrong:
-        fail(f"eligibility: unknown categories {', '.join(wrong)}")
-    return Eligibility(categories, raw.get("population_min"), raw.get("population_max"))
+    if "any_of" in raw:
+        if set(raw) != {"any_of"}:
+            fail("eligibility: any_of stands alone (put each condition inside it)")
+        options = raw["any_of"]
+        if not isinstance(options, list) or not options:
+            fail("eligibility.any_of must be a list of conditions")
+        return Eligibility(tuple(_parse_condition(c, fail, f"eligibility.any_of #{n}")
+                                 for n, c in enumerate(options, start=1)))
+    return Eligibility((_parse_condition(raw, fail, "eligibility"),))
+
+
+def _parse_offers(raw: Any, source: str) -> list[Offer]:
+    fail = _failer(source, None)
+    if not isinstance(raw, list):
+        fail("offers must be [[offers]] tables")
+    offers = []
+    for n, item in enumerate(raw, start=1):
+        if not isinstance(item, Mapping):
+            fail(f"offer #{n} is not a table")
+        unknown = sorted(set(item) - {"id", "label", "ends_on", "eligibility"})
+        if unknown:
+            fail(f"offer #{n}: unknown key(s) {', '.join(unknown)}")
+        offer_id = _required_text(item, "id", _failer(source, None, f"offer #{n}: "))
+        offer_fail = _failer(source, None, f"offer {offer_id!r}: ")
+        offers.append(Offer(offer_id, str(item.get("label", "")),
+                            _optional_date(item, "ends_on", offer_fail),
+                            parse_eligibility(item.get("eligibility"), offer_fail)))
+    return offers
 
 
 def check_no_same_day(schedules: list[Schedule], new: Schedule) -> None:
@@ -507,3 +812,109 @@ def check_no_same_day(schedules: list[Schedule], new: Schedule) -> None:
                 f"schedule {new.id!r} of {new.operator} takes effect on {new.effective_from}, "
                 f"the same day as schedule {other.id!r} ({other.source})",
             )
+
+
+# The normalised form: what an adoption records, read back without validation ---------------
+
+def _split_plain(split: Split) -> dict[str, str | None]:
+    return {"member": None if split.member is None else str(split.member),
+            "non_member": None if split.non_member is None else str(split.non_member)}
+
+
+def _split_from(plain: Mapping[str, Any] | None) -> Split | None:
+    if plain is None:
+        return None
+    return Split(*(None if plain[k] is None else Decimal(plain[k])
+                   for k in ("member", "non_member")))
+
+
+def _date(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _from_date(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _eligibility_plain(eligibility: Eligibility) -> list[dict[str, Any]]:
+    return [attrs.asdict(c, value_serializer=lambda _, __, v: list(v) if isinstance(v, tuple)
+                         else v) for c in eligibility.any_of]
+
+
+def _eligibility_from(plain: list[Mapping[str, Any]]) -> Eligibility:
+    return Eligibility(tuple(Condition(**{**c, "categories": tuple(c["categories"])})
+                             for c in plain))
+
+
+def to_plain(schedule: Schedule) -> dict[str, Any]:
+    """The schedule as checked, in plain JSON: what ``tariffs.schedule_adopted`` records."""
+    return {
+        "id": schedule.id, "operator": schedule.operator,
+        "operator_name": schedule.operator_name, "title": schedule.title,
+        "deliberation_reference": schedule.deliberation_reference,
+        "deliberation_date": _date(schedule.deliberation_date),
+        "effective_from": _date(schedule.effective_from),
+        "effective_until": _date(schedule.effective_until), "currency": schedule.currency,
+        "notes": list(schedule.notes), "source": schedule.source,
+        "offers": [{"id": o.id, "label": o.label, "ends_on": _date(o.ends_on),
+                    "eligibility": _eligibility_plain(o.eligibility)} for o in schedule.offers],
+        "lines": [{
+            "id": line.id, "label": line.label, "shape": line.shape, "timing": line.timing,
+            "vat": line.vat, "section": line.section,
+            "params": {name: _split_plain(split) for name, split in sorted(line.params.items())},
+            "bands": [{"low": b.low, "high": b.high,
+                       "amount": None if b.amount is None else _split_plain(b.amount),
+                       "rate": None if b.rate is None else _split_plain(b.rate),
+                       "multiplier": str(b.multiplier)} for b in line.bands],
+            "tiers": [{"up_to": t.up_to, "unit_price": _split_plain(t.unit_price)}
+                      for t in line.tiers],
+            "years": line.years, "commitment_years": line.commitment_years,
+            "vat_reason": line.vat_reason, "first_year_free": line.first_year_free,
+            "price_includes_vat": line.price_includes_vat,
+            "eligibility": _eligibility_plain(line.eligibility), "offered_to": line.offered_to,
+            "available_from": _date(line.available_from),
+            "available_until": _date(line.available_until), "offer": line.offer,
+            "component": line.component, "volume_gb": line.volume_gb, "unit": line.unit,
+            "quantity_basis": line.quantity_basis, "note": line.note,
+            "locked_years": line.locked_years,
+        } for line in schedule.lines],
+    }
+
+
+def from_plain(plain: Mapping[str, Any], document: Mapping[str, Any] | None = None) -> Schedule:
+    """A schedule from its normalised form, as adopted. Nothing is checked again."""
+    lines = []
+    for raw in plain["lines"]:
+        lines.append(PriceLine(
+            id=raw["id"], label=raw["label"], shape=raw["shape"], timing=raw["timing"],
+            vat=raw["vat"], section=raw["section"],
+            params={name: _split_from(split) for name, split in raw["params"].items()},
+            bands=tuple(Band(b["low"], b["high"], _split_from(b["amount"]),
+                             _split_from(b["rate"]), Decimal(b["multiplier"]))
+                        for b in raw["bands"]),
+            tiers=tuple(Tier(t["up_to"], _split_from(t["unit_price"])) for t in raw["tiers"]),
+            years=raw["years"], commitment_years=raw["commitment_years"],
+            vat_reason=raw["vat_reason"], first_year_free=raw["first_year_free"],
+            price_includes_vat=raw["price_includes_vat"],
+            eligibility=_eligibility_from(raw["eligibility"]), offered_to=raw["offered_to"],
+            available_from=_from_date(raw["available_from"]),
+            available_until=_from_date(raw["available_until"]), offer=raw["offer"],
+            component=raw["component"], volume_gb=raw["volume_gb"], unit=raw["unit"],
+            quantity_basis=raw["quantity_basis"], note=raw["note"],
+            locked_years=raw["locked_years"]))
+    return Schedule(
+        id=plain["id"], operator=plain["operator"], operator_name=plain["operator_name"],
+        title=plain["title"], deliberation_reference=plain["deliberation_reference"],
+        deliberation_date=_from_date(plain["deliberation_date"]),
+        effective_from=_from_date(plain["effective_from"]),
+        effective_until=_from_date(plain["effective_until"]), currency=plain["currency"],
+        lines=tuple(lines), notes=tuple(plain["notes"]), source=plain["source"],
+        document=document or {},
+        offers=tuple(Offer(o["id"], o["label"], _from_date(o["ends_on"]),
+                           _eligibility_from(o["eligibility"])) for o in plain["offers"]),
+    )
+
+
+__all__ = ["CATEGORIES", "CatalogueError", "Eligibility", "Facts", "NotEligible", "Offer",
+           "PriceLine", "Schedule", "Split", "from_plain", "load_schedule", "parse_schedule",
+           "to_plain"]

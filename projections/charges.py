@@ -68,8 +68,9 @@ def contract_charges(
     """Every charge one contract gives rise to, up to the contract end, priced by ``schedules``."""
     charges = []
     if contract.activated_on is not None:
-        start, end = rules.access_fee_period(contract.activated_on)
-        fee = rules.access_fee(schedules, contract.storage_gb, contract.received_on)
+        start, end = rules.access_fee_period(contract.activated_on, contract.ends_on)
+        fee = rules.access_fee(schedules, contract.storage_gb, contract.received_on,
+                               contract.facts)
         charges.append(
             Charge(
                 key=f"{domain}/{contract.order}/access",
@@ -115,7 +116,7 @@ def _pack_charges(
     received_on: date,
     schedules: Sequence[Schedule],
 ) -> Iterable[Charge]:
-    for first, last in rules.yearly_periods(rules.billing_start(received_on)):
+    for first, last in rules.yearly_periods(rules.billing_start(received_on), contract.ends_on):
         known_end = (
             contract.service_end
             if rules.termination_known(contract.termination_received_on, first)
@@ -123,8 +124,8 @@ def _pack_charges(
         )
         if known_end is not None and first > known_end:
             return  # R5: a period that would start after the end of service is not charged
-        fee = rules.pack_fee(schedules, pack_gb, first)
-        charged_last = rules.charged_end(last, known_end)
+        fee = rules.pack_fee(schedules, pack_gb, first, contract.facts)
+        charged_last = rules.charged_end(last, known_end, contract.ends_on)
         if charged_last == last:
             amount, rule, basis = to_cents(fee.amount), "R4", f"{pack_gb} GB pack, 12 months"
         else:

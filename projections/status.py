@@ -67,16 +67,17 @@ def status_as_of(subscription: Subscription | None, domain: str, as_of: date) ->
     contract = contract_as_of(subscription, domain, as_of)
     end = contract.service_end
     term_number = term_start = term_end = next_renewal = None
+    last_day = contract.ends_on
     if end is not None and as_of > end:
-        state = TERMINATED if end < rules.CONTRACT_END else EXPIRED
-    elif as_of > rules.CONTRACT_END:
-        state, end = EXPIRED, rules.CONTRACT_END
+        state = TERMINATED if end < last_day else EXPIRED
+    elif as_of > last_day:
+        state, end = EXPIRED, last_day
     elif contract.activated_on is None:
         state = ORDERED
     else:
         state = NOTICE if contract.termination_received_on is not None else ACTIVE
-        term_number, term_start, term_end = rules.term(contract.activated_on, as_of)
-        if state == ACTIVE and term_end < rules.CONTRACT_END:
+        term_number, term_start, term_end = rules.term(contract.activated_on, as_of, last_day)
+        if state == ACTIVE and term_end < last_day:
             next_renewal = term_end + ONE_DAY
     received = contract.termination_received_on
     return SubscriptionStatus(

@@ -181,3 +181,6 @@ def apply(app):
         return import_lines(app, jsonl(*commands), source="test.jsonl")
 
     return apply
+
+#: The Suite Territoriale's last day, as the 2026 barème states it (« jusqu'au 31/12/2028 »).
+CONTRACT_END = __import__("datetime").date(2028, 12, 31)

@@ -17,6 +17,8 @@ from tests.conftest import ROOT
 
 MEGALIS = load_schedule(ROOT / "catalogues" / "megalis-suite-territoriale-2026.toml")
 SOMME = load_schedule(ROOT / "catalogues" / "somme-numerique-2025.toml")
+E_MEGALIS = load_schedule(ROOT / "catalogues" / "megalis-e-megalis-2007.toml")
+REPORT_2015 = load_schedule(ROOT / "catalogues" / "megalis-rapport-2015.toml")
 
 M, NM = True, False  # member, non-member
 
@@ -46,15 +48,15 @@ SOMME_CASES = [
     # « Communes / par habitant 0,10 0,12 … minimum 90 € »: 1 200 inhabitants × 0.10 = 120
     ("sn-demat-commune", req(population=1200, category="commune"), "120.00"),
     # non-member, 500 inh.: 0.12 × 500 = 60 < 90 → minimum 90
-    ("sn-demat-commune", req(NM, population=500), "90.00"),
+    ("sn-demat-commune", req(NM, population=500, category="commune"), "90.00"),
     # member, 1 inh. … the minimum also applies: 0.10 → 90
-    ("sn-demat-commune", req(population=1), "90.00"),
+    ("sn-demat-commune", req(population=1, category="commune"), "90.00"),
     # « EPCI / par habitant 0,07 … maximum 5 000 € »: 40 000 × 0.07 = 2 800
-    ("sn-demat-epci", req(population=40000), "2800.00"),
+    ("sn-demat-epci", req(population=40000, category="epci"), "2800.00"),
     # 100 000 × 0.07 = 7 000 > 5 000 → maximum 5 000
-    ("sn-demat-epci", req(population=100000), "5000.00"),
+    ("sn-demat-epci", req(population=100000, category="epci"), "5000.00"),
     # « Autres établissements publics 300,00 »
-    ("sn-demat-other", req(), "300.00"),
+    ("sn-demat-other", req(category="other_public"), "300.00"),
     # « Clé de signature électronique (retrait Somme Numérique) 130,00 150,00 … pour 3 ans »
     ("sn-signing-key-pickup", req(NM), "150.00"),
     # « Clé … (avec livraison sur site) 180,00 200,00 »
@@ -84,16 +86,16 @@ SOMME_CASES = [
     # 5 – « Mise à disposition de l'application mobile Intramuros 250,00 300,00 »
     ("sn-intramuros-setup", req(NM), "300.00"),
     # Intramuros bands: « < 150 habitants 60,00 » … « 5001 à 10000 habitants 900,00 »
-    ("sn-intramuros-commune", req(population=149), "60.00"),
-    ("sn-intramuros-commune", req(population=150), "120.00"),
-    ("sn-intramuros-commune", req(population=301), "180.00"),
-    ("sn-intramuros-commune", req(population=1000), "240.00"),
-    ("sn-intramuros-commune", req(population=1001), "420.00"),
-    ("sn-intramuros-commune", req(population=3500), "540.00"),
-    ("sn-intramuros-commune", req(population=4200), "720.00"),
-    ("sn-intramuros-commune", req(population=10000), "900.00"),
+    ("sn-intramuros-commune", req(population=149, category="commune"), "60.00"),
+    ("sn-intramuros-commune", req(population=150, category="commune"), "120.00"),
+    ("sn-intramuros-commune", req(population=301, category="commune"), "180.00"),
+    ("sn-intramuros-commune", req(population=1000, category="commune"), "240.00"),
+    ("sn-intramuros-commune", req(population=1001, category="commune"), "420.00"),
+    ("sn-intramuros-commune", req(population=3500, category="commune"), "540.00"),
+    ("sn-intramuros-commune", req(population=4200, category="commune"), "720.00"),
+    ("sn-intramuros-commune", req(population=10000, category="commune"), "900.00"),
     # « > 10 000 habitants : 0,01 € /hab x 12 »: 12 500 × 0.01 × 12 = 1 500
-    ("sn-intramuros-commune", req(population=12500), "1500.00"),
+    ("sn-intramuros-commune", req(population=12500, category="commune"), "1500.00"),
     # « (100 € + 0,01 € / hab.) x 12 … remise de 5 % »: (100 + 0.01 × 20 000) × 12 = 3 600; −5 % = 3 420
     ("sn-intramuros-epci", req(population=20000, category="epci"), "3420.00"),
     # 6 – « Messagerie Zimbra maximum 5Go /compte 15,00 21,00 »: 12 accounts × 15 = 180
@@ -110,8 +112,8 @@ SOMME_CASES = [
     # 8 – Mairie connectée « Accompagnement /installation du matériel informatique 75,00 90,00 »
     ("sn-connected-townhall-install", req(population=800, category="commune"), "75.00"),
     # « Socle numérique V2 commune < 1000 habitants 350,00 » and « de 1001 à 2000 … 450,00 »
-    ("sn-connected-townhall-socle", req(population=640), "350.00"),
-    ("sn-connected-townhall-socle", req(NM, population=1800), "450.00"),
+    ("sn-connected-townhall-socle", req(population=640, category="commune"), "350.00"),
+    ("sn-connected-townhall-socle", req(NM, population=1800, category="commune"), "450.00"),
     # 10 – « Back up sauvegarde locale / FAS 100,00 100,00 »
     ("sn-backup-access", req(NM), "100.00"),
     # « … / 60Go 420,00 480,00 »
@@ -162,15 +164,15 @@ SOMME_CASES = [
     ("sn-wifi-complex", req(quoted_amount="3100.10"), "3100.10"),
     # 14 – « Communes < 499 habitants 36,00 48,00 », « entre 500 et 1999 84,00 90,00 »,
     #      « > 2000 habitants 180,00 204,00 »
-    ("sn-purchasing-group-commune", req(population=320), "36.00"),
-    ("sn-purchasing-group-commune", req(NM, population=500), "90.00"),
-    ("sn-purchasing-group-commune", req(NM, population=2500), "204.00"),
+    ("sn-purchasing-group-commune", req(population=320, category="commune"), "36.00"),
+    ("sn-purchasing-group-commune", req(NM, population=500, category="commune"), "90.00"),
+    ("sn-purchasing-group-commune", req(NM, population=2500, category="commune"), "204.00"),
     # « EPCI / par habitant 240,00 » (read as flat: see the catalogue)
     ("sn-purchasing-group-epci", req(category="epci"), "240.00"),
     # « CD80 / AM 800,00 »
-    ("sn-purchasing-group-cd80-am", req(), "800.00"),
+    ("sn-purchasing-group-cd80-am", req(category="departement"), "800.00"),
     # « Autres établissements publics 300,00 »
-    ("sn-purchasing-group-other", req(), "300.00"),
+    ("sn-purchasing-group-other", req(category="ccas"), "300.00"),
     # 15 – « Forfait 2h30 250,00 260,00 », « Forfait 5h 400,00 420,00 », « Forfait 10h 700,00 735,00 »
     ("sn-support-2h30", req(), "250.00"),
     ("sn-support-5h", req(NM), "420.00"),
@@ -194,14 +196,17 @@ SOMME_CASES = [
     # first subscription, year 1 → 0; year 2: 4 agents × 35 = 140
     ("sn-password-vault", req(quantity=4, first_subscription=True, year=1), "0.00"),
     ("sn-password-vault", req(quantity=4, first_subscription=True, year=2), "140.00"),
+    # « Socle numérique V2 … de 1001 à 2000 habitants 450,00 »: 2 000 itself is in the band
+    ("sn-connected-townhall-socle", req(population=2000, category="commune"), "450.00"),
     # Pack Cybersécurité 2025 — « par tranche de 7 postes sur un même site 75,00 90,00 »: 8 → 2 × 75
     ("sn-cyber-install", req(quantity=8), "150.00"),
     # « 1 licence antivirus + 1 coffre-fort 30,00 35,00 »: 8 × 35 = 280
     ("sn-cyber-av-vault", req(NM, quantity=8), "280.00"),
-    # « Audit technique initial + forfait … 85,00 90,00 … par ordinateur »: 8 × 85 = 680
-    ("sn-cyber-audit", req(quantity=8), "680.00"),
+    # Pack Haute sécurité (« moins de 25 postes »): « Audit technique initial + forfait … 85,00
+    # 90,00 … par ordinateur »: 8 × 85 = 680
+    ("sn-high-security-audit", req(quantity=8, category="commune", workstations=8), "680.00"),
     # « … + 1 contrat d'assistance informatique pour un poste 150,00 165,00 »: 8 × 150 = 1 200
-    ("sn-cyber-full", req(quantity=8), "1200.00"),
+    ("sn-high-security-full", req(quantity=8, category="ccas", workstations=8), "1200.00"),
     # 17 – « Adressage 300,00 330,00 1/2 journée dans vos locaux »
     ("sn-addressing", req(quantity=1), "300.00"),
     # « Accompagnement création de la base adresses locales 250,00 275,00 … avec votre matériel »
@@ -247,19 +252,28 @@ def test_every_line_of_both_grids_is_priced_above():
 def test_every_pricing_shape_is_used_by_the_grids():
     from ledger.tariffs import SHAPES
 
-    assert {line.shape for line in SOMME.lines} | {line.shape for line in MEGALIS.lines} == set(SHAPES)
+    used = {line.shape for schedule in (SOMME, MEGALIS, E_MEGALIS, REPORT_2015)
+            for line in schedule.lines}
+    assert used == set(SHAPES)
 
 
 @pytest.mark.parametrize(
     ("line", "request_", "message"),
     [
-        ("sn-demat-commune", req(), "is priced by population: give --population"),
+        ("sn-demat-commune", req(category="commune"), "is priced by population: give --population"),
+        ("sn-demat-commune", req(population=45000), "give --category to tell"),
+        ("sn-demat-other", req(category="commune"), "reserved for ccas, cias, syndicat, other_public"),
+        ("sn-purchasing-group-cd80-am", req(category="commune"), "reserved for departement, epci:ca"),
+        ("sn-high-security-full", req(category="commune", quantity=30), "give --workstations"),
+        ("sn-high-security-full", req(category="commune", workstations=25, quantity=25),
+         "of at most 24 workstations \\(it has 25\\)"),
         ("sn-mail-5gb", req(), "give --quantity"),
         ("sn-domain-other-ssl", req(), "give --supplier-price"),
         ("sn-vm-complex", req(), "quotation"),
-        ("sn-web-content-support", req(population=2400), "at most 1999 inhabitants"),
+        ("sn-web-content-support", req(population=2400, category="commune"),
+         "reserved for commune of at most 1 999 inhabitants"),
         ("sn-intramuros-epci", req(population=9000, category="commune"), "reserved for epci"),
-        ("sn-demat-commune", req(NM, population=10), None),  # control: this one prices
+        ("sn-demat-commune", req(NM, population=10, category="commune"), None),  # control
     ],
 )
 def test_missing_input_or_ineligible_request_is_explained(line, request_, message):
@@ -282,7 +296,7 @@ def test_commitment_totals_price_each_year():
 
 
 def test_steps_show_how_the_amount_was_computed():
-    price = quote(SOMME.line("sn-intramuros-epci"), req(population=20000))
+    price = quote(SOMME.line("sn-intramuros-epci"), req(population=20000, category="epci"))
     assert price.steps == (
         "(100.00 + 0.01 × 20000) × 12 = 3600.00",
         "minus 5 % = 3420.00",
@@ -295,7 +309,7 @@ def test_a_population_outside_every_band_is_reported():
     # eligibility condition, 2 500 inhabitants falls in no band.
     socle = attrs.evolve(SOMME.line("sn-connected-townhall-socle"), eligibility=Eligibility())
     with pytest.raises(PricingError, match="no band for 2500 inhabitants"):
-        quote(socle, req(population=2500))
+        quote(socle, req(population=2500, category="commune"))
 
 
 def test_members_only_line_refuses_a_non_member_price():

@@ -112,7 +112,7 @@ def test_malformed_lines(app, line, message):
         ({"siret": "21787789332870"}, "wrong check digit"),
         ({"siret": "2178778933287"}, "must have 14 digits"),
         ({"siret": "2178778933287A"}, "must contain only digits"),
-        ({"category": "mairie"}, "category must be one of commune, ccas, epci, cias, other"),
+        ({"category": "mairie"}, "category must be one of commune, ccas, cias, epci, syndicat, departement, region, other_public, company, association"),
         ({"population": 0}, "at least 1 inhabitant"),
         ({"population": "1200"}, "expected a whole number"),
         ({"customer": "Lanvénec!"}, "is not a valid customer key"),
@@ -146,7 +146,7 @@ def test_invalid_orders(app, fields, message):
 def test_ineligible_customer_is_refused(app):
     errors = rejected(app, register(category="epci", population=15001), sign())
     assert errors == [(2, ("customer 'lanvenec' is not eligible for the Suite Territoriale: "
-                          "an EPCI must have at most 15 000 inhabitants (it has 15 001)"))]
+                          "the offer is reserved for epci or cias of at most 15 000 inhabitants (it has 15 001)"))]
 
 
 def test_second_order_form_for_a_running_domain_is_refused(app, apply):

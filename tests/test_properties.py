@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from commands.importer import ImportRejected, import_lines
 from eventstore.app import open_store
-from ledger.rules import CONTRACT_END
+from tests.conftest import CONTRACT_END
 from projections.charges import charges_as_of
 from projections.history import known_at
 from tests.conftest import activate, add_storage, jsonl, open_ledger, register, sign, terminate

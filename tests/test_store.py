@@ -78,7 +78,7 @@ def test_business_dates_are_stored_as_iso_text_and_read_back_as_dates(app, apply
     assert signed.received_on == date(2026, 3, 17) and type(signed.received_on) is date
     entry = app.recorder.entry(signed.log_position)
     assert orjson.loads(entry.data)["received_on"] == "2026-03-17"
-    assert entry.event == "subscription.order_signed" and entry.event_version == 1
+    assert entry.event == "subscription.order_signed" and entry.event_version == 2
 
 
 def test_every_entry_says_who_imported_it_from_which_file_and_line(app, tmp_path):

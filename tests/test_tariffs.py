@@ -203,8 +203,9 @@ def run(capsys, *argv):
 
 
 def test_cli_quote_json(capsys):
-    code, out, _ = run(capsys, "tariff", "quote", "--catalogue", str(SOMME_2025),
-                       "--line", "sn-tenders-platform", "--non-member", "--quantity", "150", "--json")
+    code, out, _ = run(capsys, "tariff", "quote", "--catalogue", str(SOMME_2025), "--on",
+                       "2025-06-01", "--line", "sn-tenders-platform", "--non-member",
+                       "--quantity", "150", "--json")
     assert code == 0
     answer = orjson.loads(out)
     assert (answer["amount"], answer["schedule"], answer["vat"]["code"]) == (
@@ -214,20 +215,24 @@ def test_cli_quote_json(capsys):
 
 
 def test_cli_quote_text(capsys):
-    code, out, _ = run(capsys, "tariff", "quote", "--catalogue", str(SOMME_2025),
-                       "--line", "sn-security-install", "--quantity", "15")
+    code, out, _ = run(capsys, "tariff", "quote", "--catalogue", str(SOMME_2025), "--on",
+                       "2025-06-01", "--line", "sn-security-install", "--quantity", "15")
     assert code == 0
     assert "15 postes → 3 started block(s) of 7" in out and "= 225.00 € HT" in out
-    assert "for 3 years" in out
+    assert "timing: access_fee" in out
 
 
 def test_cli_quote_errors(capsys):
-    code, _, err = run(capsys, "tariff", "quote", "--catalogue", str(SOMME_2025),
-                       "--line", "sn-nope")
+    code, _, err = run(capsys, "tariff", "quote", "--catalogue", str(SOMME_2025), "--on",
+                       "2025-06-01", "--line", "sn-nope")
     assert (code, err) == (1, "error: schedule 'somme-numerique-2025' has no line 'sn-nope'\n")
-    code, _, err = run(capsys, "tariff", "quote", "--catalogue", str(SOMME_2025),
-                       "--line", "sn-mail-5gb")
+    code, _, err = run(capsys, "tariff", "quote", "--catalogue", str(SOMME_2025), "--on",
+                       "2025-06-01", "--line", "sn-mail-5gb")
     assert code == 1 and "give --quantity" in err
+    # The 2025 grid does not price 2026, and a line past its availability is refused.
+    code, _, err = run(capsys, "tariff", "quote", "--catalogue", str(SOMME_2025), "--on",
+                       "2026-02-01", "--line", "sn-mail-5gb", "--quantity", "1")
+    assert code == 1 and "in force from 2025-01-01 to 2025-12-31, not on 2026-02-01" in err
 
 
 def test_cli_list_catalogue(capsys):
