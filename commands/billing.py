@@ -19,8 +19,18 @@ from ledger.customer import Customer
 from ledger.errors import LedgerError
 from ledger.events import REGISTRY
 from ledger.identity import customer_id, subscription_id
-from ledger.invoicing import CREDIT_NOTE, INVOICE, Invoicing, build_document, invoicing_id
-from ledger.money import format_amount
+from ledger.categories import category
+from ledger.invoicing import (
+    CREDIT_NOTE,
+    FORMAT,
+    INVOICE,
+    Invoicing,
+    build_document,
+    invoicing_id,
+)
+from ledger.tariffs import VAT_CATEGORIES
+from ledger.dates import french_date
+from ledger.money import format_amount, french_amount
 from ledger.operator import Operator, operator_id
 from projections.charges import Charge, charges_as_of
 from projections.history import (
@@ -78,9 +88,12 @@ class BillingReport:
         return not self.skipped
 
 
-def charge_line(charge: Charge) -> dict[str, Any]:
-    """An invoice line for a charge: what it is, for which period, how it was priced."""
-    return {
+def charge_line(charge: Charge, format: int = FORMAT) -> dict[str, Any]:
+    """An invoice line for a charge: what it is, for which period, how it was priced.
+
+    ``format``: that of the document the line is on (``ledger.invoicing.FORMAT``).
+    """
+    line = {
         "key": charge.key,
         "customer": charge.customer,
         "domain": charge.domain,
@@ -97,12 +110,18 @@ def charge_line(charge: Charge) -> dict[str, Any]:
         "vat": charge.vat,
         "vat_reason": charge.vat_reason,
     }
+    if format >= 2:
+        line.update(description=f"{charge.label} — {charge.domain}, {charge.basis_fr}",
+                    contract=charge.contract, budget=charge.budget,
+                    vat_reason_code=charge.vat_reason_code)
+    return line
 
 
-def buyer_snapshot(customer: Customer, year: int) -> dict[str, Any]:
-    """The buyer as it stands now, with its Chorus Pro references of ``year``."""
+def buyer_snapshot(customer: Customer, year: int, format: int = FORMAT) -> dict[str, Any]:
+    """The buyer as it stands now, with its Chorus Pro references of ``year`` (and, from
+    format 2, its category and kind: what a titre de recette says of the debtor)."""
     references = customer.references_for(year)
-    return {
+    snapshot = {
         "customer": customer.key,
         "name": customer.name,
         "siret": customer.siret,
@@ -110,6 +129,17 @@ def buyer_snapshot(customer: Customer, year: int) -> dict[str, Any]:
         "code_service": references.code_service,
         "engagement_number": references.engagement_number,
     }
+    if format >= 2:
+        snapshot["category"] = category(customer.category).id
+        snapshot["kind"] = customer.kind
+    return snapshot
+
+
+def document_group(charge: Charge) -> tuple[bool, str]:
+    """What must not share a document with what: lines outside the scope of VAT apart from the
+    others (EN 16931 BR-O-11, BR-O-12), and each section of the budget apart (a titre de recette
+    is fonctionnement or investissement)."""
+    return VAT_CATEGORIES[charge.vat][0] == "O", charge.budget
 
 
 def _operator(app: LedgerApplication, at: int | None = None) -> dict[str, Any]:
@@ -144,7 +174,7 @@ def _retrying(attempt: Callable[[], Any]) -> Any:
 
 def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None = None,
          on_subscription: Callable[[], None] | None = None, *, in_advance: bool = False,
-         dry_run: bool = False) -> BillingReport:
+         dry_run: bool = False, format: int = FORMAT) -> BillingReport:
     """Invoice every charge dated on or before ``through`` that no invoice holds yet.
 
     One invoice per customer and charge date, numbered in series F of the issue
@@ -155,7 +185,13 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
     what the run would issue. Running it again issues nothing new. Every figure is
     derived from the log up to one position, recorded with each document, so that it
     can be derived again from exactly that history.
+
+    ``format``: of the documents (``ledger.invoicing.FORMAT``); an earlier one only
+    reproduces how documents were issued before, for tests of the history they left.
     """
+    def group_of(charge: Charge) -> tuple[bool, str]:
+        return document_group(charge) if format >= 2 else (False, "")
+
     def attempt() -> BillingReport:
         upto = app.position()
         seller = _operator(app, upto)
@@ -165,11 +201,12 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
         due = [c for c in charges_as_of(known, through) if c.key not in invoicing.invoiced_keys]
         later = [c for c in due if c.charge_date > issued_on] if not in_advance else []
         due = [c for c in due if in_advance or c.charge_date <= issued_on]
-        due.sort(key=lambda c: (c.charge_date, c.customer, c.key))
+        due.sort(key=lambda c: (c.charge_date, c.customer, group_of(c), c.key))
         customers = customers_known_at(app, upto) if due else {}
         issued: list[dict[str, Any]] = []
         skipped: dict[tuple[str, str], Skipped] = {}
-        for (charge_date, key), group in groupby(due, key=lambda c: (c.charge_date, c.customer)):
+        for (charge_date, key, _), group in groupby(
+                due, key=lambda c: (c.charge_date, c.customer, group_of(c))):
             group = list(group)
             customer = customers.get(key)
             if customer is None:
@@ -191,8 +228,8 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
             document = build_document(
                 kind=INVOICE, number=invoicing.next_number(INVOICE, issued_on),
                 issued_on=issued_on, seller=seller,
-                buyer=buyer_snapshot(customer, charge_date.year),
-                lines=[charge_line(c) for c in group],
+                buyer=buyer_snapshot(customer, charge_date.year, format),
+                lines=[charge_line(c, format) for c in group], format=format,
             )
             invoicing.issue(document, basis_position=upto)
             issued.append(document)
@@ -242,25 +279,58 @@ def charges_by_key(known: Known) -> dict[str, Charge]:
     return {charge.key: charge for charge in charges_as_of(known, date.max)}
 
 
-def lines_for(charges: dict[str, Charge], keys: set[str]) -> list[dict[str, Any]]:
+def lines_for(charges: dict[str, Charge], keys: set[str], format: int = FORMAT
+              ) -> list[dict[str, Any]]:
     """The lines the given charge keys come to now (a charge no longer due is dropped)."""
-    return [charge_line(charges[key]) for key in sorted(keys) if key in charges]
+    return [charge_line(charges[key], format) for key in sorted(keys) if key in charges]
 
 
-def _cause(app: LedgerApplication, domains: set[str], after: int, upto: int) -> str:
-    """What was recorded for these domains after position ``after``: why an invoice changed."""
+#: What a late entry is, as the reason of a correction says it to a member.
+_NEWS = {
+    "subscription.termination_requested": "Résiliation reçue le {received_on}",
+    "subscription.storage_added": "Commande de stockage {order} reçue le {received_on}",
+    "subscription.service_activated": "Activation du service le {activated_on}",
+    "subscription.order_signed": "Bon de commande {order} reçu le {received_on}",
+}
+
+
+def _effects(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
+    """What changed, line by line, in French: « période réduite au 24/03/2027 »."""
+    now = {line["key"]: line for line in new}
+    effects = []
+    for line in sorted(old, key=lambda line: line["key"]):
+        after = now.get(line["key"])
+        if after is None:
+            effects.append(f"période du {french_date(line['period_start'])} au "
+                           f"{french_date(line['period_end'])} annulée")
+        elif after["period_end"] != line["period_end"]:
+            effects.append(f"période réduite au {french_date(after['period_end'])}"
+                           if after["period_end"] < line["period_end"]
+                           else f"période prolongée au {french_date(after['period_end'])}")
+        elif after["amount"] != line["amount"]:
+            effects.append(f"montant de {french_amount(line['amount'])} porté à "
+                           f"{french_amount(after['amount'])}")
+    return effects
+
+
+def _cause(app: LedgerApplication, domains: set[str], after: int, upto: int,
+           old: list[dict[str, Any]], new: list[dict[str, Any]]) -> str:
+    """Why an invoice changed, as a French sentence: what was recorded for these domains after
+    position ``after``, when it was recorded, and what it does to the invoice."""
     news = []
     for domain in sorted(domains):
         for event in app.events_of(subscription_id(domain), upto):
             if event.log_position > after:
-                name = REGISTRY.by_class[type(event)]
-                dates = ", ".join(f"{field.replace('_', ' ')} {value}"
-                                  for field, value in sorted(vars(event).items())
-                                  if field.endswith("_on"))
-                news.append(f"{name.label} for {domain} ({dates}), recorded at position "
-                            f"{event.log_position} on "
-                            f"{event.timestamp.isoformat(timespec='seconds')}")
-    return "; ".join(news) or "a tariff schedule or other entry recorded after the invoice"
+                name = REGISTRY.by_class[type(event)].name
+                fields = {key: french_date(value) if key.endswith("_on") else value
+                          for key, value in vars(event).items()}
+                what = _NEWS.get(name, "Écriture {name}").format(name=name, **fields)
+                recorded = app.recorder.recorded_at(event.log_position)
+                news.append(f"{what} ({domain}), enregistrée le {french_date(recorded.date())}")
+    if not news:
+        news = ["Barème ou autre écriture enregistré après la facture"]
+    effects = _effects(old, new)
+    return "; ".join(news) + (" : " + ", ".join(effects) if effects else "")
 
 
 def proposals(app: LedgerApplication) -> list[Proposal]:
@@ -282,19 +352,53 @@ def proposals(app: LedgerApplication) -> list[Proposal]:
             old_total=Decimal(document["total_ht"]),
             new_total=sum((Decimal(line["amount"]) for line in current), Decimal("0.00")),
             new_lines=tuple(current),
-            cause=_cause(app, domains, invoicing.basis[number_], upto),
+            cause=_cause(app, domains, invoicing.basis[number_], upto, document["lines"],
+                         current),
         ))
     return found
 
 
-def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_on: date
-                     ) -> list[dict[str, Any]]:
-    """Issue the credit note of a proposal and, where something is still due, a new invoice."""
+REISSUE_CAUSE = ("Facture remplacée par des documents conformes : lignes hors du champ de la "
+                 "TVA et lignes soumises, fonctionnement et investissement, sur des documents "
+                 "distincts")
+
+
+def reissue_proposal(app: LedgerApplication, number_: str) -> Proposal:
+    """A correction of an invoice that is right but cannot be sent as it is (issued before
+    billing split VAT scopes and budget sections): credit it, invoice the same charges again."""
+    invoicing = invoicing_state(app)
+    document = invoicing.documents.get(number_)
+    if document is None or document["kind"] != INVOICE:
+        raise LedgerError(f"no invoice {number_} was issued (ledger invoices list)")
+    if number_ in invoicing.credited:
+        raise LedgerError(f"{number_} was already credited by {invoicing.credited[number_]}")
+    now = charges_by_key(known_at(app, app.position()))
+    lines = lines_for(now, {line["key"] for line in document["lines"]})
+    if _comparable(lines) != _comparable(document["lines"]):
+        raise LedgerError(f"what {number_} should hold changed since it was issued: apply the "
+                          "correction the ledger proposes for it (ledger corrections)")
+    groups = {(VAT_CATEGORIES[line["vat"]][0] == "O", line["budget"]) for line in lines}
+    if len(groups) < 2 and document.get("format", 1) >= 2:
+        raise LedgerError(f"{number_} can be sent as it is: nothing to reissue")
+    return Proposal(id=number_, invoice=number_, customer=document["buyer"]["customer"],
+                    old_total=Decimal(document["total_ht"]),
+                    new_total=sum((Decimal(line["amount"]) for line in lines), Decimal("0.00")),
+                    new_lines=tuple(lines), cause=REISSUE_CAUSE)
+
+
+def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_on: date, *,
+                     reissue: bool = False) -> list[dict[str, Any]]:
+    """Issue the credit note of a proposal and, where something is still due, new invoices
+    (one per VAT scope and budget section). ``reissue``: the proposal is to credit invoice
+    ``proposal_id`` and invoice its charges again (:func:`reissue_proposal`)."""
     if not by.strip():
         raise LedgerError("say who applies the correction (--by NAME)")
 
     def attempt() -> list[dict[str, Any]]:
-        chosen = next((p for p in proposals(app) if p.id == proposal_id), None)
+        if reissue:
+            chosen = reissue_proposal(app, proposal_id)
+        else:
+            chosen = next((p for p in proposals(app) if p.id == proposal_id), None)
         if chosen is None:
             raise LedgerError(f"no correction {proposal_id!r} is proposed (ledger corrections)")
         upto = app.position()
@@ -305,20 +409,28 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
             kind=CREDIT_NOTE, number=invoicing.next_number(CREDIT_NOTE, issued_on),
             issued_on=issued_on, seller=original["seller"], buyer=original["buyer"],
             lines=original["lines"], refers_to=original["number"], cause=chosen.cause,
+            refers_to_issued_on=original["issued_on"],
         )
         invoicing.issue(credit, basis_position=upto)
         issued = [credit]
         if chosen.new_lines:
             customer = _customer(app, chosen.customer, upto)
             year = date.fromisoformat(chosen.new_lines[0]["charge_date"]).year
-            replacement = build_document(
-                kind=INVOICE, number=invoicing.next_number(INVOICE, issued_on),
-                issued_on=issued_on, seller=_operator(app, upto),
-                buyer=buyer_snapshot(customer, year),
-                lines=chosen.new_lines, refers_to=original["number"], cause=chosen.cause,
-            )
-            invoicing.issue(replacement, basis_position=upto)
-            issued.append(replacement)
+            # What is still due, on as many documents as it takes (see document_group).
+            groups: dict[tuple[bool, str], list[dict[str, Any]]] = {}
+            for line in chosen.new_lines:
+                group = (VAT_CATEGORIES[line["vat"]][0] == "O", line["budget"])
+                groups.setdefault(group, []).append(line)
+            for group in sorted(groups):
+                replacement = build_document(
+                    kind=INVOICE, number=invoicing.next_number(INVOICE, issued_on),
+                    issued_on=issued_on, seller=_operator(app, upto),
+                    buyer=buyer_snapshot(customer, year),
+                    lines=groups[group], refers_to=original["number"], cause=chosen.cause,
+                    refers_to_issued_on=original["issued_on"],
+                )
+                invoicing.issue(replacement, basis_position=upto)
+                issued.append(replacement)
         app.save(invoicing, metadata=metadata("corrections apply", by))
         return issued
 
@@ -413,6 +525,7 @@ def rederive(app: LedgerApplication, document: dict[str, Any], basis: int | Basi
     it did. A credit note repeats the invoice it cancels (from ``originals`` if given)."""
     if isinstance(basis, int):
         basis = Basis(app, basis)
+    format_ = document.get("format", 1)  # documents of format 1 did not record it
     if document["kind"] == CREDIT_NOTE:
         refers_to = document["refers_to"]
         if originals is not None and refers_to in originals:
@@ -423,14 +536,15 @@ def rederive(app: LedgerApplication, document: dict[str, Any], basis: int | Basi
     else:
         keys = {line["key"] for line in document["lines"]}
         domains = {line["domain"] for line in document["lines"]}
-        lines = lines_for(basis.charges(domains), keys)
+        lines = lines_for(basis.charges(domains), keys, format_)
         year = date.fromisoformat(lines[0]["charge_date"]).year if lines else 0
         seller = basis.seller()
-        buyer = buyer_snapshot(basis.customer(document["buyer"]["customer"]), year)
+        buyer = buyer_snapshot(basis.customer(document["buyer"]["customer"]), year, format_)
     return build_document(
         kind=document["kind"], number=document["number"],
         issued_on=date.fromisoformat(document["issued_on"]), seller=seller, buyer=buyer,
         lines=lines, refers_to=document["refers_to"], cause=document["cause"],
+        refers_to_issued_on=document.get("refers_to_issued_on"), format=format_,
     )
 
 

@@ -20,18 +20,20 @@ from commands.messages import (
     RegisterOperator,
     RequestTermination,
     SetBillingReferences,
+    SetHeliosProfile,
     SignOrder,
     UpdateCustomer,
 )
 from eventstore.app import LedgerApplication
 from ledger.customer import Customer
 from ledger.errors import BusinessRuleViolation, UnknownCustomer, UnknownDomain
-from ledger.identity import customer_id, receipt_id, subscription_id
+from ledger.identity import customer_id, receipt_id, subscription_id, treasury_id
 from ledger.operator import Operator, operator_id
 from ledger.receipt import CommandReceipt
 from ledger.subscription import Subscription
 from ledger.tariff_book import TariffBook, tariff_book_id
 from ledger.tariffs import Schedule
+from ledger.treasury import Treasury
 
 
 class _LogReader:
@@ -137,6 +139,9 @@ class UnitOfWork:
     def operator(self) -> Operator | None:
         return self._get(operator_id())
 
+    def treasury(self) -> Treasury | None:
+        return self._get(treasury_id())
+
     def tariff_book(self) -> TariffBook | None:
         return self._get(tariff_book_id())
 
@@ -220,8 +225,20 @@ def register_operator(cmd: RegisterOperator, uow: UnitOfWork) -> None:
     operator = uow.operator() or Operator()
     profile = {"name": cmd.name, "siret": cmd.siret, "address": cmd.address,
                "vat_number": cmd.vat_number, "iban": cmd.iban}
+    # Added with document format 2; left out when not given, so that a profile registered
+    # before reads the same.
+    if cmd.payment_days is not None:
+        profile["payment_days"] = cmd.payment_days
+    if cmd.payment_terms is not None:
+        profile["payment_terms"] = cmd.payment_terms
     if operator.register(profile):
         uow.add(operator)
+
+
+def set_helios_profile(cmd: SetHeliosProfile, uow: UnitOfWork) -> None:
+    treasury = uow.treasury() or Treasury()
+    if treasury.set_profile(cmd.profile):
+        uow.add(treasury)
 
 
 def _check_order_reference(order: str, domain: str, uow: UnitOfWork) -> None:
@@ -313,6 +330,7 @@ HANDLERS: dict[type, Callable[[Any, UnitOfWork], None]] = {
     UpdateCustomer: update_customer,
     SetBillingReferences: set_billing_references,
     RegisterOperator: register_operator,
+    SetHeliosProfile: set_helios_profile,
     SignOrder: sign_order,
     Activate: activate,
     AddStorage: add_storage,

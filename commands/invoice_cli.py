@@ -11,7 +11,14 @@ from pathlib import Path
 import orjson
 from rich.table import Table
 
-from commands.billing import apply_correction, bill, invoicing_state, proposals, verify
+from commands.billing import (
+    apply_correction,
+    bill,
+    document_entry,
+    invoicing_state,
+    proposals,
+    verify,
+)
 from commands.exports import facturx_pdf, journal_csv
 from commands.output import console, print_json, progress
 from eventstore.app import open_store
@@ -58,12 +65,29 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     actions = invoices.add_subparsers(dest="invoices_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="list invoices and credit notes")
     listing.add_argument("--json", action="store_true")
-    journal = actions.add_parser("export", parents=[common],
-                                 help="the accounting journal, one row per line")
-    journal.add_argument("--csv", required=True, help="CSV file to write")
+    journal = actions.add_parser(
+        "export", parents=[common],
+        help="the accounting journal (CSV, one row per line), or the PES V2 file of titres "
+             "for the comptable public (--format pes)")
+    journal.add_argument("--format", choices=("csv", "pes"), default="csv")
+    journal.add_argument("--out", help="file to write")
+    journal.add_argument("--csv", help="CSV file to write (the same as --format csv --out FILE)")
     journal.add_argument("--csv-dialect", choices=("en", "fr"), default="en",
                          help="en: comma and decimal point (default); fr: semicolon, decimal "
                               "comma and a byte order mark, for French spreadsheets")
+    journal.add_argument("--from", dest="first", metavar="NUMBER",
+                         help="pes: first document of the range (default: the first not sent)")
+    journal.add_argument("--to", dest="last", metavar="NUMBER",
+                         help="pes: last document of the range (default: the last issued)")
+    journal.add_argument("--file-date", type=_day,
+                         help="pes: date of the file and its bordereaux (default: today)")
+    journal.add_argument("--by", help="pes: who sends the file (recorded with its numbers)")
+    journal.add_argument("--mandat-bordereau", type=int, metavar="N",
+                         help="pes: number of the bordereau of mandats refunding credit notes "
+                              "on a closed exercice (from the spending chain)")
+    journal.add_argument("--first-mandat", type=int, metavar="N",
+                         help="pes: number of the first of those mandats")
+    journal.add_argument("--json", action="store_true", help="pes: what the file holds")
 
     corrections = commands.add_parser(
         "corrections", parents=[common],
@@ -75,6 +99,13 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     applying.add_argument("id")
     applying.add_argument("--by", required=True, help="who decides the correction")
     applying.add_argument("--issue-date", type=_day, help="date on the documents (default: today)")
+    reissuing = actions.add_parser(
+        "reissue", parents=[common],
+        help="credit an invoice issued before billing split VAT scopes and budget sections, "
+             "and invoice the same charges again on documents that can be sent")
+    reissuing.add_argument("number")
+    reissuing.add_argument("--by", required=True, help="who decides it")
+    reissuing.add_argument("--issue-date", type=_day, help="date on the documents (default: today)")
 
 
 #: Exit code of `ledger bill` when customers were skipped (their charges stay due).
@@ -137,7 +168,12 @@ def run_invoice(args: argparse.Namespace) -> int:
     if args.invoice_command == "export":
         out = Path(args.out)
         if args.format == "facturx":
-            out.write_bytes(facturx_pdf(check.document, check.recorded_digest))
+            refers_to = check.document.get("refers_to")
+            preceding = (document_entry(app, refers_to)[1]["document"]["issued_on"]
+                         if refers_to and not check.document.get("refers_to_issued_on")
+                         else None)
+            out.write_bytes(facturx_pdf(check.document, check.recorded_digest,
+                                        refers_to_issued_on=preceding))
         else:
             out.write_bytes(orjson.dumps(
                 {"document": check.document, "sha256": check.recorded_digest,
@@ -186,11 +222,16 @@ def run_invoices(args: argparse.Namespace) -> int:
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     invoicing = invoicing_state(app)
     documents = list(invoicing.documents.values())
+    if args.invoices_command == "export" and args.format == "pes":
+        return _export_pes(app, args)
     if args.invoices_command == "export":
-        Path(args.csv).write_text(journal_csv(documents, args.csv_dialect), encoding="utf-8",
-                                  newline="")
+        out = args.out or args.csv
+        if out is None:
+            raise LedgerError("say where to write the journal: --out FILE.csv")
+        Path(out).write_text(journal_csv(documents, args.csv_dialect), encoding="utf-8",
+                             newline="")
         print(f"{sum(len(d['lines']) for d in documents)} line(s) of {len(documents)} "
-              f"document(s) written to {args.csv}")
+              f"document(s) written to {out}")
         return 0
     if args.json:
         print_json([{"number": d["number"], "kind": d["kind"], "issued_on": d["issued_on"],
@@ -208,10 +249,40 @@ def run_invoices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_pes(app, args: argparse.Namespace) -> int:
+    from commands.pes_export import export_pes, summary, treasury_state, write
+
+    if args.out is None:
+        raise LedgerError("say where to write the PES file: --out FILE.xml")
+    if (args.mandat_bordereau is None) != (args.first_mandat is None):
+        raise LedgerError("give both --mandat-bordereau and --first-mandat, or neither")
+    mandats = (args.mandat_bordereau, args.first_mandat) \
+        if args.mandat_bordereau is not None else None
+    export = export_pes(app, first=args.first, last=args.last, file_date=args.file_date,
+                        by=args.by, mandats=mandats)
+    path = write(export, args.out)
+    content = summary(export, treasury_state(app))
+    if args.json:
+        print_json({"file": export.name, "out": str(path), "new": export.new,
+                    "documents": list(export.documents), "bordereaux": content})
+        return 0
+    what = "recorded and written" if export.new else "sent before, written again identical"
+    print(f"{export.name}: {len(export.documents)} document(s), {what} to {path}")
+    for bordereau in content:
+        kind = {"01": "titres", "02": "réductions"}[bordereau["type"]] \
+            if bordereau["flow"] == "recette" else "mandats"
+        pieces = bordereau["pieces"]
+        print(f"  bordereau {bordereau['exercice']}-{bordereau['bordereau']} ({kind}): "
+              f"{len(pieces)} piece(s), n° {pieces[0]['number']} to {pieces[-1]['number']}")
+    return 0
+
+
 def run_corrections(args: argparse.Namespace) -> int:
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
-    if args.corrections_command == "apply":
-        issued = apply_correction(app, args.id, args.by, args.issue_date or date.today())
+    if args.corrections_command in ("apply", "reissue"):
+        reissue = args.corrections_command == "reissue"
+        issued = apply_correction(app, args.number if reissue else args.id, args.by,
+                                  args.issue_date or date.today(), reissue=reissue)
         for document in issued:
             print(f"{document['number']} issued ({document['kind'].replace('_', ' ')}, "
                   f"{document['total_ht']} € HT)")

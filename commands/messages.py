@@ -18,6 +18,7 @@ import attrs
 import orjson
 from stdnum import exceptions as stdnum_errors
 from stdnum import iban as stdnum_iban
+from stdnum.eu import vat as stdnum_vat
 
 from ledger.categories import valid_kind
 from ledger.customer import valid_category, valid_customer_key, valid_siret
@@ -71,6 +72,16 @@ class RegisterOperator:
     address: dict[str, str]
     vat_number: str | None = None
     iban: str | None = None
+    payment_days: int | None = None
+    payment_terms: str | None = None
+
+
+@attrs.frozen
+class SetHeliosProfile:
+    """The operator's Hélios identifiers, imputations and ASAP settings (docs/pes.md)."""
+
+    id: str
+    profile: dict[str, Any]
 
 
 @attrs.frozen
@@ -109,7 +120,8 @@ class RequestTermination:
     received_on: date
 
 
-Command = (RegisterCustomer | UpdateCustomer | SetBillingReferences | RegisterOperator | SignOrder
+Command = (RegisterCustomer | UpdateCustomer | SetBillingReferences | RegisterOperator
+           | SetHeliosProfile | SignOrder
            | Activate | AddStorage | RequestTermination)
 
 
@@ -215,6 +227,22 @@ def _iban(value: Any) -> str:
         raise ValueError(f"{text!r} is not a valid IBAN") from None
 
 
+def _vat_number(value: Any) -> str:
+    text = _text(value)
+    try:
+        return stdnum_vat.validate(text)
+    except stdnum_errors.ValidationError:
+        raise ValueError(f"{text!r} is not a valid intra-community VAT number "
+                         "(FR and 11 characters: FR + key + SIREN)") from None
+
+
+def _payment_days(value: Any) -> int:
+    days = _whole(value)
+    if not 0 <= days <= 90:
+        raise ValueError(f"expected a number of days from 0 to 90, got {days}")
+    return days
+
+
 def _date(value: Any) -> date:
     return parse_iso_date(value)
 
@@ -271,9 +299,18 @@ SCHEMAS: dict[str, tuple[type, dict[str, tuple[Callable[[Any], Any], bool]]]] = 
             "name": (_text, True),
             "siret": (_string(valid_siret), True),
             "address": (_address, True),
-            "vat_number": (_optional_text, False),
+            "vat_number": (_vat_number, False),
             "iban": (_iban, False),
+            "payment_days": (_payment_days, False),
+            "payment_terms": (_text, False),
         },
+    ),
+    "set_helios_profile": (
+        SetHeliosProfile,
+        {name: (lambda value: value, name in ("id_post", "id_coll", "cod_col", "cod_bud",
+                                               "imputations", "asap"))
+         for name in ("id_post", "libelle_poste", "id_coll", "cod_col", "cod_bud",
+                      "libelle_col_bud", "cod_serv", "imputations", "depense", "asap")},
     ),
     "sign_order": (
         SignOrder,
@@ -384,6 +421,15 @@ def parse_line(text: str) -> ParsedLine:
             values[name] = parse(raw[name])
         except (ValueError, TypeError) as error:
             raise InvalidCommand(f"field {name!r}: {error}") from None
+    if kind == "set_helios_profile":
+        from commands.pes import check_profile
+
+        command_id = values.pop("id")
+        try:
+            profile = check_profile(values)
+        except ValueError as error:
+            raise InvalidCommand(f"field {error}") from None
+        return ParsedLine(SetHeliosProfile(command_id, profile), content_digest(raw), kind)
     if kind == "register_customer" and "kind" in values:
         try:
             valid_kind(values["category"], values["kind"])

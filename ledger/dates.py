@@ -58,3 +58,10 @@ def parse_iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text} is not a real calendar date") from None
+
+
+def french_date(day: date | str) -> str:
+    """A date as printed for a French reader: ``25/01/2027``."""
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    return f"{day.day:02d}/{day.month:02d}/{day.year}"

@@ -30,6 +30,7 @@ from ledger.operator import Operator
 from ledger.receipt import CommandReceipt
 from ledger.subscription import Subscription
 from ledger.tariff_book import TariffBook
+from ledger.treasury import Treasury
 
 FIELD_TYPES = frozenset({"text", "int", "bool", "date", "ints", "object"})
 
@@ -130,6 +131,11 @@ def _document(data: Mapping[str, Any]) -> list[str]:
             *(f"domain:{domain}" for domain in domains)]
 
 
+def _pes_file(data: Mapping[str, Any]) -> list[str]:
+    file = data["file"]
+    return [f"pes:{file['name']}", *(f"document:{number}" for number in file["documents"])]
+
+
 EVENT_TYPES: tuple[EventType, ...] = (
     EventType("customer.registered", Customer, "CustomerRegistered", "customer registered", {
         "key": "text", "name": "text", "siret": "text", "category": "text", "population": "int",
@@ -177,6 +183,12 @@ EVENT_TYPES: tuple[EventType, ...] = (
         "kind": "text", "period": "text", "start": "date", "end": "date", "documents": "int",
         "invoiced": "text", "credited": "text", "net": "text", "cumulative_invoiced": "text",
         "cumulative_credited": "text", "cumulative_net": "text"}, business_date="end"),
+    EventType("treasury.opened", Treasury, "Opened", "treasury opened", {}),
+    EventType("treasury.helios_profile_set", Treasury, "HeliosProfileSet",
+              "Hélios identifiers set", {"profile": "object"}),
+    EventType("treasury.pes_file_recorded", Treasury, "PesFileRecorded",
+              "PES file for the comptable recorded", {"file": "object"}, refs=_pes_file,
+              business_date=None),
     EventType("audit.opened", Audit, "Opened", "audit trail opened", {}),
     EventType("audit.key_registered", Audit, "KeyRegistered", "signing key registered",
               {"verifier_key": "text"}),

@@ -39,3 +39,7 @@ def invoicing_id() -> UUID:
 
 def audit_id() -> UUID:
     return uuid5(NAMESPACE, "audit")
+
+
+def treasury_id() -> UUID:
+    return uuid5(NAMESPACE, "treasury")

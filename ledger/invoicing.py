@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -43,6 +43,45 @@ def number(kind: str, year: int, sequence: int) -> str:
     return f"{SERIES[kind]}-{year}-{sequence:06d}"
 
 
+#: The format of the documents issued now. Each document records its format, and is derived
+#: again by the rules of that format: 1 (before 2026-11) printed English line texts and no
+#: payment terms; 2 speaks French, states its due date, payment terms, order forms and budget
+#: section, and the reasons (and VATEX codes) of VAT exemptions.
+FORMAT = 2
+
+#: EN 16931 BT-121 codes (CEF VATEX list) of the categories whose code does not depend on the
+#: article of law: outside the scope of VAT. An exempt line states its own (catalogue).
+VATEX_OUTSIDE_SCOPE = "VATEX-EU-O"
+#: The délai global de paiement of French public buyers (Code de la commande publique,
+#: R2192-10): the default when the operator states none.
+PAYMENT_DAYS = 30
+
+
+def payment_terms(seller: Mapping[str, Any], kind: str) -> str:
+    """EN 16931 BT-20, in French: the operator's own text, else how many days and how."""
+    if seller.get("payment_terms"):
+        return str(seller["payment_terms"])
+    if kind == CREDIT_NOTE:
+        return "Montant déduit des sommes dues, ou remboursé par le comptable public"
+    days = int(seller.get("payment_days") or PAYMENT_DAYS)
+    return f"Paiement à {days} jours à compter de la date d'émission"
+
+
+def _exemption(category: str, lines: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """(reason, VATEX code) of a VAT category on a format-2 document."""
+    code, _ = VAT_CATEGORIES[category]
+    if code == "S":
+        return None, None
+    reasons = sorted({line["vat_reason"] for line in lines
+                      if line["vat"] == category and line.get("vat_reason")})
+    codes = sorted({line["vat_reason_code"] for line in lines
+                    if line["vat"] == category and line.get("vat_reason_code")})
+    if code == "O":
+        return "; ".join(reasons) or DEFAULT_VAT_REASON, codes[0] if codes else \
+            VATEX_OUTSIDE_SCOPE
+    return "; ".join(reasons) or None, codes[0] if codes else None
+
+
 def build_document(
     *,
     kind: str,
@@ -53,11 +92,15 @@ def build_document(
     lines: Iterable[Mapping[str, Any]],
     refers_to: str | None = None,
     cause: str | None = None,
+    refers_to_issued_on: str | None = None,
+    format: int = FORMAT,
 ) -> dict[str, Any]:
     """The document of an invoice or credit note: lines, VAT breakdown and totals.
 
     Line amounts are HT; VAT is computed per category on the sum of its lines
-    and rounded once (EN 16931). Amounts are strings with two decimals.
+    and rounded once (EN 16931). Amounts are strings with two decimals. A pure
+    function of its arguments: a document is derived again, byte for byte, from
+    the same inputs and ``format``.
     """
     lines = [dict(line) for line in lines]
     breakdown: dict[tuple[str, str], Decimal] = {}
@@ -68,14 +111,17 @@ def build_document(
     taxes = []
     for (category, rate), base in sorted(breakdown.items()):
         code, _ = VAT_CATEGORIES[category]
-        taxes.append({
+        tax = {
             "category": category, "code": code, "rate": rate,
             "base": format_amount(base), "amount": format_amount(base * Decimal(rate) / 100),
             "exemption_reason": None if code == "S" else DEFAULT_VAT_REASON,
-        })
+        }
+        if format >= 2:
+            tax["exemption_reason"], tax["exemption_code"] = _exemption(category, lines)
+        taxes.append(tax)
     total_ht = sum((Decimal(line["amount"]) for line in lines), Decimal(0))
     total_vat = sum((Decimal(t["amount"]) for t in taxes), Decimal(0))
-    return {
+    document = {
         "kind": kind,
         "number": number,
         "issued_on": issued_on.isoformat(),
@@ -90,6 +136,22 @@ def build_document(
         "refers_to": refers_to,
         "cause": cause,
     }
+    if format >= 2:
+        days = int(seller.get("payment_days") or PAYMENT_DAYS)
+        budgets = sorted({line.get("budget") or "fonctionnement" for line in lines})
+        document.update({
+            "format": format,
+            # BT-9: what an invoice asks to be paid by; a credit note asks nothing.
+            "due_on": (issued_on + timedelta(days=days)).isoformat() if kind == INVOICE
+            else None,
+            "payment_terms": payment_terms(seller, kind),
+            # BT-12: the order forms (bons de commande) the lines come from.
+            "order_forms": sorted({line.get("contract") or line["order"] for line in lines}),
+            "budget": budgets[0] if len(budgets) == 1 else None,
+            # BT-26, beside BT-25: the issue date of the invoice this one credits or replaces.
+            "refers_to_issued_on": refers_to_issued_on,
+        })
+    return document
 
 
 class Invoicing(Aggregate):

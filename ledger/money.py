@@ -28,3 +28,24 @@ def euros(value: int | str) -> Decimal:
 def format_amount(amount: Decimal) -> str:
     """Two-decimal string of an amount, as used in JSON output (``"45.21"``)."""
     return str(to_cents(amount))
+
+
+NBSP = "\u00a0"
+
+
+def french_amount(amount: Decimal | str, currency: bool = True) -> str:
+    """An amount as a French reader writes it: ``1 500,00 €`` (no-break spaces, so that an
+    amount never splits over two lines).
+
+    >>> french_amount(Decimal("1500"))
+    '1\\xa0500,00\\xa0€'
+    """
+    whole, cents = format_amount(Decimal(amount)).split(".")
+    sign = "-" if whole.startswith("-") else ""
+    digits = whole.lstrip("-")
+    groups = []
+    while digits:
+        groups.insert(0, digits[-3:])
+        digits = digits[:-3]
+    text = f"{sign}{NBSP.join(groups or ['0'])},{cents}"
+    return f"{text}{NBSP}€" if currency else text

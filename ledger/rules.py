@@ -84,6 +84,8 @@ class Fee:
     label: str = ""
     vat: str = "outside_scope"
     vat_reason: str | None = None
+    budget: str = "fonctionnement"
+    vat_reason_code: str | None = None
 
 
 class TariffMissing(BusinessRuleViolation):
@@ -142,7 +144,7 @@ def _price(schedules: Iterable[Schedule], day: date, component: str, gb: int, wh
     request = PriceRequest(category=facts.category, kind=facts.kind,
                            population=facts.population, workstations=facts.workstations)
     return Fee(quote(line, request).amount, schedule.id, line.id, line.label, line.vat,
-               line.vat_reason)
+               line.vat_reason, line.budget, line.vat_reason_code)
 
 
 def access_fee(schedules: Iterable[Schedule], storage_gb: int, received_on: date,

@@ -16,10 +16,10 @@ as ``"0.10"`` and integers are accepted too.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-
 import itertools
+import re
 import tomllib
+from contextvars import ContextVar
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -49,6 +49,9 @@ SHAPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "quoted": (frozenset(), frozenset()),
 }
 TIMINGS = ("one_off", "access_fee", "yearly", "multi_year")
+#: Which section of the operator's budget a line's receipts go to: a titre de recette is one or
+#: the other (PES NatPce 01 fonctionnement, 02 investissement), so an invoice is too.
+BUDGETS = ("fonctionnement", "investissement")
 OFFERED_TO = ("all", "members", "non_members")
 VAT_CATEGORIES = {
     # name: (EN 16931 / UNTDID 5305 code, rate in %)
@@ -64,7 +67,7 @@ _LINE_KEYS = frozenset({
     "id", "label", "section", "shape", "timing", "years", "commitment_years", "vat",
     "vat_reason", "first_year_free", "price_includes_vat", "eligibility", "offered_to",
     "available_from", "available_until", "offer", "component", "volume_gb", "note", "unit",
-    "quantity_basis", "locked_years", "bands", "tiers",
+    "quantity_basis", "locked_years", "bands", "tiers", "budget", "vat_reason_code",
 }) | _AMOUNT_PARAMS
 _SCHEDULE_KEYS = frozenset({
     "id", "operator", "operator_name", "title", "deliberation", "effective_from",
@@ -272,6 +275,8 @@ class PriceLine:
     quantity_basis: str | None = None
     note: str | None = None
     locked_years: int | None = None
+    budget: str = "fonctionnement"
+    vat_reason_code: str | None = None  # VATEX code of an exemption (EN 16931 BT-121)
 
     def available_on(self, day: date) -> bool:
         return (self.available_from is None or self.available_from <= day) and (
@@ -660,8 +665,21 @@ def _parse_line(raw: Mapping[str, Any], source: str, position: int, default_vat:
     if available_from and available_until and available_until < available_from:
         fail(f"available_until {available_until} is before available_from {available_from}")
     for key in ("section", "vat_reason", "offer", "component", "unit", "quantity_basis",
-                "note"):
+                "note", "vat_reason_code"):
         _optional_text(raw, key, fail)
+    budget = raw.get("budget", "fonctionnement")
+    if budget not in BUDGETS:
+        fail(f"budget must be one of {', '.join(BUDGETS)} (got {budget!r})")
+    reason_code = raw.get("vat_reason_code")
+    if reason_code is not None:
+        if not re.fullmatch(r"VATEX-[A-Z0-9-]+", reason_code):
+            fail(f"vat_reason_code must be a VATEX code such as VATEX-FR-CGI261-4 "
+                 f"(got {reason_code!r})")
+        if vat not in ("exempt", "outside_scope"):
+            fail("vat_reason_code is for exempt or outside_scope lines")
+    if vat == "exempt" and not raw.get("vat_reason"):
+        fail("an exempt line states its reason (vat_reason: the article of the CGI that "
+             "exempts it, printed on invoices)")
     return PriceLine(
         id=line_id, label=label, shape=shape, timing=timing, vat=vat,
         section=str(raw.get("section", "")), params=params, bands=bands, tiers=tiers,
@@ -673,7 +691,7 @@ def _parse_line(raw: Mapping[str, Any], source: str, position: int, default_vat:
         offered_to=offered_to, available_from=available_from, available_until=available_until,
         offer=raw.get("offer"), component=raw.get("component"), volume_gb=volume,
         unit=raw.get("unit"), quantity_basis=raw.get("quantity_basis"), note=raw.get("note"),
-        locked_years=locked,
+        locked_years=locked, budget=budget, vat_reason_code=reason_code,
     )
 
 
@@ -876,7 +894,8 @@ def to_plain(schedule: Schedule) -> dict[str, Any]:
             "available_until": _date(line.available_until), "offer": line.offer,
             "component": line.component, "volume_gb": line.volume_gb, "unit": line.unit,
             "quantity_basis": line.quantity_basis, "note": line.note,
-            "locked_years": line.locked_years,
+            "locked_years": line.locked_years, "budget": line.budget,
+            "vat_reason_code": line.vat_reason_code,
         } for line in schedule.lines],
     }
 
@@ -901,7 +920,10 @@ def from_plain(plain: Mapping[str, Any], document: Mapping[str, Any] | None = No
             available_until=_from_date(raw["available_until"]), offer=raw["offer"],
             component=raw["component"], volume_gb=raw["volume_gb"], unit=raw["unit"],
             quantity_basis=raw["quantity_basis"], note=raw["note"],
-            locked_years=raw["locked_years"]))
+            locked_years=raw["locked_years"],
+            # Added after the first normalised schedules were recorded: their defaults.
+            budget=raw.get("budget", "fonctionnement"),
+            vat_reason_code=raw.get("vat_reason_code")))
     return Schedule(
         id=plain["id"], operator=plain["operator"], operator_name=plain["operator_name"],
         title=plain["title"], deliberation_reference=plain["deliberation_reference"],

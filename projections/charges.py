@@ -15,7 +15,8 @@ from typing import Any
 import attrs
 
 from ledger import rules
-from ledger.money import format_amount, to_cents
+from ledger.dates import french_date
+from ledger.money import format_amount, french_amount, to_cents
 from ledger.subscription import Contract, Subscription
 from ledger.tariffs import Schedule
 from projections.history import Known
@@ -44,6 +45,12 @@ class Charge:
     label: str = ""
     vat: str = "outside_scope"
     vat_reason: str | None = None
+    #: How it was computed, in French, as printed on the invoice (``basis`` is for staff).
+    basis_fr: str = ""
+    #: The contract's order form (a pack has its own order form too: ``order``).
+    contract: str = ""
+    budget: str = "fonctionnement"
+    vat_reason_code: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +96,10 @@ def contract_charges(
                 label=fee.label,
                 vat=fee.vat,
                 vat_reason=fee.vat_reason,
+                basis_fr=f"frais d'accès, palier de {contract.storage_gb} Go",
+                contract=contract.order,
+                budget=fee.budget,
+                vat_reason_code=fee.vat_reason_code,
             )
         )
     seen: dict[str, int] = {}
@@ -128,11 +139,14 @@ def _pack_charges(
         charged_last = rules.charged_end(last, known_end, contract.ends_on)
         if charged_last == last:
             amount, rule, basis = to_cents(fee.amount), "R4", f"{pack_gb} GB pack, 12 months"
+            basis_fr = f"pack de {pack_gb} Go, 12 mois"
         else:
             amount = rules.prorated(fee.amount, first, charged_last, last)
             covered = (charged_last - first).days + 1
             full = (last - first).days + 1
             rule, basis = "R5", f"{pack_gb} GB pack, {fee.amount} € × {covered}/{full} days"
+            basis_fr = (f"pack de {pack_gb} Go, {french_amount(fee.amount)} × {covered}/{full} "
+                        f"jours (service jusqu'au {french_date(charged_last)})")
         yield Charge(
             key=f"{domain}/{reference}/pack-{index}/{first.isoformat()}",
             customer=contract.customer,
@@ -150,6 +164,10 @@ def _pack_charges(
             label=fee.label,
             vat=fee.vat,
             vat_reason=fee.vat_reason,
+            basis_fr=basis_fr,
+            contract=contract.order,
+            budget=fee.budget,
+            vat_reason_code=fee.vat_reason_code,
         )
 
 

@@ -552,6 +552,12 @@ eligibility = {eligibility}
     (("timing = \"yearly\"", "timing = \"yearly\"\noffered_to = \"adherents\""),
      "offered_to must be one of"),
     (("timing = \"yearly\"", "timing = \"yearly\"\nminimum = \"90\""), "minimum is not a number"),
+    (("timing = \"yearly\"", "timing = \"yearly\"\nbudget = \"capital\""),
+     "budget must be one of fonctionnement, investissement (got 'capital')"),
+    (("timing = \"yearly\"", "timing = \"yearly\"\nvat = \"exempt\""),
+     "an exempt line states its reason"),
+    (("timing = \"yearly\"", "timing = \"yearly\"\nvat_reason_code = \"CGI 261\""),
+     "vat_reason_code must be a VATEX code"),
 ])
 def test_other_typed_checks_name_the_key(tmp_path, change, message):
     text = """

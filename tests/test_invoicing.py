@@ -144,7 +144,8 @@ def test_late_termination_yields_exactly_one_credit_note_of_the_right_amount(app
     # 60 × 31 / 366 = 5.0819… → 5.08, so 60.00 is credited and 5.08 invoiced again.
     assert (proposal.old_total, proposal.new_total, proposal.difference) == (
         Decimal("60.00"), Decimal("5.08"), Decimal("-54.92"))
-    assert "termination letter received for lanvenec.fr (received on 2027-01-31)" in proposal.cause
+    assert proposal.cause.startswith("Résiliation reçue le 31/01/2027 (lanvenec.fr), enregistrée le ")
+    assert proposal.cause.endswith(" : période réduite au 31/03/2027")
     with freeze_time("2027-03-15T10:00:00Z"):
         issued = apply_correction(app, proposal.id, "Mme Riou", D("2027-03-15"))
     credit, replacement = issued
