@@ -524,8 +524,8 @@ def _moment(app: LedgerApplication, entry: LogEntry) -> Moment:
     fields = app.mapper.fields(entry)
     meta = orjson.loads(entry.metadata)
     business = fields.get(kind.business_date) if kind.business_date else None
-    if "document" in fields:
-        business = fields["document"]["issued_on"]
+    if isinstance(fields.get("document"), dict) and "issued_on" in fields["document"]:
+        business = fields["document"]["issued_on"]  # an invoice or a credit note
     origin = meta.get("source") or {}
     source = None
     if origin:
@@ -541,9 +541,13 @@ def _moment(app: LedgerApplication, entry: LogEntry) -> Moment:
 
 
 def _summary(name: str, fields: dict[str, Any]) -> str:
-    if "document" in fields:
-        document = fields["document"]
+    document = fields.get("document")
+    if isinstance(document, dict) and "total_ht" in document:
         return f"{document['number']}, {document['total_ht']} € HT"
+    if isinstance(document, dict):  # a tariff schedule
+        return f"schedule {document.get('id')}"
+    if "file" in fields:  # a PES file
+        return f"{fields['file']['name']}, {len(fields['file']['documents'])} document(s)"
     shown = {k: v for k, v in fields.items() if k not in ("note", "profile", "address")}
     return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items()
                      if v not in (None, (), [], ""))[:120]

@@ -313,10 +313,11 @@ def _effects(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
     return effects
 
 
-def _cause(app: LedgerApplication, domains: set[str], after: int, upto: int,
-           old: list[dict[str, Any]], new: list[dict[str, Any]]) -> str:
-    """Why an invoice changed, as a French sentence: what was recorded for these domains after
-    position ``after``, when it was recorded, and what it does to the invoice."""
+def late_news(app: LedgerApplication, domains: set[str], after: int, upto: int
+              ) -> list[dict[str, Any]]:
+    """What was recorded for these domains after position ``after`` and up to ``upto``: why an
+    invoice changed. Each item: its position, recorded time, stable event name and a French
+    phrase."""
     news = []
     for domain in sorted(domains):
         for event in app.events_of(subscription_id(domain), upto):
@@ -324,12 +325,24 @@ def _cause(app: LedgerApplication, domains: set[str], after: int, upto: int,
                 name = REGISTRY.by_class[type(event)].name
                 fields = {key: french_date(value) if key.endswith("_on") else value
                           for key, value in vars(event).items()}
-                what = _NEWS.get(name, "Écriture {name}").format(name=name, **fields)
                 recorded = app.recorder.recorded_at(event.log_position)
-                news.append(f"{what} ({domain}), enregistrée le {french_date(recorded.date())}")
+                news.append({
+                    "position": event.log_position, "recorded_at": recorded.isoformat(),
+                    "event": name, "domain": domain,
+                    "what": _NEWS.get(name, "Écriture {name}").format(name=name, **fields)})
+    return news
+
+
+def _cause(app: LedgerApplication, domains: set[str], after: int, upto: int,
+           old: list[dict[str, Any]], new: list[dict[str, Any]]) -> str:
+    """Why an invoice changed, as a French sentence: what was recorded for these domains after
+    position ``after``, when it was recorded, and what it does to the invoice."""
+    news = [f"{item['what']} ({item['domain']}), enregistrée le "
+            f"{french_date(item['recorded_at'][:10])}"
+            for item in late_news(app, domains, after, upto)]
     if not news:
         news = ["Barème ou autre écriture enregistré après la facture"]
-    effects = _effects(old, new)
+    effects = list(dict.fromkeys(_effects(old, new)))  # each effect once, in order
     return "; ".join(news) + (" : " + ", ".join(effects) if effects else "")
 
 
@@ -504,7 +517,14 @@ class Basis:
             return self._customers[key]
         return _customer(self.app, key, self.position)
 
-    def charges(self, domains: set[str]) -> dict[str, Charge]:
+    def charges(self, domains: set[str], *, explain: bool = False) -> dict[str, Charge]:
+        if explain:  # with their derivations, computed afresh for these domains
+            subscriptions = tuple(s for d in sorted(domains)
+                                  if (s := subscription_known_at(self.app, d, self.position)))
+            schedules = self._schedules or tariffs_known_at(self.app, self.position)
+            return {c.key: c for c in charges_as_of(Known(subscriptions, schedules,
+                                                          self.position), date.max,
+                                                    explain=True)}
         if self.whole and not self._domains:
             self._charges = charges_by_key(known_at(self.app, self.position))
             self._domains = {"*"}

@@ -14,7 +14,7 @@ from itertools import groupby
 
 from rich.table import Table
 
-from commands import audit_cli, db_cli, invoice_cli, tariff_cli
+from commands import audit_cli, db_cli, dispute_cli, invoice_cli, tariff_cli
 from commands.importer import import_file
 from commands.output import console, print_json, progress
 from eventstore.app import open_store, store_config
@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     tariff_cli.add_parser(commands, common)
     invoice_cli.add_parsers(commands, common)
     audit_cli.add_parsers(commands, common)
+    dispute_cli.add_parsers(commands, common)
     db_cli.add_parsers(commands, common)
     return parser
 
@@ -308,7 +309,8 @@ RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_sub
            "tariff": tariff_cli.run, "bill": invoice_cli.run, "invoice": invoice_cli.run,
            "invoices": invoice_cli.run, "corrections": invoice_cli.run, "db": db_cli.run,
            "doctor": db_cli.run, "audit": audit_cli.run, "history": audit_cli.run_history,
-           "customers": run_customers, "subscriptions": run_subscriptions}
+           "customers": run_customers, "subscriptions": run_subscriptions,
+           "explain": dispute_cli.run, "diff": dispute_cli.run, "dossier": dispute_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

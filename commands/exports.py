@@ -105,12 +105,13 @@ def _exemption(tax: Mapping[str, Any], lines: Iterable[Mapping[str, Any]]) -> tu
     return reason, VATEX_OUTSIDE_SCOPE if tax["code"] == OUTSIDE_SCOPE else None
 
 
-def facturx_data(document: Mapping[str, Any],
-                 refers_to_issued_on: str | None = None) -> dict[str, Any]:
+def facturx_data(document: Mapping[str, Any], refers_to_issued_on: str | None = None,
+                 supporting: bytes | None = None) -> dict[str, Any]:
     """The EN 16931 fields (BT / BG numbers) of a document, for the factur-x library.
 
     ``refers_to_issued_on``: BT-26 for a document of format 1, which did not record the issue
-    date of the invoice it refers to (the caller looks it up).
+    date of the invoice it refers to (the caller looks it up). ``supporting``: the état
+    liquidatif (PDF) of the document, joined as an additional supporting document (BG-24).
 
     Raises :class:`FacturXError` for what no EN 16931 invoice can hold (documents of format 1
     issued before billing split them): category O with another category, or E/S lines without
@@ -208,16 +209,27 @@ def facturx_data(document: Mapping[str, Any],
     if iban and document["kind"] != CREDIT_NOTE:
         data["BT-81"] = CREDIT_TRANSFER
         data["BT-84"] = iban.replace(" ", "")
+    if supporting is not None:
+        data["BG-24"] = [{"BT-122": f"ETAT-LIQUIDATIF-{document['number']}",
+                          "BT-123": "État liquidatif : bases de la liquidation",
+                          "BT-125": supporting, "BT-125-1": "application/pdf",
+                          "BT-125-2": etat_name(document["number"])}]
     return data
 
 
-def facturx_xml(document: Mapping[str, Any], refers_to_issued_on: str | None = None) -> bytes:
+def etat_name(number: str) -> str:
+    return f"etat-liquidatif-{number}.pdf"
+
+
+def facturx_xml(document: Mapping[str, Any], refers_to_issued_on: str | None = None,
+                supporting: bytes | None = None) -> bytes:
     """CII XML of the EN 16931 profile, checked against the official XSD by the factur-x library.
     (The EN 16931 schematron runs in the tests: tests/en16931.py.)"""
     from facturx.generate_xml import generate_xml
 
-    return generate_xml(facturx_data(document, refers_to_issued_on), flavor="factur-x",
-                        level="en16931", check_xsd=True, check_schematron=False)
+    return generate_xml(facturx_data(document, refers_to_issued_on, supporting),
+                        flavor="factur-x", level="en16931", check_xsd=True,
+                        check_schematron=False)
 
 
 def issue_moment(document: Mapping[str, Any]) -> datetime:
@@ -228,7 +240,8 @@ def issue_moment(document: Mapping[str, Any]) -> datetime:
 
 
 def facturx_pdf(document: Mapping[str, Any], digest: str, *,
-                refers_to_issued_on: str | None = None, afrelationship: str = "Data") -> bytes:
+                refers_to_issued_on: str | None = None, supporting: bytes | None = None,
+                afrelationship: str = "Data") -> bytes:
     """The readable PDF/A-3B of the document with its Factur-X XML embedded, in one fpdf2 pass.
 
     fpdf2 (``enforce_compliance="PDFA_3B"``) writes PDF 1.7, embeds the DejaVu Sans subsets and
@@ -241,7 +254,7 @@ def facturx_pdf(document: Mapping[str, Any], digest: str, *,
     from fpdf import FPDF_VERSION
 
     created = issue_moment(document)
-    xml = facturx_xml(document, refers_to_issued_on)
+    xml = facturx_xml(document, refers_to_issued_on, supporting)
     data = facturx_data(document, refers_to_issued_on)
     meta = pdf_metadata(document)
     doc = layout(document, digest, due_date=data.get("BT-9"), payment_terms=data.get("BT-20"))
@@ -309,9 +322,11 @@ def pdf_metadata(document: Mapping[str, Any]) -> dict[str, str]:
 
 
 def facturx_xmp(meta: Mapping[str, str], *, created: datetime, producer: str,
-                level_label: str = "EN 16931") -> str:
+                level_label: str = "EN 16931", facturx: bool = True) -> str:
     """XMP body for fpdf2 (it adds the <?xpacket?>): PDF/A-3B identification, Dublin Core,
-    and the Factur-X PDF/A extension schema with its fx: properties."""
+    and (``facturx``) the Factur-X PDF/A extension schema with its fx: properties. Every date
+    is ``created``: fpdf2's own XMP would stamp the clock, and the same document must give
+    the same bytes."""
     e = escape
     stamp = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     properties = "".join(
@@ -345,23 +360,27 @@ def facturx_xmp(meta: Mapping[str, str], *, created: datetime, producer: str,
    <xmp:CreatorTool>{CREATOR_TOOL}</xmp:CreatorTool><xmp:CreateDate>{stamp}</xmp:CreateDate>
    <xmp:ModifyDate>{stamp}</xmp:ModifyDate><xmp:MetadataDate>{stamp}</xmp:MetadataDate>
   </rdf:Description>
-  <rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"
+{_FX_XMP.format(properties=properties, level_label=level_label, fx_ns=FX_NS,
+                filename=FACTURX_FILENAME) if facturx else ""} </rdf:RDF>
+</x:xmpmeta>"""
+
+
+_FX_XMP = """  <rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"
     xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#"
     xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
    <pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType="Resource">
     <pdfaSchema:schema>Factur-X PDFA Extension Schema</pdfaSchema:schema>
-    <pdfaSchema:namespaceURI>{FX_NS}</pdfaSchema:namespaceURI>
+    <pdfaSchema:namespaceURI>{fx_ns}</pdfaSchema:namespaceURI>
     <pdfaSchema:prefix>fx</pdfaSchema:prefix>
     <pdfaSchema:property><rdf:Seq>{properties}</rdf:Seq></pdfaSchema:property>
    </rdf:li></rdf:Bag></pdfaExtension:schemas>
   </rdf:Description>
-  <rdf:Description rdf:about="" xmlns:fx="{FX_NS}">
+  <rdf:Description rdf:about="" xmlns:fx="{fx_ns}">
    <fx:DocumentType>INVOICE</fx:DocumentType>
-   <fx:DocumentFileName>{FACTURX_FILENAME}</fx:DocumentFileName>
+   <fx:DocumentFileName>{filename}</fx:DocumentFileName>
    <fx:Version>1.0</fx:Version><fx:ConformanceLevel>{level_label}</fx:ConformanceLevel>
   </rdf:Description>
- </rdf:RDF>
-</x:xmpmeta>"""
+"""
 
 
 def layout(document: Mapping[str, Any], digest: str, *, due_date: date | None = None,

@@ -87,6 +87,8 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
                               "on a closed exercice (from the spending chain)")
     journal.add_argument("--first-mandat", type=int, metavar="N",
                          help="pes: number of the first of those mandats")
+    journal.add_argument("--file", dest="pes_file", metavar="NAME",
+                         help="pes: write again the file recorded under this name")
     journal.add_argument("--json", action="store_true", help="pes: what the file holds")
 
     corrections = commands.add_parser(
@@ -172,8 +174,11 @@ def run_invoice(args: argparse.Namespace) -> int:
             preceding = (document_entry(app, refers_to)[1]["document"]["issued_on"]
                          if refers_to and not check.document.get("refers_to_issued_on")
                          else None)
+            from commands.explain import etat_liquidatif, explain_document
+
+            etat = etat_liquidatif(explain_document(app, args.number))
             out.write_bytes(facturx_pdf(check.document, check.recorded_digest,
-                                        refers_to_issued_on=preceding))
+                                        refers_to_issued_on=preceding, supporting=etat))
         else:
             out.write_bytes(orjson.dumps(
                 {"document": check.document, "sha256": check.recorded_digest,
@@ -258,8 +263,15 @@ def _export_pes(app, args: argparse.Namespace) -> int:
         raise LedgerError("give both --mandat-bordereau and --first-mandat, or neither")
     mandats = (args.mandat_bordereau, args.first_mandat) \
         if args.mandat_bordereau is not None else None
-    export = export_pes(app, first=args.first, last=args.last, file_date=args.file_date,
-                        by=args.by, mandats=mandats)
+    if args.pes_file:
+        from commands.pes_export import Export, written_again
+
+        recorded = treasury_state(app).files.get(args.pes_file)
+        export = Export(args.pes_file, written_again(app, args.pes_file),
+                        tuple(recorded["documents"]) if recorded else (), new=False)
+    else:
+        export = export_pes(app, first=args.first, last=args.last, file_date=args.file_date,
+                            by=args.by, mandats=mandats)
     path = write(export, args.out)
     content = summary(export, treasury_state(app))
     if args.json:

@@ -556,11 +556,14 @@ def file_name(profile: Mapping[str, Any], bordereaux: Sequence[Mapping[str, Any]
 
 
 def render(file: Mapping[str, Any], documents: Mapping[str, Mapping[str, Any]],
-           attachments: Mapping[str, bytes], categories: Mapping[str, str]) -> bytes:
+           attachments: Mapping[str, bytes], etats: Mapping[str, bytes],
+           categories: Mapping[str, str]) -> bytes:
     """The bytes of a recorded file: ``file`` as ``Treasury.record_file`` holds it (name, date,
-    profile, bordereaux with their numbers), the documents and Factur-X PDFs it carries."""
+    profile, bordereaux with their numbers), the documents, their Factur-X PDFs and (files of
+    format 2) their états liquidatifs."""
     profile = file["profile"]
-    ctx = {"profile": profile, "date": file["file_date"], "categories": categories}
+    ctx = {"profile": profile, "date": file["file_date"], "categories": categories,
+           "etats": etats if file.get("format", 1) >= 2 else {}}
     prefix = f"{profile['cod_col']}{profile['cod_bud']}"
     root = etree.Element(f"{{{NS_ALLER}}}PES_Aller", nsmap={"n": NS_ALLER})
     _enveloppe(root, file["name"])
@@ -587,6 +590,20 @@ def render(file: Mapping[str, Any], documents: Mapping[str, Mapping[str, Any]],
     for block in attached:
         _pj(pes_pj, *block)
     return _serialise(root)
+
+
+def _etat(block: etree._Element, number: str, piece: str, type_pj: str,
+          ctx: Mapping[str, Any], uid: str, attached: list) -> None:
+    """The état liquidatif of the document, when the file carries one: the bases de la
+    liquidation (décret 2012-1246, art. 24) « par référence précise à un document joint »."""
+    etat = ctx["etats"].get(number)
+    if etat is None:
+        return
+    name = f"ETAT-{number}.pdf"
+    _pj_ref(block, f"{uid}EL", name, type_pj)
+    attached.append((f"{uid}EL", name, type_pj,
+                     f"État liquidatif de {number} ({piece}) : bases de la liquidation",
+                     "application/pdf", etat))
 
 
 def _bordereau(flow: etree._Element, bordereau: Mapping[str, Any], node_id: str, date: str,
@@ -660,6 +677,7 @@ def _titres(flow: etree._Element, bordereau: Mapping[str, Any],
                          f"{kind} {number} du {document['issued_on']} (Factur-X EN 16931, "
                          f"PDF/A-3), titre {exer}-{piece['id_pce']}", "application/pdf",
                          attachments[number]))
+        _etat(bp, number, f"titre {exer}-{piece['id_pce']}", type_pj, ctx, uid, attached)
         if invoices:
             _el(bp, "NumeroFacture", _numero_facture(number))
             _opt(bp, "NumeroEngagement", buyer.get("engagement_number")
@@ -724,6 +742,7 @@ def _mandats(flow: etree._Element, bordereau: Mapping[str, Any],
                          f"PDF/A-3), mandat {piece['id_pce']} annulant le titre "
                          f"{original['exer']}-{original['id_pce']}", "application/pdf",
                          attachments[number]))
+        _etat(info, number, f"mandat {piece['id_pce']}", "003", ctx, uid[:-2], attached)
         for group in lines[number]:
             from ledger.treasury import imputation_for
 

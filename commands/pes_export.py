@@ -56,17 +56,29 @@ def select(numbers: list[str], first: str | None, last: str | None) -> list[str]
     return numbers[start:end]
 
 
-def _attachments(app: LedgerApplication, numbers: list[str]) -> dict[str, bytes]:
+#: Files recorded from now on carry each document's état liquidatif (a PJ of its own, and in
+#: the Factur-X as BG-24); files of format 1 did not, and are written again as they were.
+FILE_FORMAT = 2
+
+
+def _attachments(app: LedgerApplication, numbers: list[str], file_format: int
+                 ) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(Factur-X PDFs, états liquidatifs) of the documents, as a file of this format holds."""
+    from commands.explain import etat_liquidatif, explain_document
+
     invoicing = invoicing_state(app)
-    out = {}
+    facturx, etats = {}, {}
     for number in numbers:
         document = invoicing.documents[number]
         refers = document.get("refers_to")
         preceding = (invoicing.documents[refers]["issued_on"]
                      if refers and not document.get("refers_to_issued_on") else None)
-        out[number] = facturx_pdf(document, invoicing.digests[number],
-                                  refers_to_issued_on=preceding)
-    return out
+        etat = None
+        if file_format >= 2:
+            etat = etats[number] = etat_liquidatif(explain_document(app, number))
+        facturx[number] = facturx_pdf(document, invoicing.digests[number],
+                                      refers_to_issued_on=preceding, supporting=etat)
+    return facturx, etats
 
 
 def _checked(data: bytes, name: str) -> bytes:
@@ -107,14 +119,9 @@ def export_pes(app: LedgerApplication, *, first: str | None = None, last: str | 
                 raise LedgerError(
                     f"{len(sent)} of these documents were already sent ({sent[0]}… in "
                     f"{', '.join(files)}): a document is sent once. Give the range of one file "
-                    "to write it again, or start after the last document sent")
-            data = render(recorded, invoicing.documents, _attachments(app, chosen), categories)
-            if hashlib.sha256(data).hexdigest() != recorded["sha256"]:
-                raise LedgerError(
-                    f"written again, {recorded['name']} would differ from the file recorded "
-                    f"(SHA-256 {recorded['sha256']}): the code that writes PES files changed "
-                    "since; nothing was written")
-            return Export(recorded["name"], data, tuple(chosen), new=False)
+                    "to write it again (or --file NAME), or start after the last document sent")
+            return Export(recorded["name"], written_again(app, recorded["name"]),
+                          tuple(chosen), new=False)
         profile = treasury.profile
         if profile is None:
             raise LedgerError("the Hélios identifiers are not set: import a set_helios_profile "
@@ -131,9 +138,10 @@ def export_pes(app: LedgerApplication, *, first: str | None = None, last: str | 
                               "document it carries")
         name = file_name(profile, bordereaux)
         file: dict[str, Any] = {"name": name, "file_date": day, "profile": profile,
-                                "documents": chosen, "bordereaux": bordereaux}
-        data = _checked(render(file, invoicing.documents, _attachments(app, chosen),
-                               categories), name)
+                                "documents": chosen, "bordereaux": bordereaux,
+                                "format": FILE_FORMAT}
+        data = _checked(render(file, invoicing.documents,
+                               *_attachments(app, chosen, FILE_FORMAT), categories), name)
         file["sha256"] = hashlib.sha256(data).hexdigest()
         treasury.record_file(file)
         try:
@@ -143,6 +151,28 @@ def export_pes(app: LedgerApplication, *, first: str | None = None, last: str | 
         return Export(name, data, tuple(chosen), new=True)
     raise LedgerError("other exports kept taking the next titre numbers; nothing was recorded "
                       "— run it again")
+
+
+def written_again(app: LedgerApplication, name: str) -> bytes:
+    """A file recorded before, written again from what was recorded: the same bytes, or an
+    error if they would differ."""
+    treasury = treasury_state(app)
+    recorded = treasury.files.get(name)
+    if recorded is None:
+        raise LedgerError(f"no PES file named {name} was recorded "
+                          f"({len(treasury.files)} file(s) recorded)")
+    invoicing = invoicing_state(app)
+    categories = {key: customer.category for key, customer in customers_known_at(app).items()}
+    pieces = [piece["document"] for bordereau in recorded["bordereaux"]
+              for piece in bordereau["pieces"]]
+    data = render(recorded, invoicing.documents,
+                  *_attachments(app, pieces, recorded.get("format", 1)), categories)
+    if hashlib.sha256(data).hexdigest() != recorded["sha256"]:
+        raise LedgerError(
+            f"written again, {name} would differ from the file recorded (SHA-256 "
+            f"{recorded['sha256']}): the code that writes PES files changed since; nothing "
+            "was written")
+    return data
 
 
 def write(export: Export, out: str | os.PathLike[str]) -> Path:

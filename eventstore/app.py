@@ -132,6 +132,10 @@ def fold(events: Any) -> Any:
     for event in events:
         try:
             aggregate = event.mutate(aggregate)
+            # An aggregate that explains its figures notes which entry set which fact.
+            note = getattr(aggregate, "note_entry", None)
+            if note is not None:
+                note(event)
         except LedgerError:
             raise
         except Exception as error:  # noqa: BLE001 - the library's assertions included

@@ -27,6 +27,33 @@ OFFER = "suite-territoriale"
 #: R7 — notice length in months.
 NOTICE_MONTHS = 2
 
+#: Each rule's French title and the sentence of the order form it implements (docs/rules.md),
+#: as explanations quote them to a member.
+RULES: dict[str, tuple[str, str]] = {
+    "R1": ("Éligibilité", "BON DE COMMANDE pour les communes / CCAS <= 3500 habitants et les "
+           "EPCI / CIAS <= 15 000 habitants"),
+    "R2": ("Un bon de commande par nom de domaine", "1 bon de commande par nom de domaine "
+           "existant ou à créer."),
+    "R3": ("Frais d'accès au service", "La facture relative au frais d'accès au service "
+           "(investissement) sera émise à l'établissement à l'activation du service. En cas de "
+           "résiliation, les frais d'accès aux services ne sont pas remboursés."),
+    "R4": ("Go supplémentaires", "Il sera établi à l'établissement une facture pour 12 mois sur "
+           "la base des Go supplémentaires commandés, le départ de la facturation est fixé au 1er "
+           "du mois suivant la réception par Mégalis du bon de commande signé."),
+    "R5": ("Période écourtée", "Les services souscrits sont conclus pour une durée d'un an "
+           "renouvelable par tacite reconduction, jusqu'au 31/12/2028."),
+    "R6": ("Durée", "Les services souscrits sont conclus pour une durée d'un an renouvelable par "
+           "tacite reconduction, jusqu'au 31/12/2028."),
+    "R7": ("Résiliation", "Après cette période minimale d'une année, l'établissement peut "
+           "résilier son accès au(x) service(s) souscrit(s) en respectant un préavis de deux mois "
+           "(le départ du préavis étant fixé au 1er du mois suivant la date de réception par le "
+           "Syndicat mixte de la demande de résiliation). Si la résiliation intervient avant la "
+           "durée minimale d'un an, la contribution restera due jusqu'à la date anniversaire de "
+           "mise en service avec respect du préavis."),
+    "R8": ("Pas de remboursement", "En cas de résiliation, les frais de fonctionnement facturés "
+           "ne sont pas remboursés."),
+}
+
 
 def offer_terms(schedules: Iterable[Schedule], day: date) -> Offer:
     """The terms of the offer (eligibility, end of the contract) in the barème in force on
@@ -86,6 +113,8 @@ class Fee:
     vat_reason: str | None = None
     budget: str = "fonctionnement"
     vat_reason_code: str | None = None
+    deliberation: str = ""
+    deliberation_date: date | None = None
 
 
 class TariffMissing(BusinessRuleViolation):
@@ -144,7 +173,8 @@ def _price(schedules: Iterable[Schedule], day: date, component: str, gb: int, wh
     request = PriceRequest(category=facts.category, kind=facts.kind,
                            population=facts.population, workstations=facts.workstations)
     return Fee(quote(line, request).amount, schedule.id, line.id, line.label, line.vat,
-               line.vat_reason, line.budget, line.vat_reason_code)
+               line.vat_reason, line.budget, line.vat_reason_code,
+               schedule.deliberation_reference, schedule.deliberation_date)
 
 
 def access_fee(schedules: Iterable[Schedule], storage_gb: int, received_on: date,

@@ -132,6 +132,27 @@ class Subscription(Aggregate):
     def current(self) -> Contract:
         return self.contracts[-1]
 
+    def note_entry(self, event: object) -> None:
+        """Note the log position of the entry that set a fact (called when the subscription
+        is folded from the store: a position is the store's, never the clock's). Explanations
+        name the entries behind each charge: :attr:`entries`, one mapping per contract —
+        ``order``, ``activation``, ``termination``, ``storage:<order form>`` → position."""
+        position = getattr(event, "log_position", None)
+        if position is None:
+            return
+        entries = self.__dict__.setdefault("entries", [])
+        name = type(event).__name__
+        if name == "OrderSigned":
+            entries.append({"order": position})
+            if self.current.storage_orders:  # packs ordered on the order form itself
+                entries[-1][f"storage:{self.current.order}"] = position
+        elif name == "ServiceActivated":
+            entries[-1]["activation"] = position
+        elif name == "StorageAdded":
+            entries[-1][f"storage:{self.current.storage_orders[-1].order}"] = position
+        elif name == "TerminationRequested":
+            entries[-1]["termination"] = position
+
     @property
     def orders(self) -> set[str]:
         """Every order form reference recorded for this domain."""

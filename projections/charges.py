@@ -7,7 +7,7 @@ received by its charge date, so a charge never changes as D moves on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -51,6 +51,10 @@ class Charge:
     contract: str = ""
     budget: str = "fonctionnement"
     vat_reason_code: str | None = None
+    #: How the amount was computed, when asked for (``explain=True``): the rule and its
+    #: sentence, the tariff line and its deliberation, the facts and the entries that recorded
+    #: them, the computation with each number. Built here, by the code that computes.
+    derivation: dict[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,15 +73,53 @@ class Charge:
         }
 
 
+def _rule(rule: str) -> dict[str, str]:
+    title, sentence = rules.RULES[rule]
+    return {"id": rule, "title": title, "sentence": sentence}
+
+
+def _tariff(fee: rules.Fee) -> dict[str, Any]:
+    return {"schedule": fee.schedule, "line": fee.line, "label": fee.label,
+            "amount": format_amount(fee.amount), "deliberation": fee.deliberation,
+            "deliberation_date": fee.deliberation_date.isoformat()
+            if fee.deliberation_date else None}
+
+
+def _fact(text: str, day: date, entries: Mapping[str, int], key: str) -> dict[str, Any]:
+    return {"fact": text, "business_date": day.isoformat(), "position": entries.get(key)}
+
+
 def contract_charges(
-    domain: str, contract: Contract, schedules: Sequence[Schedule]
+    domain: str, contract: Contract, schedules: Sequence[Schedule], *,
+    entries: Mapping[str, int] | None = None, explain: bool = False,
 ) -> list[Charge]:
-    """Every charge one contract gives rise to, up to the contract end, priced by ``schedules``."""
+    """Every charge one contract gives rise to, up to the contract end, priced by ``schedules``.
+
+    ``explain``: give each charge its derivation; ``entries``: the log positions of the
+    contract's facts (:attr:`Subscription.entries`), named in the derivation.
+    """
+    entries = entries or {}
     charges = []
     if contract.activated_on is not None:
         start, end = rules.access_fee_period(contract.activated_on, contract.ends_on)
         fee = rules.access_fee(schedules, contract.storage_gb, contract.received_on,
                                contract.facts)
+        derivation = None
+        if explain:
+            derivation = {
+                "amount": format_amount(fee.amount), "rule": _rule("R3"), "tariff": _tariff(fee),
+                "facts": [
+                    _fact(f"bon de commande {contract.order} reçu (palier de "
+                          f"{contract.storage_gb} Go)", contract.received_on, entries, "order"),
+                    _fact("service activé", contract.activated_on, entries, "activation")],
+                "period": {"start": start.isoformat(), "end": end.isoformat(),
+                           "why": "de l'activation à la fin du contrat (R3, R6)"},
+                "computation": {"formula": "tarif", "operands": {"tarif": format_amount(fee.amount)},
+                                "result": format_amount(fee.amount),
+                                "text": f"tarif du palier de {contract.storage_gb} Go au "
+                                        f"{french_date(contract.received_on)} (réception du bon "
+                                        f"de commande) : {french_amount(fee.amount)}"},
+            }
         charges.append(
             Charge(
                 key=f"{domain}/{contract.order}/access",
@@ -100,6 +142,7 @@ def contract_charges(
                 contract=contract.order,
                 budget=fee.budget,
                 vat_reason_code=fee.vat_reason_code,
+                derivation=derivation,
             )
         )
     seen: dict[str, int] = {}
@@ -112,7 +155,7 @@ def contract_charges(
         for index, pack_gb in enumerate(storage_order.packs, start=1):
             charges.extend(
                 _pack_charges(domain, contract, reference, storage_order.order, index, pack_gb,
-                              storage_order.received_on, schedules)
+                              storage_order.received_on, schedules, entries, explain)
             )
     return charges
 
@@ -126,6 +169,8 @@ def _pack_charges(
     pack_gb: int,
     received_on: date,
     schedules: Sequence[Schedule],
+    entries: Mapping[str, int],
+    explain: bool,
 ) -> Iterable[Charge]:
     for first, last in rules.yearly_periods(rules.billing_start(received_on), contract.ends_on):
         known_end = (
@@ -140,6 +185,10 @@ def _pack_charges(
         if charged_last == last:
             amount, rule, basis = to_cents(fee.amount), "R4", f"{pack_gb} GB pack, 12 months"
             basis_fr = f"pack de {pack_gb} Go, 12 mois"
+            computation = {"formula": "tarif", "operands": {"tarif": format_amount(fee.amount)},
+                           "result": format_amount(amount),
+                           "text": f"tarif annuel du pack de {pack_gb} Go au "
+                                   f"{french_date(first)} : {french_amount(fee.amount)}"}
         else:
             amount = rules.prorated(fee.amount, first, charged_last, last)
             covered = (charged_last - first).days + 1
@@ -147,6 +196,43 @@ def _pack_charges(
             rule, basis = "R5", f"{pack_gb} GB pack, {fee.amount} € × {covered}/{full} days"
             basis_fr = (f"pack de {pack_gb} Go, {french_amount(fee.amount)} × {covered}/{full} "
                         f"jours (service jusqu'au {french_date(charged_last)})")
+            computation = {
+                "formula": "tarif × jours couverts ÷ jours de la période",
+                "operands": {"tarif": format_amount(fee.amount), "jours_couverts": covered,
+                             "jours_periode": full},
+                "unrounded": str(fee.amount * covered / full),
+                "result": format_amount(amount),
+                "text": f"{french_amount(fee.amount)} × {covered} ÷ {full} = "
+                        f"{fee.amount * covered / full:.6f} €".replace(".", ",")
+                        + f", arrondi au centime (au demi supérieur) : {french_amount(amount)}"}
+        derivation = None
+        if explain:
+            facts = [_fact(f"bon de commande {order} reçu ({pack_gb} Go supplémentaires)",
+                           received_on, entries, f"storage:{order}")]
+            why = "12 mois à partir du 1er du mois suivant la réception, renouvelés (R4, R6)"
+            if known_end is not None:
+                facts.append(_fact("demande de résiliation reçue",
+                                   contract.termination_received_on, entries, "termination"))
+                notice = rules.notice_start(contract.termination_received_on)
+                minimum = rules.minimum_term_end(contract.activated_on)
+                why += (f" ; fin de service le {french_date(known_end)} (R7 : préavis à partir "
+                        f"du {french_date(notice)}, durée minimale jusqu'au "
+                        f"{french_date(minimum)})")
+            elif charged_last != last:
+                why += f" ; fin du contrat le {french_date(contract.ends_on)} (R6)"
+            if known_end is None and contract.termination_received_on is not None:
+                facts.append(_fact("demande de résiliation reçue",
+                                   contract.termination_received_on, entries, "termination"))
+                why += (f" ; la demande de résiliation, reçue le "
+                        f"{french_date(contract.termination_received_on)}, après le début de "
+                        "la période : période due en entier (R8)")
+            derivation = {"amount": format_amount(amount), "rule": _rule(rule),
+                          "also": [_rule("R7")] if known_end is not None else
+                          [_rule("R8")] if contract.termination_received_on is not None else [],
+                          "tariff": _tariff(fee), "facts": facts,
+                          "period": {"start": first.isoformat(), "end": charged_last.isoformat(),
+                                     "full_end": last.isoformat(), "why": why},
+                          "computation": computation}
         yield Charge(
             key=f"{domain}/{reference}/pack-{index}/{first.isoformat()}",
             customer=contract.customer,
@@ -168,14 +254,19 @@ def _pack_charges(
             contract=contract.order,
             budget=fee.budget,
             vat_reason_code=fee.vat_reason_code,
+            derivation=derivation,
         )
 
 
-def subscription_charges(subscription: Subscription, schedules: Sequence[Schedule]) -> list[Charge]:
+def subscription_charges(subscription: Subscription, schedules: Sequence[Schedule], *,
+                         explain: bool = False) -> list[Charge]:
+    entries = getattr(subscription, "entries", [])
     return [
         charge
-        for contract in subscription.contracts
-        for charge in contract_charges(subscription.domain, contract, schedules)
+        for index, contract in enumerate(subscription.contracts)
+        for charge in contract_charges(
+            subscription.domain, contract, schedules, explain=explain,
+            entries=entries[index] if index < len(entries) else None)
     ]
 
 
@@ -184,12 +275,14 @@ def _order(charge: Charge) -> tuple[Any, ...]:
             charge.order, charge.period_end, charge.basis)
 
 
-def charges_as_of(known: Known, as_of: date, customer: str | None = None) -> list[Charge]:
-    """Charges dated on or before ``as_of``, in a stable order (customer, domain, date, kind)."""
+def charges_as_of(known: Known, as_of: date, customer: str | None = None, *,
+                  explain: bool = False) -> list[Charge]:
+    """Charges dated on or before ``as_of``, in a stable order (customer, domain, date, kind);
+    with ``explain``, each with its derivation."""
     selected = [
         charge
         for subscription in known.subscriptions
-        for charge in subscription_charges(subscription, known.schedules)
+        for charge in subscription_charges(subscription, known.schedules, explain=explain)
         if charge.charge_date <= as_of and (customer is None or charge.customer == customer)
     ]
     return sorted(selected, key=_order)

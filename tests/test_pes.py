@@ -16,6 +16,7 @@ from lxml import etree
 
 from commands.billing import apply_correction, bill, invoicing_state, proposals
 from commands.cli import main
+from commands.explain import etat_liquidatif, explain_document
 from commands.exports import facturx_pdf
 from commands.importer import ImportRejected, import_lines
 from commands.pes import talon, xsd_errors
@@ -126,8 +127,14 @@ def test_a_bordereau_of_titres_with_their_asap_and_factur_x(ledger):
         "2027", "1", v(access, "BlocPiece/IdPce"), "1"]
     assert v(asap_root, "PES_Facture/FactureIndiv/TotalAPayer/MtTotalTTC") == "600.00"
     invoicing = invoicing_state(ledger)
+    etat = etat_liquidatif(explain_document(ledger, number))
     assert files[f"{uid}FX"] == (
-        "008", facturx_pdf(invoicing.documents[number], invoicing.digests[number]))
+        "008", facturx_pdf(invoicing.documents[number], invoicing.digests[number],
+                           supporting=etat))
+    # The bases de la liquidation, joined to the titre (décret 2012-1246, art. 24).
+    assert files[f"{uid}EL"] == ("008", etat)
+    refs = [v(ref, "IdUnique") for ref in access.iterfind("BlocPiece/PJRef")]
+    assert refs == [f"{uid}ASAP", f"{uid}FX", f"{uid}EL"]
 
 
 def test_numbers_are_recorded_once_and_a_file_is_written_again_byte_for_byte(ledger, store,
