@@ -14,7 +14,7 @@ from itertools import groupby
 
 from rich.table import Table
 
-from commands import audit_cli, db_cli, dispute_cli, invoice_cli, tariff_cli
+from commands import audit_cli, db_cli, dispute_cli, forecast_cli, invoice_cli, tariff_cli
 from commands.importer import import_file
 from commands.output import console, print_json, progress
 from eventstore.app import open_store, store_config
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoice_cli.add_parsers(commands, common)
     audit_cli.add_parsers(commands, common)
     dispute_cli.add_parsers(commands, common)
+    forecast_cli.add_parsers(commands, common)
     db_cli.add_parsers(commands, common)
     return parser
 
@@ -310,7 +311,8 @@ RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_sub
            "invoices": invoice_cli.run, "corrections": invoice_cli.run, "db": db_cli.run,
            "doctor": db_cli.run, "audit": audit_cli.run, "history": audit_cli.run_history,
            "customers": run_customers, "subscriptions": run_subscriptions,
-           "explain": dispute_cli.run, "diff": dispute_cli.run, "dossier": dispute_cli.run}
+           "explain": dispute_cli.run, "diff": dispute_cli.run, "dossier": dispute_cli.run,
+           "forecast": forecast_cli.run, "accruals": forecast_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

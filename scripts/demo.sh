@@ -8,7 +8,7 @@ ledger=ledger
 [ -x .venv/bin/ledger ] && ledger=.venv/bin/ledger
 store=demo.sqlite3
 rm -f "$store" "$store-wal" "$store-shm" demo-F-2027-000001.pdf demo.key demo-checkpoint.txt \
-  demo-F-2027-000002.tlog-proof demo-titres-2027.xml
+  demo-F-2027-000002.tlog-proof demo-titres-2027.xml demo-forecast.png
 
 # Prices come from the barème adopted by deliberation, recorded as an event.
 "$ledger" --store "$store" tariff adopt catalogues/megalis-suite-territoriale-2026.toml
@@ -25,6 +25,9 @@ done
 echo
 "$ledger" --store "$store" bill --through 2027-04-30 --issue-date 2027-05-03 --by demo
 "$ledger" --store "$store" invoice export F-2027-000001 --format facturx --out demo-F-2027-000001.pdf
+# For the budget: what each year will bring in, by barème line, drawn.
+"$ledger" --store "$store" forecast --from 2026-01 --to 2028-12 --by year --by-line \
+  --plot demo-forecast.png
 # The titres de recette for the comptable public (Hélios): one PES V2 file, numbers recorded.
 "$ledger" --store "$store" invoices export --format pes --out demo-titres-2027.xml \
   --file-date 2027-05-04 --by demo

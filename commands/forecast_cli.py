@@ -1,0 +1,357 @@
+"""``ledger forecast`` and ``ledger accruals``: what finance needs for the budget and the
+year-end (docs/forecast.md)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from commands.output import console, print_json
+from eventstore.app import LedgerApplication, open_store
+from ledger.dates import parse_iso_date
+from ledger.errors import LedgerError
+from ledger.money import format_amount
+
+
+def _month(text: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"expected a month YYYY-MM, got {text!r}")
+    return text
+
+
+def _day(text: str) -> date:
+    try:
+        return parse_iso_date(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_parsers(commands, common: argparse.ArgumentParser) -> None:
+    from commands.cli import add_known_at
+    from projections.forecast import ASSUMPTIONS
+
+    forecast = commands.add_parser(
+        "forecast", parents=[common],
+        help="charges by month or year over a range, for the budget; what-ifs never write")
+    forecast.add_argument("--from", dest="start", type=_month, required=True, metavar="YYYY-MM")
+    forecast.add_argument("--to", dest="end", type=_month, required=True, metavar="YYYY-MM")
+    forecast.add_argument("--by", choices=("month", "year"), default="month")
+    grouping = forecast.add_mutually_exclusive_group()
+    grouping.add_argument("--by-customer", action="store_true")
+    grouping.add_argument("--by-line", action="store_true")
+    grouping.add_argument("--by-category", action="store_true")
+    forecast.add_argument("--assume", choices=ASSUMPTIONS, default="renew",
+                          help="renew (default): tacit renewals to the contract end; "
+                               "notice-given: as if every member gave notice at the start; "
+                               "end-of-term: as if none renewed after its current term")
+    forecast.add_argument("--customer", help="only this customer")
+    add_known_at(forecast)
+    forecast.add_argument("--draft", metavar="CATALOGUE.toml",
+                          help="price as if this barème were adopted (nothing is recorded)")
+    forecast.add_argument("--draft-from", type=_day, metavar="DATE",
+                          help="the draft's first day in force (default: its effective_from)")
+    forecast.add_argument("--with", dest="hypothetical", metavar="COMMANDS.jsonl",
+                          help="hypothetical commands (new members, terminations), applied in "
+                               "memory only")
+    output = forecast.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", metavar="FILE", help="the budget layout (docs/forecast.md)")
+    forecast.add_argument("--plot", metavar="FILE.png|.svg", help="draw the revenue in a file")
+
+    accruals = commands.add_parser(
+        "accruals", parents=[common],
+        help="at a year-end: the part of each period earned before and after (produits "
+             "constatés d'avance), invoiced-not-due and due-not-invoiced")
+    accruals.add_argument("--at", type=_day, required=True, metavar="YYYY-12-31")
+    add_known_at(accruals)
+    output = accruals.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", metavar="FILE")
+
+
+def _open(args: argparse.Namespace) -> LedgerApplication:
+    return open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+
+
+def _known(app: LedgerApplication, args: argparse.Namespace):
+    from commands.cli import horizon
+    from projections.history import known_at
+
+    return known_at(app, horizon(args))
+
+
+def _hypothetical(app: LedgerApplication, known, path: str):
+    """Apply the commands of a file to aggregates in memory; nothing is stored."""
+    from commands.handlers import UnitOfWork, handle
+    from commands.messages import InvalidCommand, parse_line
+    from ledger.subscription import Subscription
+    from projections.forecast import hypothetical
+
+    uow = UnitOfWork(app)
+    problems = []
+    for number, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            handle(parse_line(text).command, uow)
+        except (InvalidCommand, LedgerError) as error:
+            problems.append(f"{path}, line {number}: {error}")
+    if problems:
+        raise LedgerError("\n".join(problems) + "\nNothing was forecast (the file is "
+                          "hypothetical: nothing is ever stored).")
+    return hypothetical(known, [a for a in uow.changed() if isinstance(a, Subscription)])
+
+
+def run_forecast(args: argparse.Namespace) -> int:
+    from ledger.tariffs import load_schedule
+    from projections.forecast import forecast_charges, group, month_bounds, with_draft
+
+    if args.end < args.start:
+        raise LedgerError(f"--to {args.end} is before --from {args.start}")
+    app = _open(args)
+    known = _known(app, args)
+    if args.hypothetical:
+        known = _hypothetical(app, known, args.hypothetical)
+    start, end = month_bounds(args.start, args.end)
+    key = "customer" if args.by_customer else "line" if args.by_line else \
+        "category" if args.by_category else None
+    categories = _categories(app) if key == "category" or args.csv else None
+    current = list(forecast_charges(known.subscriptions, known.schedules, start, end,
+                                    args.assume, args.customer))
+    rows = group(current, args.by, key, categories)
+    drafted = None
+    if args.draft:
+        schedules = with_draft(known.schedules, load_schedule(args.draft), args.draft_from)
+        drafted = list(forecast_charges(known.subscriptions, schedules, start, end,
+                                        args.assume, args.customer))
+    if args.plot:
+        plot_revenue(args.plot, current, drafted, args.by, key or "line", categories)
+    if args.csv:
+        _write_csv(args.csv, budget_rows(app, drafted if drafted is not None else current,
+                                         categories))
+        print(f"written to {args.csv}")
+        return 0
+    if drafted is not None:
+        comparison = compare(current, drafted)
+        if args.json:
+            print_json({"rows": rows, "draft": group(drafted, args.by, key, categories),
+                        "by_customer": comparison})
+            return 0
+        _print_rows(rows, key, f"Forecast {args.start} → {args.end} (current barème)")
+        table = Table(title=f"Per member, current barème vs draft {Path(args.draft).name}",
+                      title_justify="left")
+        for column in ("Customer", "Current € HT", "Draft € HT", "Difference"):
+            table.add_column(column, justify="left" if column == "Customer" else "right")
+        for row in comparison:
+            table.add_row(row["customer"], row["current"], row["draft"], row["difference"])
+        console().print(table)
+        return 0
+    if args.json:
+        print_json(rows)
+        return 0
+    _print_rows(rows, key, f"Forecast {args.start} → {args.end} ({args.assume})")
+    return 0
+
+
+def _categories(app: LedgerApplication) -> dict[str, str]:
+    from projections.history import customers_known_at
+
+    return {key: c.category for key, c in customers_known_at(app).items()}
+
+
+def compare(current: Iterable, drafted: Iterable) -> list[dict[str, str]]:
+    """Per customer: what it pays under the current barème and under the draft."""
+    totals: dict[str, list[Decimal]] = {}
+    for index, charges in enumerate((current, drafted)):
+        for charge in charges:
+            totals.setdefault(charge.customer, [Decimal(0), Decimal(0)])[index] += charge.amount
+    return [{"customer": customer, "current": format_amount(a), "draft": format_amount(b),
+             "difference": format_amount(b - a)} for customer, (a, b) in sorted(totals.items())]
+
+
+def _print_rows(rows: Sequence[dict[str, str]], key: str | None, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("Period")
+    if key:
+        table.add_column(key.title())
+    table.add_column("€ HT", justify="right")
+    total = Decimal(0)
+    for row in rows:
+        table.add_row(row["period"], *([row[key]] if key else []), row["amount"])
+        total += Decimal(row["amount"])
+    table.add_row("Total", *([""] if key else []), format_amount(total), style="bold")
+    console().print(table)
+
+
+BUDGET_COLUMNS = ("exercice", "nature", "fonction", "section", "customer", "category", "line",
+                  "amount")
+
+
+def budget_rows(app: LedgerApplication, charges: Iterable, categories: dict[str, str] | None
+                ) -> list[dict[str, str]]:
+    """One row per exercice, imputation, customer and catalogue line: the layout of
+    docs/forecast.md (nature and fonction from the Hélios profile's imputations)."""
+    from commands.pes_export import treasury_state
+    from ledger.treasury import PESRefused, imputation_for
+
+    profile = treasury_state(app).profile
+    totals: dict[tuple[str, ...], Decimal] = {}
+    for charge in charges:
+        nature = fonction = ""
+        if profile is not None:
+            try:
+                imputation = imputation_for({"line": charge.line, "schedule": charge.schedule,
+                                             "kind": charge.kind}, profile["imputations"], "")
+                nature, fonction = imputation.nature, imputation.fonction or ""
+            except PESRefused:
+                pass
+        slot = (str(charge.charge_date.year), nature, fonction, charge.budget, charge.customer,
+                (categories or {}).get(charge.customer, ""), charge.line)
+        totals[slot] = totals.get(slot, Decimal(0)) + charge.amount
+    return [dict(zip(BUDGET_COLUMNS, (*slot, format_amount(amount))))
+            for slot, amount in sorted(totals.items())]
+
+
+def _write_csv(path: str, rows: list[dict[str, str]], columns: Sequence[str] = BUDGET_COLUMNS
+               ) -> None:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    Path(path).write_text(out.getvalue(), encoding="utf-8")
+
+
+def plot_revenue(path: str, current: list, drafted: list | None, by: str, key: str,
+                 categories: dict[str, str] | None) -> dict[str, Any]:
+    """Revenue per period, stacked by ``key`` (line or category); with a draft, the current
+    and draft bars side by side. Returns the series drawn (for checks)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    # SVG element ids are random unless salted: the same forecast must draw the same file.
+    matplotlib.rcParams["svg.hashsalt"] = "territorial-ledger"
+    import matplotlib.pyplot as plt
+
+    from projections.forecast import group
+
+    stack_key = "category" if key == "category" else "line"
+    sets = [("barème actuel", current)] + ([("projet de barème", drafted)] if drafted else [])
+    periods = sorted({row["period"] for _, charges in sets
+                      for row in group(charges, by, stack_key, categories)})
+    names = sorted({row[stack_key] for _, charges in sets
+                    for row in group(charges, by, stack_key, categories)})
+    figure, axes = plt.subplots(figsize=(10, 5), dpi=100)
+    width = 0.8 / len(sets)
+    series: dict[str, dict[str, list[float]]] = {}
+    colours = plt.get_cmap("tab20")
+    for index, (label, charges) in enumerate(sets):
+        values = {name: [0.0] * len(periods) for name in names}
+        for row in group(charges, by, stack_key, categories):
+            values[row[stack_key]][periods.index(row["period"])] = float(row["amount"])
+        bottom = [0.0] * len(periods)
+        positions = [p + (index - (len(sets) - 1) / 2) * width for p in range(len(periods))]
+        for number, name in enumerate(names):
+            axes.bar(positions, values[name], width, bottom=bottom, color=colours(number % 20),
+                     label=name if index == 0 else None,
+                     hatch="//" if index == 1 else None, edgecolor="white")
+            bottom = [b + v for b, v in zip(bottom, values[name])]
+        series[label] = values
+    axes.set_xticks(range(len(periods)), periods, rotation=60 if by == "month" else 0,
+                    fontsize=7)
+    axes.set_ylabel("€ HT")
+    title = "Recettes prévues par " + ("mois" if by == "month" else "année")
+    if drafted:
+        title += " — barème actuel (plein) et projet (hachuré)"
+    axes.set_title(title)
+    axes.legend(fontsize=6, ncol=2)
+    figure.tight_layout()
+    # No clock in the file: an SVG or PNG of the same forecast has the same bytes.
+    figure.savefig(path, metadata={"Date": None} if path.endswith(".svg") else
+                   {"Software": None})
+    plt.close(figure)
+    return {"periods": periods, "names": names, "series": series}
+
+
+def run_accruals(args: argparse.Namespace) -> int:
+    from commands.billing import invoicing_state
+    from projections.charges import charges_as_of
+    from projections.forecast import accrual_rows
+
+    app = _open(args)
+    known = _known(app, args)
+    at = args.at
+    invoicing = invoicing_state(app, known.position)
+    invoiced_by: dict[str, str] = {}
+    invoiced_on: dict[str, str] = {}
+    for number, document in invoicing.documents.items():
+        if document["kind"] != "invoice" or number in invoicing.credited:
+            continue
+        for line in document["lines"]:
+            invoiced_by[line["key"]] = number
+            invoiced_on[line["key"]] = document["issued_on"]
+    charges = charges_as_of(known, date.max)
+    rows = accrual_rows(charges, at, invoiced_by)
+    # Positions at that date: invoiced (on or before it) for a charge dated after it, and due
+    # (dated on or before it) but on no invoice issued by then.
+    ahead = [c for c in charges if c.charge_date > at
+             and invoiced_on.get(c.key, "9999") <= at.isoformat()]
+    behind = [c for c in charges if c.charge_date <= at
+              and invoiced_on.get(c.key, "9999") > at.isoformat()]
+    totals = {"amount": _sum(rows, "amount"), "earned": _sum(rows, "earned"),
+              "deferred": _sum(rows, "deferred"),
+              "invoiced_not_due": format_amount(sum((c.amount for c in ahead), Decimal(0))),
+              "due_not_invoiced": format_amount(sum((c.amount for c in behind), Decimal(0)))}
+    if args.json:
+        print_json({"at": at.isoformat(), "known_at_position": known.position, "rows": rows,
+                    "totals": totals,
+                    "invoiced_not_due": [_position(c, invoiced_by) for c in ahead],
+                    "due_not_invoiced": [_position(c, invoiced_by) for c in behind]})
+        return 0
+    if args.csv:
+        _write_csv(args.csv, [{k: (v or "") for k, v in row.items()} for row in rows],
+                   ("customer", "domain", "line", "section", "key", "period_start",
+                    "period_end", "amount", "earned", "deferred", "invoiced_by"))
+        print(f"{len(rows)} row(s) written to {args.csv}")
+        return 0
+    table = Table(title=f"Periods straddling {at} (produits constatés d'avance)",
+                  title_justify="left")
+    for column in ("Customer", "Line", "Period", "Amount", "Earned", "Deferred", "Invoice"):
+        table.add_column(column, justify="right" if column in ("Amount", "Earned", "Deferred")
+                         else "left")
+    for row in rows:
+        table.add_row(row["customer"], row["line"], f"{row['period_start']} → "
+                      f"{row['period_end']}", row["amount"], row["earned"], row["deferred"],
+                      row["invoiced_by"] or "—")
+    table.add_row("Total", "", "", totals["amount"], totals["earned"], totals["deferred"], "",
+                  style="bold")
+    console().print(table)
+    console().print(f"Invoiced, not yet due at {at}: {totals['invoiced_not_due']} € HT; "
+                    f"due, not yet invoiced: {totals['due_not_invoiced']} € HT")
+    return 0
+
+
+def _sum(rows: list[dict[str, Any]], key: str) -> str:
+    return format_amount(sum((Decimal(row[key]) for row in rows), Decimal(0)))
+
+
+def _position(charge, invoiced_by: dict[str, str]) -> dict[str, str | None]:
+    return {"customer": charge.customer, "key": charge.key,
+            "charge_date": charge.charge_date.isoformat(),
+            "amount": format_amount(charge.amount), "invoiced_by": invoiced_by.get(charge.key)}
+
+
+RUNNERS = {"forecast": run_forecast, "accruals": run_accruals}
+
+
+def run(args: argparse.Namespace) -> int:
+    return RUNNERS[args.command](args)
+
