@@ -267,11 +267,14 @@ def run_history(args: argparse.Namespace) -> int:
     from commands.cli import horizon
     from projections.history import resolve
 
+    from commands import views
+
     app = _store(args)
-    moments = audit.history(app, args.subject, resolve(app, horizon(args)))
+    upto = resolve(app, horizon(args))
     if args.json:
-        print_json([m.to_json() for m in moments])
+        print_json(views.history(app, args.subject, upto))
         return 0
+    moments = audit.history(app, args.subject, upto)
     table = Table(title=f"History of {args.subject}", title_justify="left")
     for column in ("Position", "Recorded (UTC)", "Business date", "Event", "Actor", "Source",
                    "Details"):

@@ -174,7 +174,8 @@ def _retrying(attempt: Callable[[], Any]) -> Any:
 
 def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None = None,
          on_subscription: Callable[[], None] | None = None, *, in_advance: bool = False,
-         dry_run: bool = False, format: int = FORMAT) -> BillingReport:
+         dry_run: bool = False, format: int = FORMAT,
+         note: dict[str, Any] | None = None) -> BillingReport:
     """Invoice every charge dated on or before ``through`` that no invoice holds yet.
 
     One invoice per customer and charge date, numbered in series F of the issue
@@ -234,7 +235,7 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
             invoicing.issue(document, basis_position=upto)
             issued.append(document)
         if issued and not dry_run:
-            app.save(invoicing, metadata=metadata("bill", by))
+            app.save(invoicing, metadata=metadata("bill", by, **(note or {})))
         return BillingReport(tuple(issued), tuple(skipped.values()), len(later),
                              sum((c.amount for c in later), Decimal("0.00")), dry_run)
 
@@ -400,7 +401,8 @@ def reissue_proposal(app: LedgerApplication, number_: str) -> Proposal:
 
 
 def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_on: date, *,
-                     reissue: bool = False) -> list[dict[str, Any]]:
+                     reissue: bool = False, note: dict[str, Any] | None = None
+                     ) -> list[dict[str, Any]]:
     """Issue the credit note of a proposal and, where something is still due, new invoices
     (one per VAT scope and budget section). ``reissue``: the proposal is to credit invoice
     ``proposal_id`` and invoice its charges again (:func:`reissue_proposal`)."""
@@ -444,7 +446,7 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
                 )
                 invoicing.issue(replacement, basis_position=upto)
                 issued.append(replacement)
-        app.save(invoicing, metadata=metadata("corrections apply", by))
+        app.save(invoicing, metadata=metadata("corrections apply", by, **(note or {})))
         return issued
 
     return _retrying(attempt)

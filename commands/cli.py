@@ -14,7 +14,15 @@ from itertools import groupby
 
 from rich.table import Table
 
-from commands import audit_cli, db_cli, dispute_cli, forecast_cli, invoice_cli, tariff_cli
+from commands import (
+    audit_cli,
+    db_cli,
+    dispute_cli,
+    forecast_cli,
+    invoice_cli,
+    serve_cli,
+    tariff_cli,
+)
 from commands.importer import import_file
 from commands.output import console, print_json, progress
 from eventstore.app import open_store, store_config
@@ -145,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.add_parsers(commands, common)
     dispute_cli.add_parsers(commands, common)
     forecast_cli.add_parsers(commands, common)
+    serve_cli.add_parsers(commands, common)
     db_cli.add_parsers(commands, common)
     return parser
 
@@ -167,15 +176,21 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_charges(args: argparse.Namespace) -> int:
+    from commands import views
+
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     domain = args.domain.lower() if args.domain else None
     upto = resolve(app, horizon(args))
+    if args.json:
+        print_json(views.charges(app, as_of, upto, customer=args.customer, domain=domain,
+                                 uninvoiced=args.uninvoiced))
+        return 0
     if args.customer and aggregate_known_at(app, customer_id(args.customer), upto) is None:
         raise UnknownCustomer(args.customer)
     if domain and subscription_known_at(app, domain, upto) is None:
         raise UnknownDomain(domain)
-    if domain is None and sys.stderr.isatty() and not args.json and not args.quiet:
+    if domain is None and sys.stderr.isatty() and not args.quiet:
         with progress("replaying subscriptions", count_subscriptions(app, upto)) as advance:
             known = Known(tuple(sorted(iter_subscriptions_known_at(app, upto, advance),
                                        key=lambda s: s.domain)),
@@ -188,9 +203,6 @@ def run_charges(args: argparse.Namespace) -> int:
 
         invoiced = invoicing_state(app, upto).invoiced_keys
         charges = [c for c in charges if c.key not in invoiced]
-    if args.json:
-        print_json([charge.to_json() for charge in charges])
-        return 0
     title = f"Charges as of {as_of}" + known_title(app, args, upto)
     if args.uninvoiced:
         title += ", not yet invoiced"
@@ -225,8 +237,9 @@ def run_subscription(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     domain = args.domain.lower()
-    status = status_as_of(subscription_known_at(app, domain, horizon(args)), domain, as_of)
-    data = status.to_json()
+    from commands import views
+
+    data = views.subscription(app, domain, as_of, resolve(app, horizon(args)))
     if args.json:
         print_json(data)
         return 0
@@ -244,22 +257,11 @@ def run_subscription(args: argparse.Namespace) -> int:
 
 
 def run_customers(args: argparse.Namespace) -> int:
-    from projections.history import all_subscriptions_known_at, customers_known_at
+    from commands import views
 
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     upto = resolve(app, horizon(args))
-    domains: dict[str, list[str]] = {}
-    for subscription in all_subscriptions_known_at(app, upto):
-        for contract in subscription.contracts:
-            domains.setdefault(contract.customer, [])
-            if subscription.domain not in domains[contract.customer]:
-                domains[contract.customer].append(subscription.domain)
-    rows = [{"customer": c.key, "name": c.name, "siret": c.siret, "category": c.category,
-             "kind": c.kind, "category_label": c.category_label, "member": c.member,
-             "member_communes": c.member_communes, "population": c.population,
-             "address": c.address,
-             "domains": domains.get(c.key, [])}
-            for c in sorted(customers_known_at(app, upto).values(), key=lambda c: c.key)]
+    rows = views.customers(app, upto)
     if args.json:
         print_json(rows)
         return 0
@@ -276,18 +278,12 @@ def run_customers(args: argparse.Namespace) -> int:
 
 
 def run_subscriptions(args: argparse.Namespace) -> int:
-    from ledger.errors import UnknownDomain as NotYet
-    from projections.history import all_subscriptions_known_at
+    from commands import views
 
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     upto = resolve(app, horizon(args))
-    rows = []
-    for subscription in all_subscriptions_known_at(app, upto):
-        try:
-            rows.append(status_as_of(subscription, subscription.domain, as_of).to_json())
-        except NotYet:
-            continue  # no order form received by that date
+    rows = views.subscriptions(app, as_of, upto)
     if args.json:
         print_json(rows)
         return 0
@@ -312,7 +308,8 @@ RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_sub
            "doctor": db_cli.run, "audit": audit_cli.run, "history": audit_cli.run_history,
            "customers": run_customers, "subscriptions": run_subscriptions,
            "explain": dispute_cli.run, "diff": dispute_cli.run, "dossier": dispute_cli.run,
-           "forecast": forecast_cli.run, "accruals": forecast_cli.run}
+           "forecast": forecast_cli.run, "accruals": forecast_cli.run,
+           "serve": serve_cli.run, "token": serve_cli.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

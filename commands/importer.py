@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import orjson
@@ -149,11 +150,12 @@ def _file_lines(handle, digest: hashlib._Hash) -> Iterator[tuple[int, bytes]]:
 
 def _apply(app: LedgerApplication, lines: Iterable[tuple[int, bytes]], source: str,
            on_line: Callable[[], None] | None, by: str | None,
-           origin: dict[str, str] | None) -> ImportReport:
+           origin: dict[str, str] | None, via: str = "import",
+           extra: dict[str, Any] | None = None) -> ImportReport:
     """Pass 2: fields and rules, in one write transaction; rolled back if any line is bad."""
     errors = _Errors()
     applied = skipped = events = count = 0
-    common = metadata("import", by, source=origin)
+    common = metadata(via, by, source=origin, **(extra or {}))
     with app.session() as session:
         uow = UnitOfWork(app, session)
         since_flush = 0
@@ -225,6 +227,8 @@ def import_lines(
     on_line: Callable[[], None] | None = None,
     by: str | None = None,
     origin: dict[str, str] | None = None,
+    via: str = "import",
+    extra: dict[str, Any] | None = None,
 ) -> ImportReport:
     """Apply one command per line. Either every line is applied (or skipped as already applied)
     and stored in one transaction, or :class:`ImportRejected` lists the bad lines and nothing is
@@ -232,7 +236,8 @@ def import_lines(
 
     A line whose ``id`` was already applied with the same content is skipped; the
     same ``id`` with other content is a bad line. Every entry records who imported it
-    (``by``), from which file (``origin``: name and SHA-256), and its command id and line.
+    (``by``), from which file (``origin``: name and SHA-256), and its command id and line;
+    ``via`` and ``extra`` (a reason, a comment, an idempotency key) say through what.
     """
     numbered = [(number, text.encode("utf-8")) for number, text in enumerate(lines, start=1)]
     errors = _Errors()
@@ -241,7 +246,7 @@ def import_lines(
         raise errors.reject(source)
     if origin is None and source != "<input>":
         origin = {"file": Path(source).name}
-    return _apply(app, numbered, source, on_line, by, origin)
+    return _apply(app, numbered, source, on_line, by, origin, via, extra)
 
 
 def import_file(

@@ -188,10 +188,9 @@ def run_invoice(args: argparse.Namespace) -> int:
         print(f"{args.number} written to {out}")
         return 0
     if args.json:
-        print_json({"document": check.document, "sha256": check.recorded_digest,
-                    "position": check.position, "basis_position": check.basis_position,
-                    "recorded_at": check.recorded_at.isoformat(), "issued_by": check.issued_by,
-                    "rederived": check.rederived, "rederived_identical": check.identical})
+        from commands import views
+
+        print_json(views.invoice(app, args.number))
         return 0
     doc = check.document
     title = "Credit note" if doc["kind"] == "credit_note" else "Invoice"
@@ -239,10 +238,9 @@ def run_invoices(args: argparse.Namespace) -> int:
               f"document(s) written to {out}")
         return 0
     if args.json:
-        print_json([{"number": d["number"], "kind": d["kind"], "issued_on": d["issued_on"],
-                     "customer": d["buyer"]["customer"], "total_ht": d["total_ht"],
-                     "refers_to": d["refers_to"],
-                     "credited_by": invoicing.credited.get(d["number"])} for d in documents])
+        from commands import views
+
+        print_json(views.invoices(app))
         return 0
     table = Table(title="Issued documents", title_justify="left")
     for column in ("Number", "Issued", "Customer", "Total € HT", "Refers to", "Credited by"):

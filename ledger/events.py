@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from ledger.access import Access, ApiRequest
 from ledger.audit import Audit
 from ledger.customer import Customer
 from ledger.invoicing import Invoicing
@@ -189,6 +190,14 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("treasury.pes_file_recorded", Treasury, "PesFileRecorded",
               "PES file for the comptable recorded", {"file": "object"}, refs=_pes_file,
               business_date=None),
+    EventType("access.opened", Access, "Opened", "API access opened", {}),
+    EventType("access.token_created", Access, "TokenCreated", "API token created", {
+        "token_id": "text", "name": "text", "role": "text", "sha256": "text"}),
+    EventType("access.token_revoked", Access, "TokenRevoked", "API token revoked",
+              {"token_id": "text"}),
+    EventType("api.request_answered", ApiRequest, "Answered", "API write answered", {
+        "key": "text", "fingerprint": "text", "method": "text", "path": "text", "status": "int",
+        "body": "object"}, refs=lambda data: [f"idempotency:{data['key']}"]),
     EventType("audit.opened", Audit, "Opened", "audit trail opened", {}),
     EventType("audit.key_registered", Audit, "KeyRegistered", "signing key registered",
               {"verifier_key": "text"}),

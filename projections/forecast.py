@@ -32,9 +32,17 @@ ASSUMPTIONS = ("renew", "notice-given", "end-of-term")
 def month_bounds(first: str, last: str) -> tuple[date, date]:
     """The first day of month ``first`` and the last day of month ``last`` (YYYY-MM)."""
     from ledger.dates import add_months
+    from ledger.errors import LedgerError
 
-    start = date.fromisoformat(f"{first}-01")
-    end = add_months(date.fromisoformat(f"{last}-01"), 1)
+    try:
+        start = date.fromisoformat(f"{first}-01")
+        end = add_months(date.fromisoformat(f"{last}-01"), 1)
+    except ValueError:
+        raise LedgerError(f"months are written YYYY-MM between 1900-01 and 2199-12 "
+                          f"(got {first} to {last})") from None
+    if not (1900 <= start.year <= 2199 and 1900 <= end.year <= 2200):
+        raise LedgerError(f"months are written YYYY-MM between 1900-01 and 2199-12 "
+                          f"(got {first} to {last})")
     return start, date.fromordinal(end.toordinal() - 1)
 
 

@@ -1,0 +1,87 @@
+"""``ledger serve`` and ``ledger token …`` (docs/api.md)."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+
+from commands.output import print_json
+from commands.provenance import metadata
+from eventstore.app import open_store
+from ledger.access import ROLES, Access
+from ledger.errors import LedgerError
+
+
+def add_parsers(commands, common: argparse.ArgumentParser) -> None:
+    serve = commands.add_parser("serve", parents=[common],
+                                help="the HTTP API and the auditors' web view (docs/api.md)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8080)
+
+    token = commands.add_parser("token", parents=[common], help="API tokens: create, revoke, "
+                                                                "list")
+    actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", parents=[common],
+                                help="create a token; it is printed once, only its hash is "
+                                     "kept")
+    create.add_argument("--role", choices=ROLES, required=True)
+    create.add_argument("--name", help="who or what uses it (default: the role and a number)")
+    create.add_argument("--by", help="who creates it")
+    revoke = actions.add_parser("revoke", parents=[common], help="revoke a token")
+    revoke.add_argument("name", help="its name or id")
+    revoke.add_argument("--by", help="who revokes it")
+    listing = actions.add_parser("list", parents=[common], help="the tokens (never the secret)")
+    listing.add_argument("--json", action="store_true")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from commands.api import serve
+
+    # Fail before listening if the store is missing, with the usual message.
+    open_store(getattr(args, "store", None), getattr(args, "operator", None),
+               create=False).close()
+    serve(getattr(args, "store", None), getattr(args, "operator", None), args.host, args.port)
+    return 0
+
+
+def run_token(args: argparse.Namespace) -> int:
+    from commands.api import new_token, token_hash
+    from ledger.access import access_id
+
+    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    access = app.aggregate(access_id()) or Access()
+    if args.token_command == "list":
+        rows = [{"id": token_id, "name": t["name"], "role": t["role"], "revoked": t["revoked"]}
+                for token_id, t in access.tokens.items()]
+        if args.json:
+            print_json(rows)
+        else:
+            for row in rows:
+                state = "revoked" if row["revoked"] else "active"
+                print(f"{row['id']}  {row['name']:<24} {row['role']:<8} {state}")
+            if not rows:
+                print("No token: ledger token create --role clerk|auditor|admin")
+        return 0
+    if args.token_command == "revoke":
+        token_id = access.revoke(args.name)
+        app.save(access, metadata=metadata("token revoke", args.by))
+        print(f"token {token_id} revoked")
+        return 0
+    token = new_token()
+    token_id = secrets.token_hex(4)
+    name = args.name or f"{args.role}-{token_id}"
+    if not name.strip():
+        raise LedgerError("a token needs a name")
+    access.create(token_id, name.strip(), args.role, token_hash(token))
+    app.save(access, metadata=metadata("token create", args.by))
+    print(f"token {token_id} ({name}, {args.role}) created; it is shown once, keep it safe:")
+    print(token)
+    return 0
+
+
+RUNNERS = {"serve": run_serve, "token": run_token}
+
+
+def run(args: argparse.Namespace) -> int:
+    return RUNNERS[args.command](args)

@@ -1,0 +1,124 @@
+"""What the ledger answers to a read, as data: one function per question, used by the CLI's
+``--json`` and by the HTTP API alike (the same document either way)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from eventstore.app import LedgerApplication
+from ledger.errors import UnknownCustomer, UnknownDomain
+from ledger.identity import customer_id
+from projections.charges import charges_as_of
+from projections.history import (
+    aggregate_known_at,
+    known_at,
+    subscription_known_at,
+)
+from projections.status import status_as_of
+
+
+def charges(app: LedgerApplication, as_of: date, upto: int, *, customer: str | None = None,
+            domain: str | None = None, uninvoiced: bool = False,
+            on_subscription=None) -> list[dict[str, Any]]:
+    """``ledger charges --json``."""
+    domain = domain.lower() if domain else None
+    if customer and aggregate_known_at(app, customer_id(customer), upto) is None:
+        raise UnknownCustomer(customer)
+    if domain and subscription_known_at(app, domain, upto) is None:
+        raise UnknownDomain(domain)
+    known = known_at(app, upto, domain=domain, on_subscription=on_subscription)
+    found = charges_as_of(known, as_of, customer=customer)
+    if uninvoiced:
+        from commands.billing import invoicing_state
+
+        invoiced = invoicing_state(app, upto).invoiced_keys
+        found = [c for c in found if c.key not in invoiced]
+    return [charge.to_json() for charge in found]
+
+
+def subscription(app: LedgerApplication, domain: str, as_of: date, upto: int) -> dict[str, Any]:
+    """``ledger subscription DOMAIN --json``."""
+    domain = domain.lower()
+    return status_as_of(subscription_known_at(app, domain, upto), domain, as_of).to_json()
+
+
+def customers(app: LedgerApplication, upto: int) -> list[dict[str, Any]]:
+    """``ledger customers --json``."""
+    from projections.history import all_subscriptions_known_at, customers_known_at
+
+    domains: dict[str, list[str]] = {}
+    for one in all_subscriptions_known_at(app, upto):
+        for contract in one.contracts:
+            domains.setdefault(contract.customer, [])
+            if one.domain not in domains[contract.customer]:
+                domains[contract.customer].append(one.domain)
+    return [{"customer": c.key, "name": c.name, "siret": c.siret, "category": c.category,
+             "kind": c.kind, "category_label": c.category_label, "member": c.member,
+             "member_communes": c.member_communes, "population": c.population,
+             "address": c.address, "domains": domains.get(c.key, [])}
+            for c in sorted(customers_known_at(app, upto).values(), key=lambda c: c.key)]
+
+
+def subscriptions(app: LedgerApplication, as_of: date, upto: int) -> list[dict[str, Any]]:
+    """``ledger subscriptions --json``."""
+    from projections.history import all_subscriptions_known_at
+
+    rows = []
+    for one in all_subscriptions_known_at(app, upto):
+        try:
+            rows.append(status_as_of(one, one.domain, as_of).to_json())
+        except UnknownDomain:
+            continue  # no order form received by that date
+    return rows
+
+
+def history(app: LedgerApplication, subject: str, upto: int) -> list[dict[str, Any]]:
+    """``ledger history SUBJECT --json``."""
+    from commands.audit import history as timeline
+
+    return [moment.to_json() for moment in timeline(app, subject, upto)]
+
+
+def invoices(app: LedgerApplication, upto: int | None = None) -> list[dict[str, Any]]:
+    """``ledger invoices list --json``."""
+    from commands.billing import invoicing_state
+
+    invoicing = invoicing_state(app, upto)
+    return [{"number": d["number"], "kind": d["kind"], "issued_on": d["issued_on"],
+             "customer": d["buyer"]["customer"], "total_ht": d["total_ht"],
+             "refers_to": d["refers_to"], "credited_by": invoicing.credited.get(d["number"])}
+            for d in invoicing.documents.values()]
+
+
+def invoice(app: LedgerApplication, number: str) -> dict[str, Any]:
+    """``ledger invoice show NUMBER --json``."""
+    from commands.billing import verify
+
+    check = verify(app, number)
+    return {"document": check.document, "sha256": check.recorded_digest,
+            "position": check.position, "basis_position": check.basis_position,
+            "recorded_at": check.recorded_at.isoformat(), "issued_by": check.issued_by,
+            "rederived": check.rederived, "rederived_identical": check.identical}
+
+
+def explain(app: LedgerApplication, number: str) -> dict[str, Any]:
+    """``ledger explain NUMBER --json``."""
+    from commands.explain import explain_document
+
+    return explain_document(app, number)
+
+
+def forecast(app: LedgerApplication, start: str, end: str, upto: int, *, by: str = "month",
+             key: str | None = None, assume: str = "renew",
+             customer: str | None = None) -> list[dict[str, str]]:
+    """``ledger forecast --json`` (without a draft)."""
+    from projections.forecast import forecast_charges, group, month_bounds
+    from projections.history import customers_known_at
+
+    first, last = month_bounds(start, end)
+    known = known_at(app, upto)
+    categories = ({k: c.category for k, c in customers_known_at(app, upto).items()}
+                  if key == "category" else None)
+    return group(forecast_charges(known.subscriptions, known.schedules, first, last, assume,
+                                  customer), by, key, categories)

@@ -1,0 +1,168 @@
+"""The auditors' web view: server-rendered pages (Jinja2), French labels, no JavaScript.
+
+A customer list; a customer's timeline, as known at any recorded time; each document with its
+lines, its explanation, whether it derives again identically and is included in the latest
+signed checkpoint, and its downloads; the latest checkpoint and how to verify it. Sign-in with a
+token (any role) kept in an HttpOnly cookie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ledger.dates import french_date
+from ledger.money import french_amount
+
+TEMPLATES = Path(__file__).parent / "templates"
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+_env.filters["date_fr"] = lambda value: french_date(value) if value else ""
+_env.filters["euros"] = lambda value: french_amount(value) if value not in (None, "") else ""
+_env.filters["moment"] = lambda value: value[:19].replace("T", " à ") if value else ""
+
+#: What each entry is, for a French reader (the stable names are in ledger/events.py).
+LABELS = {
+    "customer.registered": "membre enregistré", "customer.updated": "membre modifié",
+    "customer.billing_references_set": "références Chorus Pro",
+    "subscription.opened": "domaine ouvert", "subscription.order_signed": "bon de commande reçu",
+    "subscription.service_activated": "service activé",
+    "subscription.storage_added": "commande de stockage reçue",
+    "subscription.termination_requested": "demande de résiliation reçue",
+    "receipt.command_applied": "commande appliquée", "tariffs.opened": "barèmes ouverts",
+    "tariffs.schedule_adopted": "barème adopté", "operator.opened": "ordonnateur ouvert",
+    "operator.registered": "ordonnateur enregistré", "invoicing.opened": "facturation ouverte",
+    "invoicing.invoice_issued": "facture émise", "invoicing.credit_note_issued": "avoir émis",
+    "invoicing.period_closed": "période clôturée", "treasury.opened": "trésorerie ouverte",
+    "treasury.helios_profile_set": "identifiants Hélios enregistrés",
+    "treasury.pes_file_recorded": "fichier PES pour le comptable",
+    "access.opened": "accès ouverts", "access.token_created": "jeton créé",
+    "access.token_revoked": "jeton révoqué", "api.request_answered": "écriture par l'API",
+    "audit.opened": "audit ouvert", "audit.key_registered": "clé de signature enregistrée",
+    "audit.checkpoint_recorded": "point de contrôle signé",
+}
+_env.filters["label_fr"] = lambda name: LABELS.get(name, name)
+_env.filters["source_fr"] = lambda text: (text or "").replace(", line ", ", ligne ")
+
+
+def page(name: str, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_env.get_template(name).render(**context))
+
+
+def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
+    from commands.api import Problem
+
+    def viewer(request: Request) -> tuple[str, str] | RedirectResponse:
+        try:
+            return caller(request, request.headers.get("authorization"))
+        except Problem as problem:
+            if problem.status == 401:
+                return RedirectResponse("/ui/login", status_code=303)
+            raise
+
+    @api.get("/ui/login", include_in_schema=False)
+    def login_form(request: Request) -> HTMLResponse:
+        return page("login.html", error=request.query_params.get("error"))
+
+    @api.post("/ui/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        token = parse_qs((await request.body()).decode("utf-8", "replace")).get("token", [""])[0]
+        try:
+            caller(request, f"Bearer {token}")
+        except Problem as problem:
+            if problem.status == 429:
+                raise
+            return RedirectResponse("/ui/login?error=1", status_code=303)
+        response = RedirectResponse("/ui/", status_code=303)
+        response.set_cookie("ledger_token", token, httponly=True, samesite="strict")
+        return response
+
+    @api.get("/ui/logout", include_in_schema=False)
+    def logout() -> Response:
+        response = RedirectResponse("/ui/login", status_code=303)
+        response.delete_cookie("ledger_token")
+        return response
+
+    @api.get("/ui/", include_in_schema=False)
+    def customers(request: Request) -> Response:
+        from commands import views
+
+        who = viewer(request)
+        if isinstance(who, Response):
+            return who
+        with ledger.lock:
+            rows = views.customers(ledger.app, ledger.app.position())
+            invoices = views.invoices(ledger.app)
+        return page("customers.html", who=who, customers=rows, invoices=invoices)
+
+    @api.get("/ui/customers/{key}", include_in_schema=False)
+    def timeline(key: str, request: Request) -> Response:
+        from commands import views
+        from projections.history import resolve
+
+        who = viewer(request)
+        if isinstance(who, Response):
+            return who
+        text = request.query_params.get("known_at") or ""
+        moment = None
+        if text:
+            try:
+                moment = datetime.fromisoformat(text)
+                if moment.tzinfo is None:  # the picker's times are UTC, as the page says
+                    moment = moment.replace(tzinfo=UTC)
+            except ValueError:
+                return page("error.html", who=who, status=400,
+                            message=f"« {text} » n'est pas une date et heure (AAAA-MM-JJTHH:MM)")
+        from ledger.errors import LedgerError
+
+        with ledger.lock:
+            upto = resolve(ledger.app, moment)
+            try:
+                events = views.history(ledger.app, key, upto)
+            except LedgerError:
+                events = []  # nothing was known of it yet at that time
+            documents = [d for d in views.invoices(ledger.app, upto) if d["customer"] == key]
+        return page("timeline.html", who=who, key=key, events=events, documents=documents,
+                    known_at=text, position=upto)
+
+    @api.get("/ui/documents/{number}", include_in_schema=False)
+    def document(number: str, request: Request) -> Response:
+        from commands import views
+        from commands.audit import AuditError, prove_document
+        from commands.explain import to_text
+
+        who = viewer(request)
+        if isinstance(who, Response):
+            return who
+        with ledger.lock:
+            shown = views.invoice(ledger.app, number)
+            explanation = to_text(views.explain(ledger.app, number)).split("\n")
+            try:
+                proof = prove_document(ledger.app, number)
+                included = f"oui — écriture n° {proof.index + 1}, dans l'arbre signé de " \
+                           f"{proof.checkpoint.split(chr(10))[1]} écritures"
+            except AuditError as error:
+                included = f"pas encore ({error})"
+        return page("document.html", who=who, shown=shown, doc=shown["document"],
+                    explanation=explanation, included=included)
+
+    @api.get("/ui/checkpoint", include_in_schema=False)
+    def checkpoint(request: Request) -> Response:
+        from commands.audit import AuditError, latest_checkpoint, registered_verifiers
+
+        who = viewer(request)
+        if isinstance(who, Response):
+            return who
+        with ledger.lock:
+            try:
+                note = latest_checkpoint(ledger.app)
+            except AuditError:
+                note = None
+            keys = [v.text for v in registered_verifiers(ledger.app)]
+        return page("checkpoint.html", who=who, note=note, keys=keys)

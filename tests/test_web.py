@@ -1,0 +1,93 @@
+"""The auditors' web view in a real headless Chromium (Debian's, driven by Playwright with an
+explicit executable path: no browser download)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.api_server import Server, ledger, token
+from tests.conftest import MEGALIS_2026, ROOT
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def chromium() -> str:
+    found = os.environ.get("LEDGER_CHROMIUM") or shutil.which("chromium") \
+        or shutil.which("chromium-browser")
+    if found:
+        return found
+    reason = "no chromium on this machine (apt-get install -y chromium)"
+    if os.environ.get("LEDGER_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"LEDGER_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    store = str(tmp_path_factory.mktemp("web") / "ledger.sqlite3")
+    ledger(store, "tariff", "adopt", str(MEGALIS_2026))
+    for path in sorted((ROOT / "docs" / "examples").glob("*.jsonl")):
+        ledger(store, "import", str(path))
+    # Billing recorded at least one whole second after the imports, so that a time picked to
+    # the second falls between them (the recorded times are the store's own).
+    time.sleep(1.1)
+    ledger(store, "bill", "--through", "2027-04-30", "--issue-date", "2027-05-03")
+    secret = token(store, "auditor", "crc")
+    server = Server(store)
+    yield server, secret
+    assert server.errors() == ""
+    server.stop()
+
+
+def test_an_auditor_reads_a_timeline_as_known_at_a_time_and_a_document(site, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    executable = chromium()
+    server, secret = site
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True,
+                                             args=["--no-sandbox"])
+        page = browser.new_page(accept_downloads=True, locale="fr-FR")
+        page.goto(f"{server.url}/ui/")
+        assert page.url.endswith("/ui/login")  # not signed in: the login form
+        page.get_by_label("Jeton d'accès").fill("wrong")
+        page.get_by_role("button", name="Se connecter").click()
+        expect(page.get_by_role("alert")).to_have_text("Jeton inconnu ou révoqué.")
+        page.get_by_label("Jeton d'accès").fill(secret)
+        page.keyboard.press("Enter")  # the keyboard alone signs in
+        expect(page.get_by_role("heading", level=1)).to_have_text("Membres et documents")
+        page.get_by_role("link", name="lanvenec", exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Historique de lanvenec")
+        everything = page.locator("#position").inner_text()
+        rows = page.locator("table >> nth=0 >> tbody tr").count()
+        # As known just after the imports, before billing: the invoices' entries are not there.
+        times = page.locator("table >> nth=0 >> tbody tr >> td:nth-child(2)").all_inner_texts()
+        events = page.locator("table >> nth=0 >> tbody tr >> td:nth-child(4)").all_inner_texts()
+        imported = [t for t, e in zip(times, events) if e != "facture émise"]
+        moment = (datetime.fromisoformat(imported[-1].replace(" à ", "T"))
+                  + timedelta(seconds=1)).isoformat()
+        page.get_by_label("Tel que connu le (date et heure, UTC)").fill(moment)
+        page.get_by_role("button", name="Afficher").click()
+        expect(page.locator("#position")).not_to_have_text(everything)
+        assert page.locator("table >> nth=0 >> tbody tr").count() < rows
+        page.screenshot(path=str(ARTIFACTS / "web-timeline.png"), full_page=True)
+        page.goto(f"{server.url}/ui/customers/lanvenec")
+        page.get_by_role("link", name="F-2027-000002").first.click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Facture F-2027-000002")
+        expect(page.locator("#rederived")).to_contain_text("identique")
+        expect(page.locator("pre")).to_contain_text("Règle R3")
+        with page.expect_download() as download:
+            page.locator("#download-facturx").click()
+        saved = tmp_path / "F-2027-000002.pdf"
+        download.value.save_as(saved)
+        assert saved.read_bytes().startswith(b"%PDF-1.7")
+        page.screenshot(path=str(ARTIFACTS / "web-document.png"), full_page=True)
+        browser.close()
+    print(f"screenshots: {ARTIFACTS / 'web-timeline.png'}, {ARTIFACTS / 'web-document.png'}")
