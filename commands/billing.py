@@ -27,16 +27,18 @@ from ledger.invoicing import (
     Invoicing,
     build_document,
     invoicing_id,
+    lean,
 )
 from ledger.tariffs import VAT_CATEGORIES
 from ledger.dates import french_date
 from ledger.money import format_amount, french_amount
 from ledger.operator import Operator, operator_id
-from projections.charges import Charge, charges_as_of
+from projections.charges import Charge, charges_as_of, subscription_charges
 from projections.history import (
     Known,
     aggregate_known_at,
     customers_known_at,
+    iter_subscriptions_known_at,
     known_at,
     subscription_known_at,
     tariffs_known_at,
@@ -81,6 +83,10 @@ class BillingReport:
     deferred: int = 0  # charges dated after the issue date, left for a later run
     deferred_amount: Decimal = Decimal("0.00")
     dry_run: bool = False
+    #: How many documents, and their total HT (``issued`` may be empty when the run was told
+    #: not to keep them: ``keep_documents=False``).
+    count: int = 0
+    total: Decimal = Decimal("0.00")
 
     @property
     def complete(self) -> bool:
@@ -168,14 +174,21 @@ def _retrying(attempt: Callable[[], Any]) -> Any:
         except IntegrityError:
             continue  # another writer issued documents meanwhile: start again from fresh state
     raise LedgerError(
-        "other billing runs kept taking the next invoice numbers; nothing was issued by this "
-        "run — run it again")
+        "other billing runs kept taking the next invoice numbers; this run stopped (what it "
+        "had already saved stays issued) — run it again to continue")
+
+
+#: Documents issued between two saves of a billing run: memory stays bounded however many
+#: documents a run issues (each save continues the numbering; a run stopped half-way is
+#: continued by running it again).
+BATCH = 2000
 
 
 def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None = None,
          on_subscription: Callable[[], None] | None = None, *, in_advance: bool = False,
          dry_run: bool = False, format: int = FORMAT,
-         note: dict[str, Any] | None = None) -> BillingReport:
+         note: dict[str, Any] | None = None, keep_documents: bool = True,
+         on_issued: Callable[[dict[str, Any]], None] | None = None) -> BillingReport:
     """Invoice every charge dated on or before ``through`` that no invoice holds yet.
 
     One invoice per customer and charge date, numbered in series F of the issue
@@ -187,25 +200,57 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
     derived from the log up to one position, recorded with each document, so that it
     can be derived again from exactly that history.
 
+    The log is read one subscription at a time and documents are saved every
+    :data:`BATCH`: ``on_issued`` is called with each document once it is saved (or, in a dry
+    run, built), and ``keep_documents=False`` keeps none of them in the report.
+
     ``format``: of the documents (``ledger.invoicing.FORMAT``); an earlier one only
     reproduces how documents were issued before, for tests of the history they left.
     """
     def group_of(charge: Charge) -> tuple[bool, str]:
         return document_group(charge) if format >= 2 else (False, "")
 
+    kept: list[dict[str, Any]] = []
+    totals = {"count": 0, "amount": Decimal("0.00")}
+
     def attempt() -> BillingReport:
         upto = app.position()
         seller = _operator(app, upto)
-        invoicing = invoicing_state(app)
+        with lean():
+            invoicing = invoicing_state(app)
         invoicing.check_open(issued_on)
-        known = known_at(app, upto, on_subscription=on_subscription)
-        due = [c for c in charges_as_of(known, through) if c.key not in invoicing.invoiced_keys]
-        later = [c for c in due if c.charge_date > issued_on] if not in_advance else []
-        due = [c for c in due if in_advance or c.charge_date <= issued_on]
+        invoiced = invoicing.invoiced_keys
+        schedules = tariffs_known_at(app, upto)
+        due: list[Charge] = []
+        later, later_amount = 0, Decimal("0.00")
+        for subscription in iter_subscriptions_known_at(app, upto, on_subscription):
+            for charge in subscription_charges(subscription, schedules):
+                if charge.charge_date > through or charge.key in invoiced:
+                    continue
+                if not in_advance and charge.charge_date > issued_on:
+                    later += 1
+                    later_amount += charge.amount
+                    continue
+                due.append(charge)
         due.sort(key=lambda c: (c.charge_date, c.customer, group_of(c), c.key))
-        customers = customers_known_at(app, upto) if due else {}
-        issued: list[dict[str, Any]] = []
+        customers = customers_known_at(app, upto, only={c.customer for c in due}) \
+            if due else {}
+        batch: list[dict[str, Any]] = []
         skipped: dict[tuple[str, str], Skipped] = {}
+
+        def flush() -> None:
+            if batch and not dry_run:
+                with lean():
+                    app.save(invoicing, metadata=metadata("bill", by, **(note or {})))
+            for document in batch:
+                totals["count"] += 1
+                totals["amount"] += Decimal(document["total_ht"])
+                if on_issued is not None:
+                    on_issued(document)
+                if keep_documents:
+                    kept.append(document)
+            batch.clear()
+
         for (charge_date, key, _), group in groupby(
                 due, key=lambda c: (c.charge_date, c.customer, group_of(c))):
             group = list(group)
@@ -232,12 +277,14 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
                 buyer=buyer_snapshot(customer, charge_date.year, format),
                 lines=[charge_line(c, format) for c in group], format=format,
             )
-            invoicing.issue(document, basis_position=upto)
-            issued.append(document)
-        if issued and not dry_run:
-            app.save(invoicing, metadata=metadata("bill", by, **(note or {})))
-        return BillingReport(tuple(issued), tuple(skipped.values()), len(later),
-                             sum((c.amount for c in later), Decimal("0.00")), dry_run)
+            with lean():
+                invoicing.issue(document, basis_position=upto)
+            batch.append(document)
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+        return BillingReport(tuple(kept), tuple(skipped.values()), later, later_amount,
+                             dry_run, totals["count"], totals["amount"])
 
     return _retrying(attempt)
 

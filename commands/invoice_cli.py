@@ -114,50 +114,63 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 BILLING_INCOMPLETE = 5
 
 
+def _summary(document: dict) -> dict:
+    return {"number": document["number"], "customer": document["buyer"]["customer"],
+            "issued_on": document["issued_on"], "total_ht": document["total_ht"],
+            "lines": [{"description": line["description"], "key": line["key"],
+                       "charge_date": line["charge_date"], "amount": line["amount"]}
+                      for line in document["lines"]]}
+
+
 def run_bill(args: argparse.Namespace) -> int:
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     quiet = args.json or args.quiet
     issued_on = args.issue_date or date.today()
     total = count_subscriptions(app) if sys.stderr.isatty() and not quiet else None
+    out = sys.stdout
+    written = {"count": 0}
+    # Documents are printed as they are saved: a run of a hundred thousand invoices never
+    # holds them all.
+    if args.json:
+        out.write('{"dry_run": ' + ("true" if args.dry_run else "false") + ', "issued": [')
+    elif args.dry_run:
+        print(f"Dry run: nothing is recorded. Dated {issued_on}, through {args.through}:")
+
+    def show(document: dict) -> None:
+        if args.json:
+            out.write(("," if written["count"] else "") + "\n  "
+                      + orjson.dumps(_summary(document)).decode())
+        else:
+            print(f"{document['number']}  {document['buyer']['customer']:<20} "
+                  f"{len(document['lines'])} line(s)  {document['total_ht']:>10} € HT")
+            if args.dry_run:
+                for line in document["lines"]:
+                    print(f"    {line['charge_date']}  {line['description']}  {line['amount']} €")
+        written["count"] += 1
+
     with progress("billing: replaying subscriptions", total, quiet=quiet) as advance:
         report = bill(app, args.through, issued_on, by=args.by, on_subscription=advance,
-                      in_advance=args.in_advance, dry_run=args.dry_run)
+                      in_advance=args.in_advance, dry_run=args.dry_run,
+                      keep_documents=False, on_issued=show)
     code = 0 if report.complete else BILLING_INCOMPLETE
     if args.json:
-        print_json({
-            "dry_run": report.dry_run,
-            "issued": [{"number": d["number"], "customer": d["buyer"]["customer"],
-                        "issued_on": d["issued_on"], "total_ht": d["total_ht"],
-                        "lines": [{"description": line["description"], "key": line["key"],
-                                   "charge_date": line["charge_date"],
-                                   "amount": line["amount"]} for line in d["lines"]]}
-                       for d in report.issued],
-            "skipped": [{"customer": s.customer, "reason": s.reason, "charges": s.charges,
-                         "amount": format_amount(s.amount)} for s in report.skipped],
-            "deferred": {"charges": report.deferred,
-                         "amount": format_amount(report.deferred_amount)},
-        })
+        rest = {"skipped": [{"customer": s.customer, "reason": s.reason, "charges": s.charges,
+                             "amount": format_amount(s.amount)} for s in report.skipped],
+                "deferred": {"charges": report.deferred,
+                             "amount": format_amount(report.deferred_amount)}}
+        out.write("\n], " + orjson.dumps(rest).decode()[1:] + "\n")
         return code
     verb = "would be issued" if report.dry_run else "issued"
-    if report.dry_run:
-        print(f"Dry run: nothing is recorded. Dated {issued_on}, through {args.through}:")
-    for document in report.issued:
-        print(f"{document['number']}  {document['buyer']['customer']:<20} "
-              f"{len(document['lines'])} line(s)  {document['total_ht']:>10} € HT")
-        if report.dry_run:
-            for line in document["lines"]:
-                print(f"    {line['charge_date']}  {line['description']}  {line['amount']} €")
     for skipped in report.skipped:
         print(f"skipped: {skipped}")
     if report.deferred:
         print(f"left for later: {report.deferred} charge(s), "
               f"{format_amount(report.deferred_amount)} € HT, dated after the issue date "
               f"{issued_on} (--in-advance to invoice them now)")
-    total_ht = sum((Decimal(d["total_ht"]) for d in report.issued), Decimal("0.00"))
-    if not report.issued:
+    if not report.count:
         print(f"Nothing {verb} through {args.through}.")
     else:
-        print(f"{len(report.issued)} invoice(s) {verb}, {format_amount(total_ht)} € HT.")
+        print(f"{report.count} invoice(s) {verb}, {format_amount(report.total)} € HT.")
     if report.skipped:
         print(f"{len(report.skipped)} customer(s) skipped: their charges stay due until the "
               f"missing facts are recorded (exit code {BILLING_INCOMPLETE}).", file=sys.stderr)

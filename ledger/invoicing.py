@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -154,6 +156,21 @@ def build_document(
     return document
 
 
+#: While set, the Invoicing aggregate keeps its numbering state (counters, dates, invoiced
+#: charge keys, credits) but not the documents themselves: what a billing run needs, in memory
+#: that does not grow with every document ever issued (:func:`lean`).
+LEAN: ContextVar[bool] = ContextVar("lean_invoicing", default=False)
+
+
+@contextmanager
+def lean() -> Iterator[None]:
+    token = LEAN.set(True)
+    try:
+        yield
+    finally:
+        LEAN.reset(token)
+
+
 class Invoicing(Aggregate):
     """Every invoice and credit note issued, in issue order, and the periods closed. One per store.
 
@@ -231,9 +248,10 @@ class Invoicing(Aggregate):
         # State is updated in place: a billing run may issue a hundred thousand documents.
         kind, issued_on = document["kind"], document["issued_on"]
         series = (SERIES[kind], int(issued_on[:4]))
-        self.documents[document["number"]] = document
-        self.digests[document["number"]] = digest
-        self.basis[document["number"]] = basis_position
+        if not LEAN.get():
+            self.documents[document["number"]] = document
+            self.digests[document["number"]] = digest
+            self.basis[document["number"]] = basis_position
         self.counters[series] = self.counters.get(series, 0) + 1
         self.last_issued_on[series] = issued_on
 

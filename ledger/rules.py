@@ -125,9 +125,47 @@ class NotEligibleForLine(BusinessRuleViolation):
     """The schedule prices the volume, but not for a body like this one."""
 
 
-#: Prices already found, per tuple of schedules (a replay prices the same lines thousands of
-#: times). Keyed by the tuple's identity, which the entry keeps alive; a few tuples at most.
-_PRICED: dict[int, tuple[tuple[Schedule, ...], dict[tuple[date, str, int, Facts], Fee]]] = {}
+#: Prices already found, per tuple of schedules (a replay prices the same lines hundreds of
+#: thousands of times). Keyed by the tuple's identity, which the entry keeps alive; a few
+#: tuples at most. See :class:`_Index`.
+_PRICED: dict[int, tuple[tuple[Schedule, ...], _Index]] = {}
+
+#: Shapes whose amount depends on the body's facts (population, …).
+_FACT_SHAPES = frozenset({"per_inhabitant", "population_bands", "formula", "ratio"})
+
+
+class _Index:
+    """What pricing needs of a tuple of schedules, computed once: the schedule in force on each
+    day (remembered), and for each schedule whether the body's facts or the day can change a
+    line's choice or price — when they cannot, a price is found once per component and volume,
+    whatever the day of the period or the body."""
+
+    def __init__(self, schedules: tuple[Schedule, ...]) -> None:
+        self.schedules = tuple(s for s in schedules if any(line.offer == OFFER
+                                                            for line in s.lines))
+        self.by_day: dict[date, Schedule | None] = {}
+        self.fees: dict[tuple, Fee] = {}
+        self.facts_matter: dict[str, bool] = {}
+        self.dated: dict[str, tuple] = {}
+        for schedule in self.schedules:
+            lines = [line for line in schedule.lines if line.offer == OFFER]
+            self.facts_matter[schedule.id] = any(
+                line.eligibility.any_of or line.shape in _FACT_SHAPES for line in lines)
+            self.dated[schedule.id] = tuple(line for line in lines
+                                            if line.available_from or line.available_until)
+
+    def in_force(self, day: date) -> Schedule | None:
+        try:
+            return self.by_day[day]
+        except KeyError:
+            found = schedule_in_force(self.schedules, day, OFFER)
+            self.by_day[day] = found
+            return found
+
+    def key(self, schedule: Schedule, day: date, component: str, gb: int, facts: Facts) -> tuple:
+        return (schedule.id, component, gb,
+                facts if self.facts_matter[schedule.id] else None,
+                tuple(line.available_on(day) for line in self.dated[schedule.id]))
 
 
 def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str,
@@ -136,18 +174,22 @@ def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, w
 
     A pure function of its arguments; results are remembered per tuple of schedules.
     """
-    if isinstance(schedules, tuple):
-        known = _PRICED.get(id(schedules))
-        if known is None or known[0] is not schedules:
-            if len(_PRICED) >= 8:
-                _PRICED.clear()
-            known = _PRICED[id(schedules)] = (schedules, {})
-        key = (day, component, gb, facts)
-        fee = known[1].get(key)
-        if fee is None:
-            fee = known[1][key] = _price(schedules, day, component, gb, what, facts)
-        return fee
-    return _price(schedules, day, component, gb, what, facts)
+    if not isinstance(schedules, tuple):
+        return _price(schedules, day, component, gb, what, facts)
+    known = _PRICED.get(id(schedules))
+    if known is None or known[0] is not schedules:
+        if len(_PRICED) >= 8:
+            _PRICED.clear()
+        known = _PRICED[id(schedules)] = (schedules, _Index(schedules))
+    index = known[1]
+    schedule = index.in_force(day)
+    if schedule is None:
+        return _price(schedules, day, component, gb, what, facts)  # raises, saying why
+    key = index.key(schedule, day, component, gb, facts)
+    fee = index.fees.get(key)
+    if fee is None:
+        fee = index.fees[key] = _price((schedule,), day, component, gb, what, facts)
+    return fee
 
 
 def _price(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str,

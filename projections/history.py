@@ -109,10 +109,13 @@ def _aggregates(app: LedgerApplication, events: Iterable[str], upto: int) -> Ite
             yield aggregate
 
 
-def customers_known_at(app: LedgerApplication, at: Horizon = None) -> dict[str, Customer]:
-    """Every customer known at ``at``, by key, in one scan of the log."""
+def customers_known_at(app: LedgerApplication, at: Horizon = None,
+                       only: set[str] | None = None) -> dict[str, Customer]:
+    """Every customer known at ``at`` (or only those of ``only``), by key, in one scan of the
+    log; the others are not kept."""
     return {customer.key: customer
-            for customer in _aggregates(app, CUSTOMER_EVENTS, resolve(app, at))}
+            for customer in _aggregates(app, CUSTOMER_EVENTS, resolve(app, at))
+            if only is None or customer.key in only}
 
 
 def count_subscriptions(app: LedgerApplication, at: Horizon = None) -> int:

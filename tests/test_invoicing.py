@@ -312,19 +312,42 @@ def test_a_run_that_loses_the_race_retries_from_fresh_state(store, app, apply, m
 
     apply(OPERATOR, register(), sign(), activate())
     run_a, run_b = open_store(store), open_store(store)
-    real_known_at = billing.known_at
+    real = billing.iter_subscriptions_known_at
     calls = []
 
-    def known_at_with_a_rival(app_, *args, **kwargs):
+    def subscriptions_with_a_rival(app_, *args, **kwargs):
         calls.append(app_)
         if len(calls) == 1:  # A has loaded the invoicing aggregate: B issues everything now
-            monkeypatch.setattr(billing, "known_at", real_known_at)
+            monkeypatch.setattr(billing, "iter_subscriptions_known_at", real)
             bill(run_b, D("2026-12-31"), D("2027-01-05"))
-            monkeypatch.setattr(billing, "known_at", known_at_with_a_rival)
-        return real_known_at(app_, *args, **kwargs)
+            monkeypatch.setattr(billing, "iter_subscriptions_known_at",
+                                subscriptions_with_a_rival)
+        return real(app_, *args, **kwargs)
 
-    monkeypatch.setattr(billing, "known_at", known_at_with_a_rival)
+    monkeypatch.setattr(billing, "iter_subscriptions_known_at", subscriptions_with_a_rival)
     report_a = bill(run_a, D("2026-12-31"), D("2027-01-05"))
     assert report_a.issued == ()  # its first attempt conflicted; the retry found nothing left
     assert len(calls) == 2
     assert numbers(open_store(store)) == ["F-2027-000001", "F-2027-000002"]
+
+
+def test_a_long_run_is_saved_in_batches_and_keeps_no_document(ledger, apply, monkeypatch):
+    """Documents are saved every BATCH and handed over once saved; the report can keep none."""
+    from commands import billing
+
+    apply(register("kerbrat"), sign("kerbrat.fr", "kerbrat", extra_gb_packs=[10, 20]),
+          activate("kerbrat.fr"))
+    monkeypatch.setattr(billing, "BATCH", 2)
+    saved_positions, handed = [], []
+
+    def on_issued(document):
+        handed.append(document["number"])
+        saved_positions.append(ledger.position())  # it is in the log when handed over
+
+    report = bill(ledger, D("2026-12-31"), D("2027-01-05"), keep_documents=False,
+                  on_issued=on_issued)
+    assert report.issued == () and report.count == len(handed) >= 5
+    assert report.total == sum(Decimal(d["total_ht"])
+                               for d in invoicing_state(ledger).documents.values())
+    assert handed == numbers(ledger)  # gapless, in order, across the saves
+    assert len(set(saved_positions)) >= 3  # more than one save
