@@ -394,14 +394,40 @@ def _cause(app: LedgerApplication, domains: set[str], after: int, upto: int,
     return "; ".join(news) + (" : " + ", ".join(effects) if effects else "")
 
 
-def proposals(app: LedgerApplication) -> list[Proposal]:
-    """Issued invoices whose lines differ from what the ledger now knows they should hold."""
+def customer_documents(app: LedgerApplication, customer: str, upto: int
+                       ) -> tuple[dict[str, dict[str, Any]], dict[str, int], dict[str, str]]:
+    """(documents, basis positions, credited) of one customer, through the log's index of
+    references: the cost follows the customer's own documents, not every document issued."""
+    issuing = {REGISTRY.name_of(Invoicing, "InvoiceIssued"),
+               REGISTRY.name_of(Invoicing, "CreditNoteIssued")}
+    documents, basis, credited = {}, {}, {}
+    for position in app.recorder.positions_of(f"customer:{customer}", upto):
+        entry = app.recorder.entry(position)
+        if entry is None or entry.topic not in issuing:
+            continue
+        fields = app.mapper.fields(entry)
+        document = fields["document"]
+        documents[document["number"]] = document
+        basis[document["number"]] = fields["basis_position"]
+        if document["kind"] == CREDIT_NOTE:
+            credited[document["refers_to"]] = document["number"]
+    return documents, basis, credited
+
+
+def proposals(app: LedgerApplication, customer: str | None = None) -> list[Proposal]:
+    """Issued invoices whose lines differ from what the ledger now knows they should hold (of
+    one customer, read through the index, when ``customer`` is given)."""
     upto = app.position()
-    invoicing = invoicing_state(app, upto)
-    now = charges_by_key(known_at(app, upto))
+    if customer is not None:
+        documents, bases, credited = customer_documents(app, customer, upto)
+        now = charges_by_key(known_at(app, upto, customer=customer))
+    else:
+        invoicing = invoicing_state(app, upto)
+        documents, bases, credited = invoicing.documents, invoicing.basis, invoicing.credited
+        now = charges_by_key(known_at(app, upto))
     found = []
-    for number_, document in invoicing.documents.items():
-        if document["kind"] != INVOICE or number_ in invoicing.credited:
+    for number_, document in documents.items():
+        if document["kind"] != INVOICE or number_ in credited:
             continue
         keys = {line["key"] for line in document["lines"]}
         current = lines_for(now, keys)
@@ -413,8 +439,7 @@ def proposals(app: LedgerApplication) -> list[Proposal]:
             old_total=Decimal(document["total_ht"]),
             new_total=sum((Decimal(line["amount"]) for line in current), Decimal("0.00")),
             new_lines=tuple(current),
-            cause=_cause(app, domains, invoicing.basis[number_], upto, document["lines"],
-                         current),
+            cause=_cause(app, domains, bases[number_], upto, document["lines"], current),
         ))
     return found
 
@@ -460,20 +485,27 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
         if reissue:
             chosen = reissue_proposal(app, proposal_id)
         else:
-            chosen = next((p for p in proposals(app) if p.id == proposal_id), None)
+            try:  # a proposal's id is its invoice's number: read that customer's only
+                owner = document_entry(app, proposal_id)[1]["document"]["buyer"]["customer"]
+            except LedgerError:
+                owner = None
+            chosen = None if owner is None else next(
+                (p for p in proposals(app, owner) if p.id == proposal_id), None)
         if chosen is None:
             raise LedgerError(f"no correction {proposal_id!r} is proposed (ledger corrections)")
         upto = app.position()
-        invoicing = invoicing_state(app)
+        with lean():  # the numbering state only: not every document ever issued
+            invoicing = invoicing_state(app)
         invoicing.check_open(issued_on)
-        original = invoicing.documents[chosen.invoice]
+        original = document_entry(app, chosen.invoice)[1]["document"]
         credit = build_document(
             kind=CREDIT_NOTE, number=invoicing.next_number(CREDIT_NOTE, issued_on),
             issued_on=issued_on, seller=original["seller"], buyer=original["buyer"],
             lines=original["lines"], refers_to=original["number"], cause=chosen.cause,
             refers_to_issued_on=original["issued_on"],
         )
-        invoicing.issue(credit, basis_position=upto)
+        with lean():
+            invoicing.issue(credit, basis_position=upto)
         issued = [credit]
         if chosen.new_lines:
             customer = _customer(app, chosen.customer, upto)
@@ -491,7 +523,8 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
                     lines=groups[group], refers_to=original["number"], cause=chosen.cause,
                     refers_to_issued_on=original["issued_on"],
                 )
-                invoicing.issue(replacement, basis_position=upto)
+                with lean():
+                    invoicing.issue(replacement, basis_position=upto)
                 issued.append(replacement)
         app.save(invoicing, metadata=metadata("corrections apply", by, **(note or {})))
         return issued
@@ -544,8 +577,10 @@ class Basis:
     read on its own (for one document).
     """
 
-    def __init__(self, app: LedgerApplication, position: int, *, whole: bool = False) -> None:
-        self.app, self.position, self.whole = app, position, whole
+    def __init__(self, app: LedgerApplication, position: int, *, whole: bool = False,
+                 keys: set[str] | None = None, customers: set[str] | None = None) -> None:
+        self.app, self.position, self.whole, self.keys = app, position, whole, keys
+        self.wanted_customers = customers
         self._schedules: tuple | None = None
         self._seller: dict[str, Any] | None = None
         self._customers: dict[str, Customer] | None = None
@@ -560,7 +595,8 @@ class Basis:
     def customer(self, key: str) -> Customer:
         if self.whole:
             if self._customers is None:
-                self._customers = customers_known_at(self.app, self.position)
+                self._customers = customers_known_at(self.app, self.position,
+                                                     only=self.wanted_customers)
             if key not in self._customers:
                 raise LedgerError(f"customer {key!r} of a charge is not registered")
             return self._customers[key]
@@ -575,7 +611,13 @@ class Basis:
                                                           self.position), date.max,
                                                     explain=True)}
         if self.whole and not self._domains:
-            self._charges = charges_by_key(known_at(self.app, self.position))
+            # One scan, one subscription at a time; only the charges asked for are kept.
+            schedules = tariffs_known_at(self.app, self.position)
+            self._charges = {
+                charge.key: charge
+                for subscription in iter_subscriptions_known_at(self.app, self.position)
+                for charge in subscription_charges(subscription, schedules)
+                if self.keys is None or charge.key in self.keys}
             self._domains = {"*"}
         elif not self.whole:
             if self._schedules is None:

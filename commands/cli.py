@@ -190,13 +190,14 @@ def run_charges(args: argparse.Namespace) -> int:
         raise UnknownCustomer(args.customer)
     if domain and subscription_known_at(app, domain, upto) is None:
         raise UnknownDomain(domain)
-    if domain is None and sys.stderr.isatty() and not args.quiet:
+    if domain is None and args.customer is None and sys.stderr.isatty() and not args.quiet:
         with progress("replaying subscriptions", count_subscriptions(app, upto)) as advance:
             known = Known(tuple(sorted(iter_subscriptions_known_at(app, upto, advance),
                                        key=lambda s: s.domain)),
                           tariffs_known_at(app, upto), upto)
     else:
-        known = known_at(app, upto, domain=domain)
+        known = known_at(app, upto, domain=domain,
+                         customer=args.customer if domain is None else None)
     charges = charges_as_of(known, as_of, customer=args.customer)
     if args.uninvoiced:
         from commands.billing import invoicing_state

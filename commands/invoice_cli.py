@@ -95,6 +95,8 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
         "corrections", parents=[common],
         help="invoices that late news made wrong, and the corrections proposed")
     corrections.add_argument("--json", action="store_true")
+    corrections.add_argument("--customer", help="only this customer's invoices (read through "
+                                                "the index: fast on a large ledger)")
     actions = corrections.add_subparsers(dest="corrections_command", metavar="ACTION")
     applying = actions.add_parser("apply", parents=[common],
                                   help="issue the credit note (and new invoice) of a proposal")
@@ -310,7 +312,7 @@ def run_corrections(args: argparse.Namespace) -> int:
             print(f"{document['number']} issued ({document['kind'].replace('_', ' ')}, "
                   f"{document['total_ht']} € HT)")
         return 0
-    found = proposals(app)
+    found = proposals(app, getattr(args, "customer", None))
     if args.json:
         print_json([p.to_json() for p in found])
         return 0

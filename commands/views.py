@@ -27,7 +27,8 @@ def charges(app: LedgerApplication, as_of: date, upto: int, *, customer: str | N
         raise UnknownCustomer(customer)
     if domain and subscription_known_at(app, domain, upto) is None:
         raise UnknownDomain(domain)
-    known = known_at(app, upto, domain=domain, on_subscription=on_subscription)
+    known = known_at(app, upto, domain=domain, customer=customer if domain is None else None,
+                     on_subscription=on_subscription)
     found = charges_as_of(known, as_of, customer=customer)
     if uninvoiced:
         from commands.billing import invoicing_state

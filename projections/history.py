@@ -28,6 +28,7 @@ from ledger.tariffs import Schedule
 SUBSCRIPTION_EVENTS = REGISTRY.names(Subscription)
 CUSTOMER_EVENTS = REGISTRY.names(Customer)
 OPENED = REGISTRY.name_of(Subscription, "Opened")
+ORDER_SIGNED = REGISTRY.name_of(Subscription, "OrderSigned")
 
 Horizon = int | datetime | None
 
@@ -53,6 +54,25 @@ def subscription_known_at(app: LedgerApplication, domain: str, at: Horizon = Non
                           ) -> Subscription | None:
     """One domain's subscription from its own entries only (cost follows its history)."""
     return aggregate_known_at(app, subscription_id(domain), at)
+
+
+def subscriptions_of(app: LedgerApplication, customer: str, at: Horizon = None
+                     ) -> list[Subscription]:
+    """The subscriptions a customer signed an order form for, found through the log's index
+    of references (``customer:KEY``): the cost follows the customer's own history, not the
+    size of the ledger."""
+    upto = resolve(app, at)
+    found: dict[str, Subscription] = {}
+    for position in app.recorder.positions_of(f"customer:{customer}", upto):
+        entry = app.recorder.entry(position)
+        if entry is None or entry.topic != ORDER_SIGNED:
+            continue
+        originator = entry.originator_id if isinstance(entry.originator_id, UUID) \
+            else UUID(str(entry.originator_id))
+        subscription = app.aggregate(originator, upto)
+        if subscription is not None:
+            found[subscription.domain] = subscription
+    return [found[domain] for domain in sorted(found)]
 
 
 def tariffs_known_at(app: LedgerApplication, at: Horizon = None) -> tuple[Schedule, ...]:
@@ -81,17 +101,21 @@ def known_at(
     at: Horizon = None,
     *,
     domain: str | None = None,
+    customer: str | None = None,
     on_subscription: Callable[[], None] | None = None,
 ) -> Known:
     """Fold the entries up to ``at`` (the whole log as it is now without it).
 
-    With ``domain``, only that subscription's entries are read, so the cost
-    follows its own history, not the size of the ledger.
+    With ``domain`` (or ``customer``), only that subscription's (or that customer's
+    subscriptions') entries are read, so the cost follows its own history, not the size of
+    the ledger.
     """
     upto = resolve(app, at)
     if domain is not None:
         one = subscription_known_at(app, domain, upto)
         subscriptions = (one,) if one is not None else ()
+    elif customer is not None:
+        subscriptions = tuple(subscriptions_of(app, customer, upto))
     else:
         subscriptions = tuple(sorted(iter_subscriptions_known_at(app, upto, on_subscription),
                                      key=lambda s: s.domain))

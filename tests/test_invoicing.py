@@ -351,3 +351,19 @@ def test_a_long_run_is_saved_in_batches_and_keeps_no_document(ledger, apply, mon
                                for d in invoicing_state(ledger).documents.values())
     assert handed == numbers(ledger)  # gapless, in order, across the saves
     assert len(set(saved_positions)) >= 3  # more than one save
+
+
+def test_corrections_of_one_customer_read_its_documents_only(app, apply, monkeypatch):
+    """Through the index of references: the other customers' documents are never read."""
+    from commands import billing
+
+    late_termination(app, apply)
+    apply(register("kerbrat"), sign("kerbrat.fr", "kerbrat"), activate("kerbrat.fr"))
+    bill(app, D("2027-03-31"), D("2027-04-02"))
+    everything = billing.proposals(app)
+    with monkeypatch.context() as patch:
+        patch.setattr(billing, "invoicing_state", lambda *a, **k: pytest.fail("read all"))
+        assert billing.proposals(app, "lanvenec") == everything
+        assert billing.proposals(app, "kerbrat") == []
+    issued = apply_correction(app, everything[0].id, "Mme Riou", D("2027-04-05"))
+    assert issued[0]["kind"] == "credit_note" and issued[0]["refers_to"] == everything[0].id
