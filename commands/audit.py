@@ -23,10 +23,23 @@ from commands.provenance import metadata
 from eventstore.app import LedgerApplication
 from eventstore.canonical import leaf_hash
 from eventstore.log import LogEntry
-from eventstore.merkle import ProofError, consistency_proof, inclusion_proof, root_of, \
-    verify_consistency, verify_inclusion
-from eventstore.notes import Checkpoint, NoteError, Proof, Signer, Verifier, open_checkpoint, \
-    signed_checkpoint
+from eventstore.merkle import (
+    ProofError,
+    consistency_proof,
+    inclusion_proof,
+    root_of,
+    verify_consistency,
+    verify_inclusion,
+)
+from eventstore.notes import (
+    Checkpoint,
+    NoteError,
+    Proof,
+    Signer,
+    Verifier,
+    open_checkpoint,
+    signed_checkpoint,
+)
 from eventstore.tree import StoreTree
 from eventstore.verify import Failure, LogChecker
 from ledger.audit import Audit

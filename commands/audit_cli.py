@@ -8,12 +8,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from rich.table import Table
-
-from commands import audit
-from commands.output import console, print_json, progress
-from eventstore.app import open_store
-
 #: Exit code of `audit verify` and `audit check-proof` when something does not hold.
 VERIFY_FAILED = 4
 
@@ -33,8 +27,7 @@ def _year(text: str) -> str:
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     from commands.cli import add_known_at
 
-    parser = commands.add_parser("audit", parents=[common],
-                                 help="signed checkpoints, verification and proofs of the history")
+    parser = commands.add_parser("audit", parents=[common])
     actions = parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     by_help = "who does it (recorded; default: $LEDGER_ACTOR, else the system user)"
     key_help = "the signing key file (default: $LEDGER_SIGNING_KEY)"
@@ -97,20 +90,22 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     close.add_argument("--key", help=key_help)
     close.add_argument("--by", help=by_help)
 
-    timeline = commands.add_parser("history", parents=[common],
-                                   help="the timeline of a customer or a domain: position, "
-                                        "recorded time, business date, event, actor, source")
+    timeline = commands.add_parser("history", parents=[common])
     timeline.add_argument("subject", help="customer key or domain name")
     timeline.add_argument("--json", action="store_true")
     add_known_at(timeline)
 
 
 def _store(args: argparse.Namespace):
+    from eventstore.app import open_store
+
     return open_store(getattr(args, "store", None), getattr(args, "operator", None),
                       create=False)
 
 
 def run(args: argparse.Namespace) -> int:
+    from commands import audit
+
     runners = {"keygen": run_keygen, "key": run_key, "checkpoint": run_checkpoint,
                "verify": run_verify, "prove": run_prove, "check-proof": run_check_proof,
                "close": run_close}
@@ -121,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_keygen(args: argparse.Namespace) -> int:
+    from commands import audit
+
     app = _store(args)
     origin = args.origin or audit.default_origin(app, getattr(args, "operator", None))
     signer = audit.keygen(app, args.out, origin, args.by)
@@ -130,6 +127,9 @@ def run_keygen(args: argparse.Namespace) -> int:
 
 
 def run_key(args: argparse.Namespace) -> int:
+    from commands import audit
+    from commands.output import print_json
+
     keys = audit.registered_verifiers(_store(args))
     if args.json:
         print_json([{"name": k.name, "key": k.text} for k in keys])
@@ -143,6 +143,9 @@ def run_key(args: argparse.Namespace) -> int:
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
+    from commands import audit
+    from commands.output import progress
+
     app = _store(args)
     if args.latest:
         note = audit.latest_checkpoint(app)
@@ -158,6 +161,9 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from commands import audit
+    from commands.output import print_json, progress
+
     app = _store(args)
     notes = []
     for name in args.checkpoint:
@@ -200,6 +206,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_prove(args: argparse.Namespace) -> int:
+    from commands import audit
+
     app = _store(args)
     if args.position is not None:
         entry = app.recorder.entry(args.position)
@@ -223,6 +231,9 @@ def run_prove(args: argparse.Namespace) -> int:
 
 
 def run_check_proof(args: argparse.Namespace) -> int:
+    from commands import audit
+    from commands.output import print_json
+
     try:
         text = Path(args.file).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -251,6 +262,8 @@ def run_check_proof(args: argparse.Namespace) -> int:
 
 
 def run_close(args: argparse.Namespace) -> int:
+    from commands import audit
+
     app = _store(args)
     signer = audit.load_signer(args.key)
     period = args.period or args.year
@@ -264,10 +277,12 @@ def run_close(args: argparse.Namespace) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from commands.cli import horizon
-    from projections.history import resolve
+    from rich.table import Table
 
-    from commands import views
+    from commands import audit, views
+    from commands.cli import horizon
+    from commands.output import console, print_json
+    from projections.history import resolve
 
     app = _store(args)
     upto = resolve(app, horizon(args))

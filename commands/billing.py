@@ -15,11 +15,12 @@ from eventsourcing.persistence import IntegrityError
 from commands.provenance import metadata
 from eventstore.app import LedgerApplication
 from eventstore.log import LogEntry
+from ledger.categories import category
 from ledger.customer import Customer
+from ledger.dates import french_date
 from ledger.errors import LedgerError
 from ledger.events import REGISTRY
 from ledger.identity import customer_id, subscription_id
-from ledger.categories import category
 from ledger.invoicing import (
     CREDIT_NOTE,
     FORMAT,
@@ -29,10 +30,9 @@ from ledger.invoicing import (
     invoicing_id,
     lean,
 )
-from ledger.tariffs import VAT_CATEGORIES
-from ledger.dates import french_date
 from ledger.money import format_amount, french_amount
 from ledger.operator import Operator, operator_id
+from ledger.tariffs import VAT_CATEGORIES
 from projections.charges import Charge, charges_as_of, subscription_charges
 from projections.history import (
     Known,

@@ -12,36 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from itertools import groupby
 
-from rich.table import Table
-
-from commands import (
-    audit_cli,
-    db_cli,
-    dispute_cli,
-    forecast_cli,
-    invoice_cli,
-    serve_cli,
-    tariff_cli,
-)
-from commands.importer import import_file
-from commands.output import console, print_json, progress
-from eventstore.app import open_store, store_config
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError, UnknownCustomer, UnknownDomain
-from ledger.identity import customer_id
-from ledger.money import format_amount
-from projections.charges import charges_as_of, total
-from projections.history import (
-    Known,
-    aggregate_known_at,
-    count_subscriptions,
-    iter_subscriptions_known_at,
-    known_at,
-    resolve,
-    subscription_known_at,
-    tariffs_known_at,
-)
-from projections.status import status_as_of
 
 
 def _as_of(text: str) -> date:
@@ -96,7 +68,68 @@ def known_title(app, args: argparse.Namespace, upto: int) -> str:
     return ""
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Every command: the module that defines and runs it, and what it does. Only the module of the
+#: command given is imported (``ledger --help`` imports none of them): start-up stays short.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "import": ("commands.cli", "apply a JSON Lines file of commands, all or nothing"),
+    "charges": ("commands.cli", "charges due as of a date, with totals"),
+    "subscription": ("commands.cli", "state of one domain's subscription as of a date"),
+    "customers": ("commands.cli", "the customers the ledger holds, with their domains"),
+    "subscriptions": ("commands.cli", "every domain's subscription and its state as of a date"),
+    "tariff": ("commands.tariff_cli", "tariff schedules (barèmes)"),
+    "bill": ("commands.invoice_cli", "issue invoices for the charges due, not yet invoiced"),
+    "invoice": ("commands.invoice_cli", "one issued document"),
+    "invoices": ("commands.invoice_cli", "every issued document; the journal; the PES file"),
+    "corrections": ("commands.invoice_cli",
+                    "invoices that late news made wrong, and the corrections proposed"),
+    "audit": ("commands.audit_cli", "signed checkpoints, verification and proofs of the history"),
+    "history": ("commands.audit_cli", "the timeline of a customer or a domain: position, "
+                "recorded time, business date, event, actor, source"),
+    "explain": ("commands.dispute_cli", "the bases de la liquidation of a document (or of a "
+                "domain's charges): rule, tariff, facts and entries, computation"),
+    "diff": ("commands.dispute_cli", "what changed in the charges between two states of "
+             "knowledge, and which entries explain each change"),
+    "dossier": ("commands.dispute_cli", "a self-contained zip for a dispute or an audit, "
+                "checkable without the ledger"),
+    "forecast": ("commands.forecast_cli", "charges by month or year over a range, for the "
+                 "budget; what-ifs never write"),
+    "accruals": ("commands.forecast_cli", "at a year-end: the part of each period earned "
+                 "before and after (produits constatés d'avance), invoiced-not-due and "
+                 "due-not-invoiced"),
+    "serve": ("commands.serve_cli", "the HTTP API and the auditors' web view (docs/api.md)"),
+    "token": ("commands.serve_cli", "API tokens: create, revoke, list"),
+    "db": ("commands.db_cli", "set the store up"),
+    "doctor": ("commands.db_cli", "print the store, schema, versions and durability settings"),
+}
+#: The function that adds each module's commands to the parser.
+ADDERS = {"commands.tariff_cli": "add_parser"}
+
+
+class _Commands:
+    """The subparsers, as modules see them: each command gets its help from :data:`COMMANDS`."""
+
+    def __init__(self, subparsers) -> None:
+        self.subparsers = subparsers
+
+    def add_parser(self, name: str, **options):
+        return self.subparsers.add_parser(name, help=COMMANDS[name][1], **options)
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named on a command line (skipping the values of --store and --operator)."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in ("--store", "--operator"):
+            skip = True
+        elif not token.startswith("-"):
+            return token if token in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """The parser of ``command`` (``*``: of every command); the others are listed, not built."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--store", default=argparse.SUPPRESS,
@@ -111,10 +144,28 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ledger", parents=[common],
         description="Event-sourced subscription ledger (Suite Territoriale order forms).",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = _Commands(subparsers)
+    wanted = {module for module, _ in COMMANDS.values()} if command == "*" else \
+        {COMMANDS[command][0]} if command in COMMANDS else set()
+    if "commands.cli" in wanted:
+        _add_own(commands, common)
+    for module in sorted(wanted - {"commands.cli"}):
+        import importlib
 
+        getattr(importlib.import_module(module), ADDERS.get(module, "add_parsers"))(
+            commands, common)
+    built = set(subparsers.choices)
+    for name, (_, what) in COMMANDS.items():
+        if name not in built:
+            subparsers.add_parser(name, help=what, add_help=False)
+    return parser
+
+
+def _add_own(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    """The commands this module runs itself."""
     importing = commands.add_parser(
-        "import", parents=[common], help="apply a JSON Lines file of commands, all or nothing")
+        "import", parents=[common])
     importing.add_argument("file", help="JSON Lines file, one command per line (docs/commands.md)")
     importing.add_argument("--quiet", action="store_true", help="print nothing on success")
     importing.add_argument("--by", help="who imports the file (recorded with every entry; "
@@ -123,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     as_of_help = "business date YYYY-MM-DD (default: today)"
 
     charges = commands.add_parser(
-        "charges", parents=[common], help="charges due as of a date, with totals")
+        "charges", parents=[common])
     charges.add_argument("--as-of", type=_as_of, help=as_of_help)
     add_known_at(charges)
     charges.add_argument("--customer", help="only this customer's charges")
@@ -134,31 +185,25 @@ def build_parser() -> argparse.ArgumentParser:
     charges.add_argument("--quiet", action="store_true", help="no progress bar")
 
     subscription = commands.add_parser(
-        "subscription", parents=[common], help="state of one domain's subscription as of a date")
+        "subscription", parents=[common])
     subscription.add_argument("domain")
     subscription.add_argument("--as-of", type=_as_of, help=as_of_help)
     add_known_at(subscription)
     subscription.add_argument("--json", action="store_true", help="print a JSON object")
 
-    for name, what in (("customers", "the customers the ledger holds, with their domains"),
-                       ("subscriptions", "every domain's subscription and its state as of a "
-                                         "date")):
-        listing = commands.add_parser(name, parents=[common], help=what)
+    for name in ("customers", "subscriptions"):
+        listing = commands.add_parser(name, parents=[common])
         listing.add_argument("--as-of", type=_as_of, help=as_of_help)
         add_known_at(listing)
         listing.add_argument("--json", action="store_true")
 
-    tariff_cli.add_parser(commands, common)
-    invoice_cli.add_parsers(commands, common)
-    audit_cli.add_parsers(commands, common)
-    dispute_cli.add_parsers(commands, common)
-    forecast_cli.add_parsers(commands, common)
-    serve_cli.add_parsers(commands, common)
-    db_cli.add_parsers(commands, common)
-    return parser
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from commands.importer import import_file
+    from commands.output import progress
+    from eventstore.app import open_store, store_config
+
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     total = None
     if not args.quiet and sys.stderr.isatty():
@@ -176,7 +221,23 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_charges(args: argparse.Namespace) -> int:
+
     from commands import views
+    from commands.output import console, print_json, progress
+    from eventstore.app import open_store
+    from ledger.identity import customer_id
+    from ledger.money import format_amount
+    from projections.charges import charges_as_of, total
+    from projections.history import (
+        Known,
+        aggregate_known_at,
+        count_subscriptions,
+        iter_subscriptions_known_at,
+        known_at,
+        resolve,
+        subscription_known_at,
+        tariffs_known_at,
+    )
 
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
@@ -190,6 +251,7 @@ def run_charges(args: argparse.Namespace) -> int:
         raise UnknownCustomer(args.customer)
     if domain and subscription_known_at(app, domain, upto) is None:
         raise UnknownDomain(domain)
+    from rich.table import Table
     if domain is None and args.customer is None and sys.stderr.isatty() and not args.quiet:
         with progress("replaying subscriptions", count_subscriptions(app, upto)) as advance:
             known = Known(tuple(sorted(iter_subscriptions_known_at(app, upto, advance),
@@ -235,6 +297,11 @@ def run_charges(args: argparse.Namespace) -> int:
 
 
 def run_subscription(args: argparse.Namespace) -> int:
+
+    from commands.output import console, print_json
+    from eventstore.app import open_store
+    from projections.history import resolve
+
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     domain = args.domain.lower()
@@ -244,6 +311,8 @@ def run_subscription(args: argparse.Namespace) -> int:
     if args.json:
         print_json(data)
         return 0
+    from rich.table import Table
+
     table = Table(title=f"{domain} as of {as_of}", title_justify="left", show_header=False)
     table.add_column("field")
     table.add_column("value")
@@ -258,7 +327,11 @@ def run_subscription(args: argparse.Namespace) -> int:
 
 
 def run_customers(args: argparse.Namespace) -> int:
+
     from commands import views
+    from commands.output import console, print_json
+    from eventstore.app import open_store
+    from projections.history import resolve
 
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     upto = resolve(app, horizon(args))
@@ -266,6 +339,8 @@ def run_customers(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
+    from rich.table import Table
+
     table = Table(title="Customers" + known_title(app, args, upto), title_justify="left")
     for column in ("Customer", "Name", "SIRET", "Category", "Population", "Domains"):
         table.add_column(column, overflow="fold")
@@ -279,7 +354,11 @@ def run_customers(args: argparse.Namespace) -> int:
 
 
 def run_subscriptions(args: argparse.Namespace) -> int:
+
     from commands import views
+    from commands.output import console, print_json
+    from eventstore.app import open_store
+    from projections.history import resolve
 
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
@@ -288,6 +367,8 @@ def run_subscriptions(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
+    from rich.table import Table
+
     table = Table(title=f"Subscriptions as of {as_of}" + known_title(app, args, upto),
                   title_justify="left")
     for column in ("Domain", "Customer", "Order", "State", "Activated", "Service end",
@@ -303,20 +384,20 @@ def run_subscriptions(args: argparse.Namespace) -> int:
     return 0
 
 
-RUNNERS = {"import": run_import, "charges": run_charges, "subscription": run_subscription,
-           "tariff": tariff_cli.run, "bill": invoice_cli.run, "invoice": invoice_cli.run,
-           "invoices": invoice_cli.run, "corrections": invoice_cli.run, "db": db_cli.run,
-           "doctor": db_cli.run, "audit": audit_cli.run, "history": audit_cli.run_history,
-           "customers": run_customers, "subscriptions": run_subscriptions,
-           "explain": dispute_cli.run, "diff": dispute_cli.run, "dossier": dispute_cli.run,
-           "forecast": forecast_cli.run, "accruals": forecast_cli.run,
-           "serve": serve_cli.run, "token": serve_cli.run}
+#: The function that runs each command, in its module (imported only when it runs).
+RUNNERS = {"import": "run_import", "charges": "run_charges", "subscription": "run_subscription",
+           "customers": "run_customers", "subscriptions": "run_subscriptions",
+           "history": "run_history"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    import importlib
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(chosen_command(argv)).parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
     try:
-        return RUNNERS[args.command](args)
+        return getattr(module, RUNNERS.get(args.command, "run"))(args)
     except LedgerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import platform
-import sqlite3
-from importlib.metadata import PackageNotFoundError, version
-
-from commands.output import print_json
-from eventstore.app import open_store, store_config
 
 
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
-    db = commands.add_parser("db", parents=[common], help="set the store up")
+    db = commands.add_parser("db", parents=[common])
     actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     actions.add_parser("init", parents=[common],
                        help="create the operator's log, its append-only protection and writer role")
-    doctor = commands.add_parser("doctor", parents=[common],
-                                 help="print the store, schema, versions and durability settings")
+    doctor = commands.add_parser("doctor", parents=[common])
     doctor.add_argument("--json", action="store_true")
 
 
 def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(package)
     except PackageNotFoundError:
@@ -29,6 +24,8 @@ def _version(package: str) -> str:
 
 
 def run_db(args: argparse.Namespace) -> int:
+    from eventstore.app import open_store, store_config
+
     config = store_config(getattr(args, "store", None), getattr(args, "operator", None))
     if config.kind == "sqlite":
         open_store(config)
@@ -47,6 +44,9 @@ def run_db(args: argparse.Namespace) -> int:
 
 
 def doctor_report(config, app) -> dict[str, object]:
+    import platform
+    import sqlite3
+
     recorder = app.recorder
     settings = recorder.settings()
     versions = {
@@ -73,6 +73,9 @@ def doctor_report(config, app) -> dict[str, object]:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
+    from commands.output import print_json
+    from eventstore.app import open_store, store_config
+
     config = store_config(getattr(args, "store", None), getattr(args, "operator", None))
     report = doctor_report(config, open_store(config, create=False))
     if args.json:

@@ -9,10 +9,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from commands.output import console, print_json
-from eventstore.app import open_store
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError
 
@@ -28,9 +24,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     from commands.cli import _known_at, _position, add_known_at
 
     explain = commands.add_parser(
-        "explain", parents=[common],
-        help="the bases de la liquidation of a document (or of a domain's charges): rule, "
-             "tariff, facts and entries, computation")
+        "explain", parents=[common])
     explain.add_argument("number", nargs="?", help="an invoice or credit note number")
     explain.add_argument("--line", type=int, help="only this line of the document")
     explain.add_argument("--domain", help="a domain's charges instead of a document")
@@ -43,9 +37,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     explain.add_argument("--out", help="file to write (required for pdf)")
 
     diff = commands.add_parser(
-        "diff", parents=[common],
-        help="what changed in the charges between two states of knowledge, and which entries "
-             "explain each change")
+        "diff", parents=[common])
     diff.add_argument("--known-at", type=_known_at, action="append", default=[],
                       help="give it twice: the earlier and the later recorded time")
     diff.add_argument("--known-at-position", type=_position, action="append", default=[],
@@ -55,8 +47,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     diff.add_argument("--json", action="store_true")
 
     dossier = commands.add_parser(
-        "dossier", parents=[common],
-        help="a self-contained zip for a dispute or an audit, checkable without the ledger")
+        "dossier", parents=[common])
     dossier.add_argument("customer")
     dossier.add_argument("--from", dest="start", type=_day, help="documents issued from")
     dossier.add_argument("--to", dest="end", type=_day, help="documents issued until")
@@ -70,6 +61,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     from commands import explain as ex
     from commands.cli import horizon
+    from eventstore.app import open_store
     from projections.history import resolve
 
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
@@ -109,6 +101,10 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def run_diff(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from commands.output import console, print_json
+    from eventstore.app import open_store
     from projections.diff import charges_diff
     from projections.history import resolve
 
@@ -149,6 +145,7 @@ def _money(side: dict[str, Any] | None) -> str:
 def run_dossier(args: argparse.Namespace) -> int:
     from commands.audit import load_signer
     from commands.dossier import make_dossier
+    from eventstore.app import open_store
 
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     signer = load_signer(args.key)

@@ -288,9 +288,7 @@ def to_json(explanation: Mapping[str, Any]) -> bytes:
 def etat_liquidatif(explanation: Mapping[str, Any]) -> bytes:
     """The état liquidatif of a document: its bases de la liquidation as a PDF/A-3B, from the
     explanation. Deterministic: its dates are the document's."""
-    from fpdf import FPDF
-
-    from fpdf import FPDF_VERSION
+    from fpdf import FPDF, FPDF_VERSION
 
     from commands.exports import FAMILY, FONT_FILES, facturx_xmp, font_dir, issue_moment
 

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from ledger.dates import french_date
+from ledger.errors import LedgerError
 from ledger.invoicing import (
     CREDIT_NOTE,
     DEFAULT_VAT_REASON,
@@ -33,8 +35,6 @@ from ledger.invoicing import (
     VATEX_OUTSIDE_SCOPE,
     payment_terms,
 )
-from ledger.dates import french_date
-from ledger.errors import LedgerError
 from ledger.money import french_amount
 from ledger.tariffs import VAT_CATEGORIES
 

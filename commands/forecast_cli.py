@@ -11,15 +11,13 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from commands.output import console, print_json
-from eventstore.app import LedgerApplication, open_store
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError
-from ledger.money import format_amount
+
+if TYPE_CHECKING:
+    from eventstore.app import LedgerApplication
 
 
 def _month(text: str) -> str:
@@ -35,13 +33,16 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+#: The same as ``projections.forecast.ASSUMPTIONS`` (tests/test_cli.py checks), written here so
+#: that building the command line imports nothing heavy.
+ASSUMPTIONS = ("renew", "notice-given", "end-of-term")
+
+
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     from commands.cli import add_known_at
-    from projections.forecast import ASSUMPTIONS
 
     forecast = commands.add_parser(
-        "forecast", parents=[common],
-        help="charges by month or year over a range, for the budget; what-ifs never write")
+        "forecast", parents=[common])
     forecast.add_argument("--from", dest="start", type=_month, required=True, metavar="YYYY-MM")
     forecast.add_argument("--to", dest="end", type=_month, required=True, metavar="YYYY-MM")
     forecast.add_argument("--by", choices=("month", "year"), default="month")
@@ -68,9 +69,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     forecast.add_argument("--plot", metavar="FILE.png|.svg", help="draw the revenue in a file")
 
     accruals = commands.add_parser(
-        "accruals", parents=[common],
-        help="at a year-end: the part of each period earned before and after (produits "
-             "constatés d'avance), invoiced-not-due and due-not-invoiced")
+        "accruals", parents=[common])
     accruals.add_argument("--at", type=_day, required=True, metavar="YYYY-12-31")
     add_known_at(accruals)
     output = accruals.add_mutually_exclusive_group()
@@ -79,6 +78,8 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace) -> LedgerApplication:
+    from eventstore.app import open_store
+
     return open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
 
 
@@ -112,6 +113,9 @@ def _hypothetical(app: LedgerApplication, known, path: str):
 
 
 def run_forecast(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from commands.output import console, print_json
     from ledger.tariffs import load_schedule
     from projections.forecast import forecast_charges, group, month_bounds, with_draft
 
@@ -170,6 +174,8 @@ def _categories(app: LedgerApplication) -> dict[str, str]:
 
 def compare(current: Iterable, drafted: Iterable) -> list[dict[str, str]]:
     """Per customer: what it pays under the current barème and under the draft."""
+    from ledger.money import format_amount
+
     totals: dict[str, list[Decimal]] = {}
     for index, charges in enumerate((current, drafted)):
         for charge in charges:
@@ -179,6 +185,11 @@ def compare(current: Iterable, drafted: Iterable) -> list[dict[str, str]]:
 
 
 def _print_rows(rows: Sequence[dict[str, str]], key: str | None, title: str) -> None:
+    from rich.table import Table
+
+    from commands.output import console
+    from ledger.money import format_amount
+
     table = Table(title=title, title_justify="left")
     table.add_column("Period")
     if key:
@@ -201,6 +212,7 @@ def budget_rows(app: LedgerApplication, charges: Iterable, categories: dict[str,
     """One row per exercice, imputation, customer and catalogue line: the layout of
     docs/forecast.md (nature and fonction from the Hélios profile's imputations)."""
     from commands.pes_export import treasury_state
+    from ledger.money import format_amount
     from ledger.treasury import PESRefused, imputation_for
 
     profile = treasury_state(app).profile
@@ -282,7 +294,11 @@ def plot_revenue(path: str, current: list, drafted: list | None, by: str, key: s
 
 
 def run_accruals(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
     from commands.billing import invoicing_state
+    from commands.output import console, print_json
+    from ledger.money import format_amount
     from projections.charges import charges_as_of
     from projections.forecast import accrual_rows
 
@@ -340,10 +356,14 @@ def run_accruals(args: argparse.Namespace) -> int:
 
 
 def _sum(rows: list[dict[str, Any]], key: str) -> str:
+    from ledger.money import format_amount
+
     return format_amount(sum((Decimal(row[key]) for row in rows), Decimal(0)))
 
 
 def _position(charge, invoiced_by: dict[str, str]) -> dict[str, str | None]:
+    from ledger.money import format_amount
+
     return {"customer": charge.customer, "key": charge.key,
             "charge_date": charge.charge_date.isoformat(),
             "amount": format_amount(charge.amount), "invoiced_by": invoiced_by.get(charge.key)}

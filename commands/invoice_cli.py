@@ -5,27 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
-import orjson
-from rich.table import Table
-
-from commands.billing import (
-    apply_correction,
-    bill,
-    document_entry,
-    invoicing_state,
-    proposals,
-    verify,
-)
-from commands.exports import facturx_pdf, journal_csv
-from commands.output import console, print_json, progress
-from eventstore.app import open_store
 from ledger.dates import parse_iso_date
 from ledger.errors import LedgerError
-from ledger.money import format_amount
-from projections.history import count_subscriptions
 
 
 def _day(text: str) -> date:
@@ -36,8 +19,7 @@ def _day(text: str) -> date:
 
 
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
-    billing = commands.add_parser("bill", parents=[common],
-                                  help="issue invoices for the charges due, not yet invoiced")
+    billing = commands.add_parser("bill", parents=[common])
     billing.add_argument("--through", type=_day, required=True,
                          help="invoice charges dated on or before this date")
     billing.add_argument("--issue-date", type=_day, help="date on the invoices (default: today)")
@@ -50,7 +32,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     billing.add_argument("--json", action="store_true")
     billing.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    invoice = commands.add_parser("invoice", parents=[common], help="one issued document")
+    invoice = commands.add_parser("invoice", parents=[common])
     actions = invoice.add_subparsers(dest="invoice_command", required=True, metavar="ACTION")
     show = actions.add_parser("show", parents=[common],
                               help="show it and check it against a replay of the events")
@@ -61,7 +43,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     export.add_argument("--format", choices=("facturx", "json"), required=True)
     export.add_argument("--out", required=True, help="file to write (.pdf for facturx)")
 
-    invoices = commands.add_parser("invoices", parents=[common], help="every issued document")
+    invoices = commands.add_parser("invoices", parents=[common])
     actions = invoices.add_subparsers(dest="invoices_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="list invoices and credit notes")
     listing.add_argument("--json", action="store_true")
@@ -92,8 +74,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     journal.add_argument("--json", action="store_true", help="pes: what the file holds")
 
     corrections = commands.add_parser(
-        "corrections", parents=[common],
-        help="invoices that late news made wrong, and the corrections proposed")
+        "corrections", parents=[common])
     corrections.add_argument("--json", action="store_true")
     corrections.add_argument("--customer", help="only this customer's invoices (read through "
                                                 "the index: fast on a large ledger)")
@@ -125,6 +106,14 @@ def _summary(document: dict) -> dict:
 
 
 def run_bill(args: argparse.Namespace) -> int:
+    import orjson
+
+    from commands.billing import bill
+    from commands.output import progress
+    from eventstore.app import open_store
+    from ledger.money import format_amount
+    from projections.history import count_subscriptions
+
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     quiet = args.json or args.quiet
     issued_on = args.issue_date or date.today()
@@ -180,6 +169,14 @@ def run_bill(args: argparse.Namespace) -> int:
 
 
 def run_invoice(args: argparse.Namespace) -> int:
+    import orjson
+    from rich.table import Table
+
+    from commands.billing import document_entry, verify
+    from commands.exports import facturx_pdf
+    from commands.output import console, print_json
+    from eventstore.app import open_store
+
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     check = verify(app, args.number)
     if args.invoice_command == "export":
@@ -238,6 +235,13 @@ def run_invoice(args: argparse.Namespace) -> int:
 
 
 def run_invoices(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from commands.billing import invoicing_state
+    from commands.exports import journal_csv
+    from commands.output import console, print_json
+    from eventstore.app import open_store
+
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     invoicing = invoicing_state(app)
     documents = list(invoicing.documents.values())
@@ -268,6 +272,7 @@ def run_invoices(args: argparse.Namespace) -> int:
 
 
 def _export_pes(app, args: argparse.Namespace) -> int:
+    from commands.output import print_json
     from commands.pes_export import export_pes, summary, treasury_state, write
 
     if args.out is None:
@@ -303,6 +308,10 @@ def _export_pes(app, args: argparse.Namespace) -> int:
 
 
 def run_corrections(args: argparse.Namespace) -> int:
+    from commands.billing import apply_correction, proposals
+    from commands.output import print_json
+    from eventstore.app import open_store
+
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     if args.corrections_command in ("apply", "reissue"):
         reissue = args.corrections_command == "reissue"

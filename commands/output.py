@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import orjson
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def console(stream=None) -> Console:
     """A rich console; plain and wide enough for tables when not writing to a terminal."""
+    from rich.console import Console
+
     stream = stream or sys.stdout
     if stream.isatty():
         return Console(file=stream, highlight=False)
@@ -34,6 +39,7 @@ class progress:
     def __enter__(self):
         if not self.enabled:
             return lambda *_: None
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,

@@ -5,17 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-from rich.table import Table
-
-from commands.handlers import UnitOfWork, adopt_tariff_schedule
-from commands.output import console, print_json
-from commands.provenance import metadata, source
-from eventstore.app import open_store
-from ledger.pricing import PriceRequest, commitment_total, quote
-from ledger.categories import CATEGORIES
-from ledger.tariffs import VAT_CATEGORIES, CatalogueError, Schedule, load_schedule, summary
-from projections.history import tariffs_known_at
+if TYPE_CHECKING:
+    from ledger.tariffs import Schedule
 
 
 def _decimal(text: str) -> Decimal:
@@ -39,7 +32,9 @@ def _count(text: str) -> int:
 
 
 def add_parser(commands, common: argparse.ArgumentParser) -> None:
-    tariff = commands.add_parser("tariff", parents=[common], help="tariff schedules (barèmes)")
+    from ledger.categories import CATEGORIES
+
+    tariff = commands.add_parser("tariff", parents=[common])
     actions = tariff.add_subparsers(dest="tariff_command", required=True, metavar="ACTION")
 
     adopt = actions.add_parser("adopt", parents=[common],
@@ -114,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_adopt(args: argparse.Namespace) -> int:
+    from commands.handlers import UnitOfWork, adopt_tariff_schedule
+    from commands.provenance import metadata, source
+    from eventstore.app import open_store
+    from ledger.tariffs import load_schedule
+
     schedule = load_schedule(args.catalogue)
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
     uow = UnitOfWork(app)
@@ -146,6 +146,13 @@ def _iso(day) -> str | None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from commands.output import console, print_json
+    from eventstore.app import open_store
+    from ledger.tariffs import load_schedule, summary
+    from projections.history import tariffs_known_at
+
     if args.catalogue is None:
         schedules = tariffs_known_at(open_store(getattr(args, "store", None),
                                                 getattr(args, "operator", None), create=False))
@@ -183,7 +190,12 @@ def run_list(args: argparse.Namespace) -> int:
 def run_quote(args: argparse.Namespace) -> int:
     from datetime import date
 
+    from commands.output import print_json
+    from eventstore.app import open_store
+    from ledger.pricing import PriceRequest, commitment_total, quote
     from ledger.tariff_book import line_in_force
+    from ledger.tariffs import VAT_CATEGORIES, CatalogueError, load_schedule
+    from projections.history import tariffs_known_at
 
     on = args.on or date.today()
     if args.catalogue:
@@ -237,6 +249,9 @@ def _schedule(app_getter, reference: str) -> Schedule:
     """A schedule named by a catalogue file or by the id of a schedule adopted in the store."""
     from pathlib import Path
 
+    from ledger.tariffs import CatalogueError, load_schedule
+    from projections.history import tariffs_known_at
+
     if reference.endswith(".toml") or Path(reference).is_file():
         return load_schedule(reference)
     for schedule in tariffs_known_at(app_getter()):
@@ -247,6 +262,10 @@ def _schedule(app_getter, reference: str) -> Schedule:
 
 
 def run_diff(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from commands.output import console, print_json
+    from eventstore.app import open_store
     from ledger.tariff_diff import customer_comparison, line_changes
 
     apps = []

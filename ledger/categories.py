@@ -14,17 +14,27 @@ NatJur 09 Collectivité territoriale / EPL / EPS, 03 Société, 06 Association).
 
 from __future__ import annotations
 
-import attrs
 
-
-@attrs.frozen
 class Category:
-    id: str
-    label: str  # French, as printed for a member
-    kinds: tuple[tuple[str, str], ...] = ()  # (id, label)
-    cat_tiers: str = "29"
-    nat_jur: str = "09"
-    public: bool = True
+    """A kind of body. A plain class (not attrs): the command line reads these at start-up."""
+
+    __slots__ = ("id", "label", "kinds", "cat_tiers", "nat_jur", "public")
+
+    def __init__(self, id: str, label: str, kinds: tuple[tuple[str, str], ...] = (),  # noqa: A002
+                 cat_tiers: str = "29", nat_jur: str = "09", public: bool = True) -> None:
+        self.id = id
+        self.label = label  # French, as printed for a member
+        self.kinds = kinds  # (id, label)
+        self.cat_tiers, self.nat_jur, self.public = cat_tiers, nat_jur, public
+
+    def __repr__(self) -> str:
+        return f"Category({self.id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Category) and self.id == other.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
     def kind_label(self, kind: str | None) -> str:
         return dict(self.kinds).get(kind or "", self.label)

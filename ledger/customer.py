@@ -8,8 +8,6 @@ from uuid import UUID
 
 import attrs
 from eventsourcing.domain import Aggregate, event
-from stdnum import exceptions as stdnum_errors
-from stdnum.fr import siret as stdnum_siret
 
 from ledger.categories import category as category_of
 from ledger.categories import valid_category as _valid_category
@@ -32,6 +30,10 @@ def valid_customer_key(text: str) -> str:
 
 def valid_siret(text: str) -> str:
     """Return the SIRET without spaces, or raise ``ValueError`` saying what is wrong with it."""
+    # Imported here: python-stdnum pulls in ssl, which most commands never need.
+    from stdnum import exceptions as stdnum_errors
+    from stdnum.fr import siret as stdnum_siret
+
     try:
         return stdnum_siret.validate(text)
     except stdnum_errors.InvalidLength:

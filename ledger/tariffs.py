@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
-from contextvars import ContextVar
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -393,6 +392,8 @@ def load_schedule(path: str | Path) -> Schedule:
         raise CatalogueError(source, None, "file not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise CatalogueError(source, None, f"cannot read the file ({error})") from None
+    import tomllib  # here: most commands read schedules from the store, not from TOML
+
     try:
         document = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as error:

@@ -208,3 +208,13 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
         for _ in range(3):
             advance()
     assert "importing x" in terminal.getvalue()
+
+
+def test_the_command_line_choices_are_the_domains():
+    """Written out in the CLI modules so that building the parser stays light."""
+    from commands import forecast_cli, serve_cli
+    from ledger.access import ROLES
+    from projections.forecast import ASSUMPTIONS
+
+    assert forecast_cli.ASSUMPTIONS == ASSUMPTIONS
+    assert serve_cli.ROLES == ROLES
