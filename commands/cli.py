@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from itertools import groupby
 
 from ledger.dates import parse_iso_date
-from ledger.errors import LedgerError, UnknownCustomer, UnknownDomain
+from ledger.errors import LedgerError
 
 
 def _as_of(text: str) -> date:
@@ -221,51 +221,29 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_charges(args: argparse.Namespace) -> int:
-
     from commands import views
-    from commands.output import console, print_json, progress
+    from commands.output import console, print_json_array, progress
     from eventstore.app import open_store
-    from ledger.identity import customer_id
     from ledger.money import format_amount
-    from projections.charges import charges_as_of, total
-    from projections.history import (
-        Known,
-        aggregate_known_at,
-        count_subscriptions,
-        iter_subscriptions_known_at,
-        known_at,
-        resolve,
-        subscription_known_at,
-        tariffs_known_at,
-    )
+    from projections.charges import total
+    from projections.history import count_subscriptions, resolve
 
     as_of = args.as_of or date.today()
     app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
     domain = args.domain.lower() if args.domain else None
     upto = resolve(app, horizon(args))
-    if args.json:
-        print_json(views.charges(app, as_of, upto, customer=args.customer, domain=domain,
-                                 uninvoiced=args.uninvoiced))
-        return 0
-    if args.customer and aggregate_known_at(app, customer_id(args.customer), upto) is None:
-        raise UnknownCustomer(args.customer)
-    if domain and subscription_known_at(app, domain, upto) is None:
-        raise UnknownDomain(domain)
+    everything = domain is None and args.customer is None
+    count = count_subscriptions(app, upto) if everything and not args.quiet \
+        and sys.stderr.isatty() else None
+    with progress("replaying subscriptions", count, quiet=count is None) as advance:
+        found = views.charge_objects(app, as_of, upto, customer=args.customer, domain=domain,
+                                     uninvoiced=args.uninvoiced, on_subscription=advance)
+        if args.json:
+            print_json_array(charge.to_json() for charge in found)
+            return 0
+        charges = list(found)
     from rich.table import Table
-    if domain is None and args.customer is None and sys.stderr.isatty() and not args.quiet:
-        with progress("replaying subscriptions", count_subscriptions(app, upto)) as advance:
-            known = Known(tuple(sorted(iter_subscriptions_known_at(app, upto, advance),
-                                       key=lambda s: s.domain)),
-                          tariffs_known_at(app, upto), upto)
-    else:
-        known = known_at(app, upto, domain=domain,
-                         customer=args.customer if domain is None else None)
-    charges = charges_as_of(known, as_of, customer=args.customer)
-    if args.uninvoiced:
-        from commands.billing import invoicing_state
 
-        invoiced = invoicing_state(app, upto).invoiced_keys
-        charges = [c for c in charges if c.key not in invoiced]
     title = f"Charges as of {as_of}" + known_title(app, args, upto)
     if args.uninvoiced:
         title += ", not yet invoiced"

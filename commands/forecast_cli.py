@@ -83,11 +83,13 @@ def _open(args: argparse.Namespace) -> LedgerApplication:
     return open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
 
 
-def _known(app: LedgerApplication, args: argparse.Namespace):
+def _known(app: LedgerApplication, args: argparse.Namespace, stream: bool = False):
     from commands.cli import horizon
     from projections.history import known_at
 
-    return known_at(app, horizon(args))
+    # One customer: only its subscriptions are read.
+    customer = getattr(args, "customer", None)
+    return known_at(app, horizon(args), customer=customer, stream=stream and customer is None)
 
 
 def _hypothetical(app: LedgerApplication, known, path: str):
@@ -122,32 +124,39 @@ def run_forecast(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise LedgerError(f"--to {args.end} is before --from {args.start}")
     app = _open(args)
-    known = _known(app, args)
+    # Streamed: every pass below folds the subscriptions again, so memory holds totals, not
+    # the ledger (except for --plot, which draws every charge).
+    known = _known(app, args, stream=True)
     if args.hypothetical:
         known = _hypothetical(app, known, args.hypothetical)
     start, end = month_bounds(args.start, args.end)
     key = "customer" if args.by_customer else "line" if args.by_line else \
         "category" if args.by_category else None
     categories = _categories(app) if key == "category" or args.csv else None
-    current = list(forecast_charges(known.subscriptions, known.schedules, start, end,
-                                    args.assume, args.customer))
-    rows = group(current, args.by, key, categories)
-    drafted = None
-    if args.draft:
-        schedules = with_draft(known.schedules, load_schedule(args.draft), args.draft_from)
-        drafted = list(forecast_charges(known.subscriptions, schedules, start, end,
-                                        args.assume, args.customer))
+    draft_schedules = with_draft(known.schedules, load_schedule(args.draft),
+                                 args.draft_from) if args.draft else None
+
+    def current():
+        return forecast_charges(known.subscriptions, known.schedules, start, end, args.assume,
+                                args.customer)
+
+    def drafted():
+        return forecast_charges(known.subscriptions, draft_schedules, start, end, args.assume,
+                                args.customer)
+
     if args.plot:
-        plot_revenue(args.plot, current, drafted, args.by, key or "line", categories)
+        plot_revenue(args.plot, list(current()), list(drafted()) if args.draft else None,
+                     args.by, key or "line", categories)
     if args.csv:
-        _write_csv(args.csv, budget_rows(app, drafted if drafted is not None else current,
+        _write_csv(args.csv, budget_rows(app, drafted() if args.draft else current(),
                                          categories))
         print(f"written to {args.csv}")
         return 0
-    if drafted is not None:
-        comparison = compare(current, drafted)
+    rows = group(current(), args.by, key, categories)
+    if args.draft:
+        comparison = compare(current(), drafted())
         if args.json:
-            print_json({"rows": rows, "draft": group(drafted, args.by, key, categories),
+            print_json({"rows": rows, "draft": group(drafted(), args.by, key, categories),
                         "by_customer": comparison})
             return 0
         _print_rows(rows, key, f"Forecast {args.start} → {args.end} (current barème)")

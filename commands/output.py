@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import orjson
@@ -23,6 +24,18 @@ def console(stream=None) -> Console:
 
 def print_json(value: object) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def print_json_array(items: Iterable[object]) -> None:
+    """``print_json(list(items))``, byte for byte, written as the items come: a long list is
+    never held whole, in memory or as text."""
+    write = sys.stdout.write
+    separator = "[\n  "
+    for item in items:
+        write(separator)
+        write(orjson.dumps(item, option=orjson.OPT_INDENT_2).decode().replace("\n", "\n  "))
+        separator = ",\n  "
+    write("[]\n" if separator == "[\n  " else "\n]\n")
 
 
 class progress:

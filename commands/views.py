@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
 from eventstore.app import LedgerApplication
 from ledger.errors import UnknownCustomer, UnknownDomain
 from ledger.identity import customer_id
-from projections.charges import charges_as_of
+from projections.charges import Charge, charges_as_of, iter_charges_as_of
 from projections.history import (
     aggregate_known_at,
     known_at,
     subscription_known_at,
+    tariffs_known_at,
 )
 from projections.status import status_as_of
 
@@ -22,20 +24,43 @@ def charges(app: LedgerApplication, as_of: date, upto: int, *, customer: str | N
             domain: str | None = None, uninvoiced: bool = False,
             on_subscription=None) -> list[dict[str, Any]]:
     """``ledger charges --json``."""
+    return list(iter_charges(app, as_of, upto, customer=customer, domain=domain,
+                             uninvoiced=uninvoiced, on_subscription=on_subscription))
+
+
+def iter_charges(app: LedgerApplication, as_of: date, upto: int, *,
+                 customer: str | None = None, domain: str | None = None,
+                 uninvoiced: bool = False, on_subscription=None) -> Iterator[dict[str, Any]]:
+    """:func:`charges`, one at a time: all of them are derived a batch of customers at a time
+    and never held together."""
+    return (charge.to_json() for charge in charge_objects(
+        app, as_of, upto, customer=customer, domain=domain, uninvoiced=uninvoiced,
+        on_subscription=on_subscription))
+
+
+def charge_objects(app: LedgerApplication, as_of: date, upto: int, *,
+                   customer: str | None = None, domain: str | None = None,
+                   uninvoiced: bool = False, on_subscription=None) -> Iterator[Charge]:
+    """The charges of :func:`iter_charges`, as :class:`Charge` objects. A customer or a domain
+    that the ledger does not know is an error raised at once, before any output."""
     domain = domain.lower() if domain else None
     if customer and aggregate_known_at(app, customer_id(customer), upto) is None:
         raise UnknownCustomer(customer)
     if domain and subscription_known_at(app, domain, upto) is None:
         raise UnknownDomain(domain)
-    known = known_at(app, upto, domain=domain, customer=customer if domain is None else None,
-                     on_subscription=on_subscription)
-    found = charges_as_of(known, as_of, customer=customer)
+    if domain is None and customer is None:
+        found: Iterable[Charge] = iter_charges_as_of(app, upto, as_of,
+                                                     tariffs_known_at(app, upto),
+                                                     on_subscription)
+    else:
+        known = known_at(app, upto, domain=domain, customer=customer if domain is None else None)
+        found = charges_as_of(known, as_of, customer=customer)
     if uninvoiced:
         from commands.billing import invoicing_state
 
         invoiced = invoicing_state(app, upto).invoiced_keys
-        found = [c for c in found if c.key not in invoiced]
-    return [charge.to_json() for charge in found]
+        found = (c for c in found if c.key not in invoiced)
+    return iter(found)
 
 
 def subscription(app: LedgerApplication, domain: str, as_of: date, upto: int) -> dict[str, Any]:
@@ -118,7 +143,7 @@ def forecast(app: LedgerApplication, start: str, end: str, upto: int, *, by: str
     from projections.history import customers_known_at
 
     first, last = month_bounds(start, end)
-    known = known_at(app, upto)
+    known = known_at(app, upto, customer=customer, stream=customer is None)
     categories = ({k: c.category for k, c in customers_known_at(app, upto).items()}
                   if key == "category" else None)
     return group(forecast_charges(known.subscriptions, known.schedules, first, last, assume,

@@ -30,8 +30,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier, Literal
 
 from eventstore.canonical import canonical_json, format_time
-from eventstore.log import FORMAT, LogEntry, LogFormatError, PendingEntry, StoreBusy, \
-    StoreReadOnly
+from eventstore.log import FORMAT, LogEntry, LogFormatError, PendingEntry, StoreBusy, StoreReadOnly
 
 LOG, REFS, TREE, META, LOCK = "ledger_log", "ledger_refs", "ledger_tree", "ledger_meta", \
     "ledger_write_lock"
@@ -329,6 +328,18 @@ class PostgresLog(ApplicationRecorder):
         parts.append(SQL(" ORDER BY aggregate_id, aggregate_version"))
         return self._stream(SQL("").join(parts), params)
 
+    def select_aggregates(self, ids: Sequence[UUID | str], upto: int | None = None
+                          ) -> list[LogEntry]:
+        """The entries of several aggregates, ordered by (aggregate, version), in one read."""
+        parts = [SQL("SELECT {0} FROM {1} WHERE aggregate_id = ANY(%s)").format(
+            _COLUMNS, self._log)]
+        params: list[Any] = [[i if isinstance(i, UUID) else UUID(str(i)) for i in ids]]
+        if upto is not None:
+            parts.append(SQL(" AND position <= %s"))
+            params.append(upto)
+        parts.append(SQL(" ORDER BY aggregate_id, aggregate_version"))
+        return self._rows(SQL("").join(parts), params)
+
     def existing_ids(self, ids: list[UUID]) -> set[UUID]:
         found: set[UUID] = set()
         statement = SQL("SELECT DISTINCT aggregate_id FROM {0} WHERE aggregate_id = ANY(%s)"
@@ -471,7 +482,6 @@ class PostgresSession:
 def _translated(error: Exception) -> Exception:
     """psycopg's errors for a busy or read-only store, as the ledger's; others unchanged."""
     import psycopg
-
     from eventsourcing.persistence import IntegrityError
 
     first_line = (str(error).splitlines() or [""])[0]  # without the server's CONTEXT lines

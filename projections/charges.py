@@ -7,7 +7,7 @@ received by its charge date, so a charge never changes as D moves on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -19,7 +19,7 @@ from ledger.dates import french_date
 from ledger.money import format_amount, french_amount, to_cents
 from ledger.subscription import Contract, Subscription
 from ledger.tariffs import Schedule
-from projections.history import Known
+from projections.history import Known, subscriptions_by_customer
 
 ACCESS_FEE = "access_fee"
 EXTRA_STORAGE = "extra_storage"
@@ -286,6 +286,19 @@ def charges_as_of(known: Known, as_of: date, customer: str | None = None, *,
         if charge.charge_date <= as_of and (customer is None or charge.customer == customer)
     ]
     return sorted(selected, key=_order)
+
+
+def iter_charges_as_of(app, upto: int, as_of: date, schedules: Sequence[Schedule],
+                       on_subscription=None, batch: int = 2000) -> Iterator[Charge]:
+    """Every charge dated on or before ``as_of``, in the order of :func:`charges_as_of`, one
+    batch of customers at a time (:func:`projections.history.subscriptions_by_customer`):
+    the same list, in memory that does not grow with the ledger."""
+    for customers, subscriptions in subscriptions_by_customer(
+            app, upto, batch=batch, on_subscription=on_subscription):
+        yield from sorted((charge for subscription in subscriptions
+                           for charge in subscription_charges(subscription, schedules)
+                           if charge.charge_date <= as_of and charge.customer in customers),
+                          key=_order)
 
 
 def total(charges: Iterable[Charge]) -> Decimal:

@@ -124,9 +124,26 @@ def with_draft(schedules: Sequence[Schedule], draft: Schedule, draft_from: date 
 def hypothetical(known: Known, subscriptions: Iterable[Subscription]) -> Known:
     """``known`` with some subscriptions replaced or added (hypothetical commands)."""
     changed = {s.domain: s for s in subscriptions}
-    kept = [s for s in known.subscriptions if s.domain not in changed]
-    return Known(tuple(sorted([*kept, *changed.values()], key=lambda s: s.domain)),
-                 known.schedules, known.position)
+    if isinstance(known.subscriptions, tuple):
+        kept = [s for s in known.subscriptions if s.domain not in changed]
+        return Known(tuple(sorted([*kept, *changed.values()], key=lambda s: s.domain)),
+                     known.schedules, known.position)
+    return Known(_Replaced(known.subscriptions, changed), known.schedules, known.position)
+
+
+@attrs.frozen
+class _Replaced:
+    """Streamed subscriptions with some replaced or added, still streamed: each iteration goes
+    through the ledger again (the order differs from a sorted tuple's; every total is a sum)."""
+
+    subscriptions: Iterable[Subscription]
+    changed: dict[str, Subscription]
+
+    def __iter__(self) -> Iterator[Subscription]:
+        for subscription in self.subscriptions:
+            if subscription.domain not in self.changed:
+                yield subscription
+        yield from self.changed.values()
 
 
 # Year-end accruals ----------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def tariffs_known_at(app: LedgerApplication, at: Horizon = None) -> tuple[Schedu
 class Known:
     """What the ledger knew at a log position: subscriptions and the tariff schedules adopted."""
 
-    subscriptions: tuple[Subscription, ...]
+    subscriptions: Iterable[Subscription]  # a tuple sorted by domain, or Streamed
     schedules: tuple[Schedule, ...]
     position: int = 0
 
@@ -103,12 +103,15 @@ def known_at(
     domain: str | None = None,
     customer: str | None = None,
     on_subscription: Callable[[], None] | None = None,
+    stream: bool = False,
 ) -> Known:
     """Fold the entries up to ``at`` (the whole log as it is now without it).
 
     With ``domain`` (or ``customer``), only that subscription's (or that customer's
     subscriptions') entries are read, so the cost follows its own history, not the size of
-    the ledger.
+    the ledger. With ``stream``, every subscription is folded again each time the
+    subscriptions are gone through (:class:`Streamed`), in the store's order, instead of being
+    held sorted by domain.
     """
     upto = resolve(app, at)
     if domain is not None:
@@ -116,6 +119,8 @@ def known_at(
         subscriptions = (one,) if one is not None else ()
     elif customer is not None:
         subscriptions = tuple(subscriptions_of(app, customer, upto))
+    elif stream:
+        return Known(Streamed(app, upto), tariffs_known_at(app, upto), upto)
     else:
         subscriptions = tuple(sorted(iter_subscriptions_known_at(app, upto, on_subscription),
                                      key=lambda s: s.domain))
@@ -162,6 +167,64 @@ def iter_subscriptions_known_at(
         if on_subscription is not None:
             on_subscription()
         yield subscription
+
+
+def subscriptions_by_customer(
+    app: LedgerApplication,
+    at: Horizon = None,
+    batch: int = 2000,
+    on_subscription: Callable[[], None] | None = None,
+) -> Iterator[tuple[frozenset[str], list[Subscription]]]:
+    """Every subscription known at ``at``, in batches of whole customers taken in key order:
+    ``(customers, subscriptions)``, where ``subscriptions`` are those with an order form of one
+    of ``customers``. A domain that passed from one customer to another comes in the batch of
+    each.
+
+    One light scan finds who signed each subscription's order forms; the subscriptions are
+    then read back batch by batch. Memory holds one batch, whatever the size of the ledger,
+    and output sorted by customer needs no sort of the whole.
+    """
+    upto = resolve(app, at)
+    signed: dict[str, set[str]] = {}
+    fields = app.mapper.fields
+    for entry in app.recorder.scan(1, upto, {ORDER_SIGNED}):
+        signed.setdefault(fields(entry)["customer"], set()).add(str(entry.originator_id))
+    decode = app.mapper.to_domain_event
+
+    def fetch(customers: list[str]) -> tuple[frozenset[str], list[Subscription]]:
+        ids = sorted({one for customer in customers for one in signed[customer]})
+        entries = app.recorder.select_aggregates(ids, upto)
+        folded = []
+        for _, group in groupby(entries, key=lambda entry: entry.originator_id):
+            subscription = _fold(map(decode, group))
+            if subscription is not None:
+                if on_subscription is not None:
+                    on_subscription()
+                folded.append(subscription)
+        return frozenset(customers), folded
+
+    pending: list[str] = []
+    size = 0
+    for customer in sorted(signed):
+        pending.append(customer)
+        size += len(signed[customer])
+        if size >= batch:
+            yield fetch(pending)
+            pending, size = [], 0
+    if pending:
+        yield fetch(pending)
+
+
+@attrs.frozen
+class Streamed:
+    """Every subscription known at a position, folded again at each iteration: for a projection
+    that goes through them once or twice without holding the ledger in memory."""
+
+    app: LedgerApplication
+    upto: int
+
+    def __iter__(self) -> Iterator[Subscription]:
+        return iter_subscriptions_known_at(self.app, self.upto)
 
 
 def all_subscriptions_known_at(app: LedgerApplication, at: Horizon = None) -> list[Subscription]:
