@@ -170,32 +170,33 @@ def summary(measured: list[dict], base: list[dict], events: int) -> dict:
     return {"seconds": spread(seconds), "baseline_seconds": spread(floor),
             "events_per_s": round(events / statistics.median(seconds)),
             "baseline_events_per_s": round(events / statistics.median(floor)),
-            "ratio": spread(ratios)}
+            "ratio": spread(ratios),
+            "times_baseline": spread([m["seconds"] / b["seconds"]
+                                      for m, b in zip(measured, base, strict=True)])}
 
 
-def latencies(store: tuple[str, str | None], domains: list[str]) -> dict[str, dict[str, float]]:
-    from eventstore.app import open_store
-    from ledger.errors import UnknownDomain
-    from projections.charges import charges_as_of
-    from projections.history import known_at, subscription_known_at
-    from projections.status import status_as_of
-
-    app = open_store(*store)
-    timings: dict[str, list[float]] = {"subscription": [], "charges_domain": []}
-    for domain in domains:
-        started = time.perf_counter()
-        try:
-            status_as_of(subscription_known_at(app, domain), domain, date(2027, 6, 1))
-        except UnknownDomain:
-            pass
-        timings["subscription"].append(time.perf_counter() - started)
-        started = time.perf_counter()
-        charges_as_of(known_at(app, domain=domain), date(2028, 12, 31))
-        timings["charges_domain"].append(time.perf_counter() - started)
-    app.close()
-    return {name: {"p50_ms": round(statistics.median(values) * 1000, 3),
-                   "p99_ms": round(sorted(values)[int(0.99 * (len(values) - 1))] * 1000, 3)}
-            for name, values in timings.items()}
+def startup(store: tuple[str, str | None], domain: str, pairs: int) -> dict:
+    """Wall time of ``ledger --help`` and ``ledger subscription DOMAIN --json`` against
+    ``python -c pass``, each a fresh process, alternated."""
+    ledger = str(Path(sys.executable).parent / "ledger")
+    target = ["--store", store[0], *(["--operator", store[1]] if store[1] else [])]
+    commands = {"python_pass": [sys.executable, "-c", "pass"],
+                "help": [ledger, "--help"],
+                "subscription_json": [ledger, "subscription", domain, "--json",
+                                      "--as-of", "2027-06-01", *target]}
+    for command in commands.values():  # warm the file cache: every run below reads the same
+        subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(pairs):
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
+            times[name].append(time.perf_counter() - started)
+    out: dict[str, object] = {name: spread(values) for name, values in times.items()}
+    for name in ("help", "subscription_json"):
+        out[f"{name}_times_python"] = spread([a / b for a, b in
+                                              zip(times[name], times["python_pass"])])
+    return out
 
 
 def run_size(target_events: int, folder: Path, pairs: int, queries: int, with_billing: bool,
@@ -259,13 +260,30 @@ def _run_size(target_events: int, folder: Path, pairs: int, queries: int, with_b
         "replay": {**summary(replays, reads, reads[0]["events"]),
                    "charges": replays[0]["charges"], "charges_total": replays[0]["total"],
                    "peak_rss_kib": max(r["peak_kib"] for r in replays)},
-        "latency": latencies(ledger, sample),
     }
+    charges, floors = alternate(pairs, lambda: task("charges_all", ledger),
+                                lambda: task("charges_floor", ledger))
+    result["charges"] = {**summary(charges, floors, floors[0]["events"]),
+                         "charges": charges[0]["charges"],
+                         "peak_rss_kib": max(c["peak_kib"] for c in charges),
+                         "floor_peak_rss_kib": max(f["peak_kib"] for f in floors)}
+    print(f"{log} charges {charges[-1]['seconds']:.1f} s", file=sys.stderr, flush=True)
+    forecasts = [task("forecast", ledger) for _ in range(pairs)]
+    result["forecast"] = {"seconds": spread([f["seconds"] for f in forecasts]),
+                          "rows": forecasts[0]["rows"],
+                          "peak_rss_kib": max(f["peak_kib"] for f in forecasts)}
+    customers = str(folder / "latency-sample.json")
+    Path(customers).write_bytes(orjson.dumps([domain[:-3] for domain in sample]))
     if with_billing:
         billing = task("bill", ledger)
         result["billing"] = {"seconds": round(billing["seconds"], 1),
                              "invoices": billing["invoices"], "peak_rss_kib": billing["peak_kib"]}
         print(f"{log} billing {billing['seconds']:.1f} s", file=sys.stderr, flush=True)
+    # One-customer reads in a fresh process, after billing when there is one (invoice show,
+    # explain and corrections read invoices).
+    result["latency"] = task("latency", ledger, customers)
+    result["startup"] = startup(ledger, result["latency"]["answered_domain"], pairs)
+    if with_billing:
         key = str(folder / f"benchmark-{target_events}.key")
         signed = task("checkpoint", ledger, key)
         result["checkpoint"] = {"seconds": round(signed["seconds"], 2), "size": signed["size"]}

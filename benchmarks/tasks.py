@@ -197,10 +197,125 @@ def prove(app, count: str) -> dict[str, Any]:
             "hashes": len(proof.hashes)}
 
 
+def charges_all(app) -> dict[str, Any]:
+    """The measure: ``ledger charges --json`` of the whole ledger (every charge through the end
+    of the contracts), written as JSON to /dev/null as the command writes it to its output."""
+    from commands import views
+    from projections.history import resolve
+
+    started = time.perf_counter()
+    upto = resolve(app, None)
+    count = size = 0
+    with open("/dev/null", "wb") as out:
+        for item in views.iter_charges(app, date(2029, 12, 31), upto):
+            text = orjson.dumps(item, option=orjson.OPT_INDENT_2)
+            out.write(text)
+            size += len(text)
+            count += 1
+    return {"seconds": time.perf_counter() - started, "charges": count, "bytes": size,
+            "peak_kib": _peak_kib()}
+
+
+def charges_floor(app) -> dict[str, Any]:
+    """The floor of ``charges``: the ordered SELECT of the subscription and tariff entries it
+    needs, and ``orjson.loads`` of each payload — no folding, no rules, no output."""
+    from ledger.identity import tariff_book_id
+    from projections.history import SUBSCRIPTION_EVENTS
+
+    started = time.perf_counter()
+    upto = app.position()
+    count = 0
+    for entry in app.recorder.select_aggregates([tariff_book_id()], upto):
+        orjson.loads(entry.state)
+        count += 1
+    for entry in app.recorder.scan_by_aggregate(SUBSCRIPTION_EVENTS, upto):
+        orjson.loads(entry.state)
+        count += 1
+    return {"seconds": time.perf_counter() - started, "events": count, "peak_kib": _peak_kib()}
+
+
+def forecast(app) -> dict[str, Any]:
+    """``ledger forecast --from 2027-01 --to 2028-12 --json``: charges by month to the end of
+    the contracts."""
+    from commands import views
+    from projections.history import resolve
+
+    started = time.perf_counter()
+    rows = views.forecast(app, "2027-01", "2028-12", resolve(app, None))
+    return {"seconds": time.perf_counter() - started, "rows": len(rows),
+            "peak_kib": _peak_kib()}
+
+
+def _invoice_count(app) -> int:
+    """How many invoices of 2029 exist, by halving, without reading them all."""
+    lo, hi = 0, 10**6 - 1
+    while lo < hi:
+        middle = (lo + hi + 1) // 2
+        if app.recorder.positions_of(f"document:F-2029-{middle:06d}"):
+            lo = middle
+        else:
+            hi = middle - 1
+    return lo
+
+
+def latency(app, sample: str) -> dict[str, Any]:
+    """The one-customer reads a clerk or the web view makes, each timed on its own, as each
+    command does it (horizon resolved, customer or domain checked): ``subscription``,
+    ``charges --domain``, ``charges --customer``, ``explain``, ``invoice show`` and
+    ``corrections --customer``. ``sample`` is a JSON list of customer keys; each has the
+    domain of the same name. Invoices are sampled across all those issued."""
+    from commands import views
+    from commands.billing import proposals
+    from commands.billing import verify as show
+    from ledger.errors import LedgerError
+    from projections.history import resolve
+
+    customers = orjson.loads(Path(sample).read_bytes())
+    invoices = _invoice_count(app)
+    numbers = [f"F-2029-{1 + (i * invoices) // len(customers):06d}"
+               for i in range(len(customers))] if invoices else []
+    as_of = date(2029, 12, 31)
+    reads = {
+        "subscription": lambda c, n: views.subscription(app, f"{c}.fr", date(2027, 6, 1),
+                                                        resolve(app, None)),
+        "charges_domain": lambda c, n: views.charges(app, as_of, resolve(app, None),
+                                                     domain=f"{c}.fr"),
+        "charges_customer": lambda c, n: views.charges(app, as_of, resolve(app, None),
+                                                       customer=c),
+        "explain": lambda c, n: views.explain(app, n),
+        "invoice_show": lambda c, n: show(app, n),
+        "corrections_customer": lambda c, n: proposals(app, c),
+    }
+    timings: dict[str, list[float]] = {name: [] for name in reads}
+    refused, answered = 0, None
+    for index, customer in enumerate(customers):
+        for name, read in reads.items():
+            if name in ("explain", "invoice_show") and not numbers:
+                continue
+            started = time.perf_counter()
+            try:
+                read(customer, numbers[index] if numbers else None)
+            except LedgerError:  # a domain without an order form by then: the command's error
+                refused += 1
+            else:
+                if name == "subscription" and answered is None:
+                    answered = f"{customer}.fr"
+            timings[name].append(time.perf_counter() - started)
+    out: dict[str, Any] = {"seconds": sum(map(sum, timings.values())), "invoices": invoices,
+                           "refused": refused, "answered_domain": answered}
+    for name, values in timings.items():
+        if values:
+            values.sort()
+            out[name] = {"p50_ms": round(values[len(values) // 2] * 1000, 3),
+                         "p99_ms": round(values[int(0.99 * (len(values) - 1))] * 1000, 3)}
+    return out
+
+
 TASKS = {"import": import_files, "raw_append": raw_append, "export_log": export_log,
          "replay": replay, "read_decode_subscriptions": read_decode_subscriptions,
          "read_decode_all": read_decode_all, "bill": bill, "checkpoint": checkpoint,
-         "verify": verify, "prove": prove}
+         "verify": verify, "prove": prove, "charges_all": charges_all,
+         "charges_floor": charges_floor, "forecast": forecast, "latency": latency}
 
 
 def main(argv: list[str]) -> None:
