@@ -31,7 +31,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def _ledger(store: str, env: dict[str, str], *argv: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "commands.cli", "--store", store, *argv],
+    done = subprocess.run([sys.executable, "-m", "cli.main", "--store", store, *argv],
                           cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
                           check=True)
     return done.stdout
@@ -74,7 +74,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "commands.cli", "--store", store, "serve", "--port",
+            [sys.executable, "-m", "cli.main", "--store", store, "serve", "--port",
              str(self.port)], cwd=ROOT, env={**os.environ, **env}, stdout=self.log,
             stderr=subprocess.STDOUT)
         for _ in range(300):

@@ -77,8 +77,9 @@ def revision(year: int, factor: str) -> dict:
 
 def set_up(app) -> None:
     """The operator (the seller on invoices) and its barème with 2027 and 2028 revisions."""
-    from commands.handlers import UnitOfWork, adopt_tariff_schedule
+    from commands.handlers import adopt_tariff_schedule
     from commands.importer import import_file
+    from commands.unit_of_work import UnitOfWork
     from ledger.tariffs import load_schedule, parse_schedule
 
     import_file(app, ROOT / "docs" / "examples" / "00-operator.jsonl")

@@ -171,7 +171,7 @@ def prove(app, count: str) -> dict[str, Any]:
     last = app.recorder.positions_of("document:F-2029-000001")
     if not last:
         return {"error": "no document"}
-    from commands.billing import document_entry
+    from commands.verification import document_entry
 
     # Find how many invoices exist by halving, without reading them all.
     lo, hi = 1, len(numbers)
@@ -265,8 +265,8 @@ def latency(app, sample: str) -> dict[str, Any]:
     ``corrections --customer``. ``sample`` is a JSON list of customer keys; each has the
     domain of the same name. Invoices are sampled across all those issued."""
     from commands import views
-    from commands.billing import proposals
-    from commands.billing import verify as show
+    from commands.corrections import proposals
+    from commands.verification import verify as show
     from ledger.errors import LedgerError
     from projections.history import resolve
 

@@ -18,8 +18,8 @@ import attrs
 import orjson
 from eventsourcing.persistence import IntegrityError
 
-from commands.billing import Basis, document_entry, rederive
-from commands.provenance import metadata
+from commands.unit_of_work import record
+from commands.verification import Basis, document_entry, rederive
 from eventstore.app import LedgerApplication
 from eventstore.canonical import leaf_hash
 from eventstore.log import LogEntry
@@ -100,7 +100,7 @@ def register_key(app: LedgerApplication, verifier: Verifier, by: str | None = No
     audit = _audit(app)
     if not audit.register_key(verifier.text):
         return False
-    app.save(audit, metadata=metadata("audit key", by))
+    record(app, audit, via="audit key", by=by)
     return True
 
 
@@ -173,7 +173,7 @@ def checkpoint(app: LedgerApplication, signer: Signer, by: str | None = None,
     audit.record_checkpoint(origin=signer.name, size=size,
                             root=base64.b64encode(root).decode(), note=note)
     try:
-        app.save(audit, metadata=metadata("audit checkpoint", by))
+        record(app, audit, via="audit checkpoint", by=by)
     except IntegrityError:
         raise AuditError("another checkpoint was recorded meanwhile: run the command again") \
             from None
@@ -510,7 +510,7 @@ def close_period(app: LedgerApplication, period: str, signer: Signer, today: dat
     invoicing = invoicing_state(app)
     closing = invoicing.close(period, today)
     try:
-        app.save(invoicing, metadata=metadata("audit close", by))
+        record(app, invoicing, via="audit close", by=by)
     except IntegrityError:
         raise AuditError("documents were issued meanwhile: run the command again") from None
     return closing, checkpoint(app, signer, by)

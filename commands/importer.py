@@ -26,9 +26,10 @@ import attrs
 import orjson
 from eventsourcing.persistence import IntegrityError
 
-from commands.handlers import UnitOfWork, handle, touched_ids
+from commands.handlers import handle, touched_ids
 from commands.messages import ParsedLine, parse_line
 from commands.provenance import metadata
+from commands.unit_of_work import UnitOfWork
 from eventstore.app import LedgerApplication
 from ledger.errors import CommandIdReused, LedgerError
 from ledger.receipt import CommandReceipt

@@ -119,7 +119,7 @@ def invoices(app: LedgerApplication, upto: int | None = None) -> list[dict[str, 
 
 def invoice(app: LedgerApplication, number: str) -> dict[str, Any]:
     """``ledger invoice show NUMBER --json``."""
-    from commands.billing import verify
+    from commands.verification import verify
 
     check = verify(app, number)
     return {"document": check.document, "sha256": check.recorded_digest,
@@ -130,7 +130,7 @@ def invoice(app: LedgerApplication, number: str) -> dict[str, Any]:
 
 def explain(app: LedgerApplication, number: str) -> dict[str, Any]:
     """``ledger explain NUMBER --json``."""
-    from commands.explain import explain_document
+    from exports.explain import explain_document
 
     return explain_document(app, number)
 

@@ -18,13 +18,6 @@ def to_cents(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def euros(value: int | str) -> Decimal:
-    """Build an exact euro amount from an int or a decimal string (never a float)."""
-    if isinstance(value, (float, bool)):
-        raise TypeError("money is never built from a float or a bool")
-    return Decimal(value)
-
-
 def format_amount(amount: Decimal) -> str:
     """Two-decimal string of an amount, as used in JSON output (``"45.21"``)."""
     return str(to_cents(amount))

@@ -11,7 +11,7 @@ lines. Numbers are taken here, once: a document is never sent twice under two nu
 file sent can be written again, byte for byte, from what is recorded.
 
 The planning functions below are pure: documents, the profile and the numbers already taken
-in, a plan of bordereaux out. ``commands/pes.py`` writes the XML of a plan.
+in, a plan of bordereaux out. ``exports/pes.py`` writes the XML of a plan.
 """
 
 from __future__ import annotations

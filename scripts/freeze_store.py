@@ -24,9 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from commands.audit import checkpoint, close_period, keygen  # noqa: E402
-from commands.billing import apply_correction, bill, invoicing_state, proposals  # noqa: E402
-from commands.handlers import UnitOfWork, adopt_tariff_schedule  # noqa: E402
+from commands.billing import bill, invoicing_state  # noqa: E402
+from commands.corrections import apply_correction, proposals  # noqa: E402
+from commands.handlers import adopt_tariff_schedule  # noqa: E402
 from commands.importer import import_file, import_lines  # noqa: E402
+from commands.unit_of_work import UnitOfWork  # noqa: E402
 from eventstore.app import open_store  # noqa: E402
 from ledger.tariffs import load_schedule  # noqa: E402
 

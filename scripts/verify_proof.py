@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import struct
 import sys
 
 from cryptography.exceptions import InvalidSignature

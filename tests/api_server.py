@@ -32,7 +32,7 @@ class Server:
         self.log = tempfile.NamedTemporaryFile(prefix="ledger-serve-", suffix=".log",
                                                delete=False)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "commands.cli", "--store", store, "serve", "--port",
+            [sys.executable, "-m", "cli.main", "--store", store, "serve", "--port",
              str(self.port)], cwd=ROOT, env=self.env, stdout=self.log,
             stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -65,7 +65,7 @@ class Server:
 
 def ledger(store: str, *argv: str, env: dict[str, str] | None = None) -> str:
     """Run a CLI command on the store, return its standard output."""
-    done = subprocess.run([sys.executable, "-m", "commands.cli", "--store", store, *argv],
+    done = subprocess.run([sys.executable, "-m", "cli.main", "--store", store, *argv],
                           cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True,
                           text=True)
     if done.returncode != 0:

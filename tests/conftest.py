@@ -13,8 +13,9 @@ import orjson
 import pytest
 from stdnum import luhn
 
-from commands.handlers import UnitOfWork, adopt_tariff_schedule
+from commands.handlers import adopt_tariff_schedule
 from commands.importer import import_lines
+from commands.unit_of_work import UnitOfWork
 from eventstore.app import open_store
 from ledger.tariffs import load_schedule
 

@@ -179,9 +179,9 @@ def test_a_key_in_flight_is_refused(tmp_path, monkeypatch):
     in process, with the first request held until the second has been answered."""
     import asyncio
 
-    import commands.api as api_module
-    from commands.api import create_app, new_token, token_hash
+    import web.api as api_module
     from ledger.access import Access
+    from web.api import create_app, new_token, token_hash
 
     store = str(tmp_path / "ledger.sqlite3")
     ledger(store, "tariff", "adopt", str(MEGALIS_2026))

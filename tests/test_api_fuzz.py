@@ -13,7 +13,6 @@ from schemathesis.checks import not_a_server_error
 from tests.api_server import Server, ledger, token
 from tests.conftest import MEGALIS_2026, ROOT
 
-
 #: Examples per operation: fixed and derandomized, so that the suite is deterministic; set
 #: LEDGER_FUZZ_EXAMPLES higher to search harder.
 EXAMPLES = int(os.environ.get("LEDGER_FUZZ_EXAMPLES", "12"))

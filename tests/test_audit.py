@@ -9,6 +9,7 @@ import orjson
 import pytest
 from freezegun import freeze_time
 
+from cli.main import main
 from commands.audit import (
     AuditError,
     check_proof,
@@ -21,8 +22,8 @@ from commands.audit import (
     prove_entry,
     verify_ledger,
 )
-from commands.billing import bill, invoicing_state, verify
-from commands.cli import main
+from commands.billing import bill, invoicing_state
+from commands.verification import verify
 from eventstore.canonical import canonical_json
 from eventstore.notes import Proof
 from ledger.errors import LedgerError
@@ -364,8 +365,9 @@ def test_a_termination_recorded_after_an_invoice_at_the_same_time_leaves_it_iden
 
 
 def test_an_import_committed_after_a_billing_run_is_not_known_to_it(app, apply, backend):
-    from commands.handlers import UnitOfWork, handle
+    from commands.handlers import handle
     from commands.messages import parse_line
+    from commands.unit_of_work import UnitOfWork
     from projections.charges import charges_as_of
     from projections.history import known_at
 

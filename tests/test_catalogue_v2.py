@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from commands.cli import main
+from cli.main import main
 from commands.importer import ImportRejected, import_lines
 from ledger import categories, rules
 from ledger.pricing import PriceRequest, PricingError, quote

@@ -3,15 +3,16 @@ exit codes, and bad input refused at the door — on both stores."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 
 import orjson
 import pytest
 
-from commands.billing import bill, invoicing_state, proposals, verify
-from commands.cli import main
+from cli.main import main
+from commands.billing import bill, invoicing_state
+from commands.corrections import proposals
 from commands.importer import ImportRejected, import_file, import_lines
+from commands.verification import verify
 from ledger.errors import LedgerError
 from tests.conftest import activate, add_storage, jsonl, register, sign, terminate
 from tests.test_invoicing import OPERATOR

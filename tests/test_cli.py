@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from commands.cli import main
+from cli.main import main
 from tests.conftest import MEGALIS_2026, activate, add_storage, jsonl, register, sign, terminate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
@@ -169,19 +169,19 @@ def test_store_in_a_missing_folder(capsys, tmp_path):
 def test_console_script_runs_the_examples_without_traceback(tmp_path):
     """The installed entry point, as a user runs it, on the shipped examples."""
     env = {**os.environ, "LEDGER_STORE": str(tmp_path / "demo.sqlite3")}
-    subprocess.run([sys.executable, "-m", "commands.cli", "tariff", "adopt", str(MEGALIS_2026)],
+    subprocess.run([sys.executable, "-m", "cli.main", "tariff", "adopt", str(MEGALIS_2026)],
                    env=env, check=True, capture_output=True)
     for example in sorted(EXAMPLES.glob("*.jsonl")):
-        done = subprocess.run([sys.executable, "-m", "commands.cli", "import", str(example)],
+        done = subprocess.run([sys.executable, "-m", "cli.main", "import", str(example)],
                               env=env, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
     done = subprocess.run(
-        [sys.executable, "-m", "commands.cli", "import", str(EXAMPLES / "01-lanvenec.jsonl")],
+        [sys.executable, "-m", "cli.main", "import", str(EXAMPLES / "01-lanvenec.jsonl")],
         env=env, capture_output=True, text=True, check=False)
     assert "0 command(s) applied, 8 already applied" in done.stdout
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "z", "type": "activate"\n')
-    done = subprocess.run([sys.executable, "-m", "commands.cli", "import", str(bad)],
+    done = subprocess.run([sys.executable, "-m", "cli.main", "import", str(bad)],
                           env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "line 1: not valid JSON" in done.stderr
@@ -193,7 +193,7 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):
-    from commands.output import progress
+    from cli.output import progress
 
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     with progress("importing x", 3) as advance:
@@ -212,7 +212,8 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
 
 def test_the_command_line_choices_are_the_domains():
     """Written out in the CLI modules so that building the parser stays light."""
-    from commands import forecast_cli, serve_cli
+    from cli import forecast as forecast_cli
+    from cli import serve as serve_cli
     from ledger.access import ROLES
     from projections.forecast import ASSUMPTIONS
 

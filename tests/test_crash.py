@@ -115,7 +115,7 @@ def test_a_large_import_completes_on_postgres(tmp_path, monkeypatch):
         ledger.close()
         path = tmp_path / "large.jsonl"
         write(path, 10_000, seed=5, prefix="large")
-        done = subprocess.run([sys.executable, "-m", "commands.cli", "--store", url, "--operator",
+        done = subprocess.run([sys.executable, "-m", "cli.main", "--store", url, "--operator",
                                operator, "import", str(path), "--quiet"],
                               capture_output=True, text=True, timeout=240, check=False)
         assert done.returncode == 0, done.stderr

@@ -15,13 +15,14 @@ import pytest
 from facturx import get_xml_from_pdf
 from freezegun import freeze_time
 
+from cli.main import main
 from commands.audit import keygen
-from commands.billing import apply_correction, bill, invoicing_state, proposals
-from commands.cli import main
-from commands.dossier_verify import Rejected, check as check_dossier
-from commands.exports import facturx_pdf, facturx_xml
-from commands.explain import etat_liquidatif, explain_document, explain_domain, to_text
-from eventstore.app import open_store
+from commands.billing import bill, invoicing_state
+from commands.corrections import apply_correction, proposals
+from exports.documents import facturx_pdf, facturx_xml
+from exports.dossier_verify import Rejected
+from exports.dossier_verify import check as check_dossier
+from exports.explain import etat_liquidatif, explain_document, explain_domain, to_text
 from projections.diff import charges_diff
 from tests.conftest import activate, add_storage, register, sign, siret, terminate
 from tests.en16931 import fatal, validate
@@ -197,7 +198,7 @@ def dossier_files(app, apply, tmp_path) -> tuple[dict[str, bytes], str]:
     contested(app, apply)
     signer = keygen(app, tmp_path / "operator.key", "territorial-ledger/test")
     out = tmp_path / "dossier.zip"
-    from commands.dossier import make_dossier
+    from exports.dossier import make_dossier
 
     make_dossier(app, "lanvenec", out, signer)
     with zipfile.ZipFile(out) as archive:

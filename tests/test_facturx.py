@@ -13,9 +13,10 @@ from facturx import get_xml_from_pdf
 from freezegun import freeze_time
 from lxml import etree
 
-from commands.billing import apply_correction, bill, invoicing_state, proposals
-from commands.exports import FacturXError, facturx_data, facturx_pdf, facturx_xml
+from commands.billing import bill, invoicing_state
+from commands.corrections import apply_correction, proposals
 from eventstore.app import open_store
+from exports.documents import FacturXError, facturx_data, facturx_pdf, facturx_xml
 from ledger.invoicing import build_document
 from tests.conftest import MEGALIS_2026, activate, adopt, jsonl, register, sign, siret, terminate
 from tests.en16931 import fatal, validate

@@ -12,12 +12,12 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from commands.cli import main
-from commands.forecast_cli import plot_revenue
+from cli.forecast import plot_revenue
+from cli.main import main
 from projections.charges import charges_as_of
 from projections.forecast import accrual_rows, forecast_charges, group, month_bounds
 from projections.history import known_at
-from tests.conftest import ROOT, activate, add_storage, register, sign, siret, terminate
+from tests.conftest import ROOT, activate, register, sign, siret, terminate
 from tests.test_properties import fresh_store, histories
 
 REVISION_2027 = ROOT / "tests" / "data" / "megalis-revision-2027.toml"

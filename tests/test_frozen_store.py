@@ -16,7 +16,8 @@ import orjson
 import pytest
 
 from commands.audit import verify_ledger
-from commands.billing import invoicing_state, verify
+from commands.billing import invoicing_state
+from commands.verification import verify
 from eventstore.app import open_store
 from projections.charges import charges_as_of
 from projections.history import known_at, subscription_known_at

@@ -11,11 +11,14 @@ import pytest
 from facturx import get_xml_from_pdf, xml_check_xsd
 from freezegun import freeze_time
 
-from commands.billing import apply_correction, bill, invoicing_state, proposals, verify
-from commands.cli import main
-from commands.exports import facturx_pdf, journal_rows
+from cli.main import main
+from commands import corrections
+from commands.billing import bill, invoicing_state
+from commands.corrections import apply_correction, proposals
 from commands.importer import import_lines
+from commands.verification import verify
 from eventstore.app import open_store
+from exports.documents import facturx_pdf, journal_rows
 from ledger.errors import LedgerError
 from tests.conftest import activate, add_storage, jsonl, register, sign, siret, terminate
 
@@ -355,15 +358,13 @@ def test_a_long_run_is_saved_in_batches_and_keeps_no_document(ledger, apply, mon
 
 def test_corrections_of_one_customer_read_its_documents_only(app, apply, monkeypatch):
     """Through the index of references: the other customers' documents are never read."""
-    from commands import billing
-
     late_termination(app, apply)
     apply(register("kerbrat"), sign("kerbrat.fr", "kerbrat"), activate("kerbrat.fr"))
     bill(app, D("2027-03-31"), D("2027-04-02"))
-    everything = billing.proposals(app)
+    everything = corrections.proposals(app)
     with monkeypatch.context() as patch:
-        patch.setattr(billing, "invoicing_state", lambda *a, **k: pytest.fail("read all"))
-        assert billing.proposals(app, "lanvenec") == everything
-        assert billing.proposals(app, "kerbrat") == []
+        patch.setattr(corrections, "invoicing_state", lambda *a, **k: pytest.fail("read all"))
+        assert corrections.proposals(app, "lanvenec") == everything
+        assert corrections.proposals(app, "kerbrat") == []
     issued = apply_correction(app, everything[0].id, "Mme Riou", D("2027-04-05"))
     assert issued[0]["kind"] == "credit_note" and issued[0]["refers_to"] == everything[0].id

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.money import euros, format_amount, to_cents
+from ledger.money import format_amount, to_cents
 
 
 @pytest.mark.parametrize(
@@ -16,8 +16,6 @@ def test_rounds_half_up_to_the_cent(amount, expected):
 def test_refuses_floats():
     with pytest.raises(TypeError):
         to_cents(0.1)
-    with pytest.raises(TypeError):
-        euros(0.1)
 
 
 def test_format_amount_has_two_decimals():

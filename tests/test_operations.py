@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
+from cli.db import doctor_report
+from cli.main import main
 from commands.billing import bill, invoicing_state
-from commands.cli import main
-from commands.db_cli import doctor_report
 from eventstore.app import open_store, store_config
 from ledger.errors import StoreError
 from projections.charges import charges_as_of

@@ -14,14 +14,15 @@ import pytest
 from freezegun import freeze_time
 from lxml import etree
 
-from commands.billing import apply_correction, bill, invoicing_state, proposals
-from commands.cli import main
-from commands.explain import etat_liquidatif, explain_document
-from commands.exports import facturx_pdf
+from cli.main import main
+from commands.billing import bill, invoicing_state
+from commands.corrections import apply_correction, proposals
 from commands.importer import ImportRejected, import_lines
-from commands.pes import talon, xsd_errors
-from commands.pes_check import check
-from commands.pes_export import export_pes, treasury_state
+from exports.documents import facturx_pdf
+from exports.explain import etat_liquidatif, explain_document
+from exports.pes import talon, xsd_errors
+from exports.pes_check import check
+from exports.pes_export import export_pes, treasury_state
 from ledger.errors import LedgerError
 from tests.conftest import activate, add_storage, jsonl, register, sign, siret, terminate
 

@@ -13,10 +13,18 @@ from hypothesis import strategies as st
 
 from commands.importer import ImportRejected, import_lines
 from eventstore.app import open_store
-from tests.conftest import CONTRACT_END
 from projections.charges import charges_as_of
 from projections.history import known_at
-from tests.conftest import activate, add_storage, jsonl, open_ledger, register, sign, terminate
+from tests.conftest import (
+    CONTRACT_END,
+    activate,
+    add_storage,
+    jsonl,
+    open_ledger,
+    register,
+    sign,
+    terminate,
+)
 
 TIERS = [25, 50, 100, 150, 200]
 PACKS = [10, 20, 50]

@@ -9,8 +9,8 @@ from datetime import date
 import orjson
 import pytest
 
+from cli.output import print_json, print_json_array
 from commands import views
-from commands.output import print_json, print_json_array
 from projections.charges import charges_as_of, iter_charges_as_of
 from projections.history import known_at, resolve, subscriptions_by_customer, tariffs_known_at
 from tests.conftest import activate, add_storage, register, sign, terminate

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import pytest
-from freezegun import freeze_time
 
-from commands.cli import main
+from cli.main import main
 from ledger.tariffs import CatalogueError, load_schedule
 from projections.charges import charges_as_of
 from projections.history import known_at, tariffs_known_at

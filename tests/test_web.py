@@ -7,7 +7,6 @@ import os
 import shutil
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 

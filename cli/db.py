@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cli.common import store_options
+
 
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     db = commands.add_parser("db", parents=[common])
@@ -26,7 +28,7 @@ def _version(package: str) -> str:
 def run_db(args: argparse.Namespace) -> int:
     from eventstore.app import open_store, store_config
 
-    config = store_config(getattr(args, "store", None), getattr(args, "operator", None))
+    config = store_config(*store_options(args))
     if config.kind == "sqlite":
         open_store(config)
         print(f"SQLite store {config.location} ready: positions, recorded times and leaf hashes "
@@ -73,10 +75,10 @@ def doctor_report(config, app) -> dict[str, object]:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    from commands.output import print_json
+    from cli.output import print_json
     from eventstore.app import open_store, store_config
 
-    config = store_config(getattr(args, "store", None), getattr(args, "operator", None))
+    config = store_config(*store_options(args))
     report = doctor_report(config, open_store(config, create=False))
     if args.json:
         print_json(report)

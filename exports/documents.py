@@ -274,7 +274,7 @@ def facturx_pdf(document: Mapping[str, Any], digest: str, *,
 
 # The PDF layout (PDF/A-3B) ------------------------------------------------------------------
 
-#: DejaVu Sans, to ship as package data (commands/fonts/, with its LICENSE): fpdf2 embeds a
+#: DejaVu Sans, to ship as package data (exports/fonts/, with its LICENSE): fpdf2 embeds a
 #: subset of each font used. Falls back on Debian's fonts-dejavu-core, or $LEDGER_FONT_DIR.
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf"}
 FAMILY = "DejaVuSans"
@@ -289,7 +289,7 @@ def font_dir() -> Path:
     for candidate in candidates:
         if candidate and all((Path(candidate) / name).is_file() for name in FONT_FILES.values()):
             return Path(candidate)
-    raise FileNotFoundError("DejaVu Sans TTF files not found (commands/fonts/, "
+    raise FileNotFoundError("DejaVu Sans TTF files not found (exports/fonts/, "
                             "$LEDGER_FONT_DIR or Debian's fonts-dejavu-core)")
 
 

@@ -19,11 +19,11 @@ import attrs
 from eventsourcing.persistence import IntegrityError
 
 from commands.billing import invoicing_state
-from commands.exports import facturx_pdf
-from commands.pes import PESError, file_name, render, xsd_errors
-from commands.pes_check import check
-from commands.provenance import metadata
+from commands.unit_of_work import record
 from eventstore.app import LedgerApplication
+from exports.documents import facturx_pdf
+from exports.pes import PESError, file_name, render, xsd_errors
+from exports.pes_check import check
 from ledger.errors import LedgerError
 from ledger.identity import treasury_id
 from ledger.treasury import Treasury, plan_file, withheld_pairs
@@ -64,7 +64,7 @@ FILE_FORMAT = 2
 def _attachments(app: LedgerApplication, numbers: list[str], file_format: int
                  ) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """(Factur-X PDFs, états liquidatifs) of the documents, as a file of this format holds."""
-    from commands.explain import etat_liquidatif, explain_document
+    from exports.explain import etat_liquidatif, explain_document
 
     invoicing = invoicing_state(app)
     facturx, etats = {}, {}
@@ -145,7 +145,7 @@ def export_pes(app: LedgerApplication, *, first: str | None = None, last: str | 
         file["sha256"] = hashlib.sha256(data).hexdigest()
         treasury.record_file(file)
         try:
-            app.save(treasury, metadata=metadata("invoices export --format pes", by))
+            record(app, treasury, via="invoices export --format pes", by=by)
         except IntegrityError:
             continue  # another export took numbers first: plan again from fresh state
         return Export(name, data, tuple(chosen), new=True)

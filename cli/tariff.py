@@ -7,6 +7,8 @@ import sys
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
+from cli.common import iso_day, open_ledger
+
 if TYPE_CHECKING:
     from ledger.tariffs import Schedule
 
@@ -52,10 +54,10 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     quoting.add_argument("--catalogue",
                          help="catalogue TOML file; without it: the schedules adopted in the store")
     quoting.add_argument("--line", required=True, help="line id, e.g. sn-intramuros-epci")
-    quoting.add_argument("--on", type=_day,
+    quoting.add_argument("--on", type=iso_day,
                          help="the day priced (default: today): the schedule must be in force "
                               "and the line available then")
-    quoting.add_argument("--adhesion-on", type=_day,
+    quoting.add_argument("--adhesion-on", type=iso_day,
                          help="the body's adhesion: a price fixed for N years (locked_years) "
                               "comes from the schedule in force then (adopted schedules only)")
     membership = quoting.add_mutually_exclusive_group()
@@ -94,13 +96,6 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
     diff.add_argument("--json", action="store_true")
 
 
-def _day(text: str):
-    from ledger.dates import parse_iso_date
-
-    try:
-        return parse_iso_date(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,20 +104,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_adopt(args: argparse.Namespace) -> int:
-    from commands.handlers import UnitOfWork, adopt_tariff_schedule
-    from commands.provenance import metadata, source
-    from eventstore.app import open_store
+    from commands.handlers import adopt_tariff_schedule
+    from commands.provenance import source
+    from commands.unit_of_work import UnitOfWork, record
     from ledger.tariffs import load_schedule
 
     schedule = load_schedule(args.catalogue)
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
+    app = open_ledger(args, create=True)
     uow = UnitOfWork(app)
     if adopt_tariff_schedule(schedule, uow):
         from pathlib import Path
 
-        app.save(*uow.changed(), metadata=metadata(
-            "tariff adopt", args.by, source=source(args.catalogue,
-                                                   Path(args.catalogue).read_bytes())))
+        record(app, *uow.changed(), via="tariff adopt", by=args.by,
+               source=source(args.catalogue, Path(args.catalogue).read_bytes()))
         print(f"Adopted {schedule.id} ({schedule.operator_name}): {len(schedule.lines)} lines, "
               f"in force from {schedule.effective_from}.")
     else:
@@ -148,14 +142,12 @@ def _iso(day) -> str | None:
 def run_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from commands.output import console, print_json
-    from eventstore.app import open_store
+    from cli.output import console, print_json
     from ledger.tariffs import load_schedule, summary
     from projections.history import tariffs_known_at
 
     if args.catalogue is None:
-        schedules = tariffs_known_at(open_store(getattr(args, "store", None),
-                                                getattr(args, "operator", None), create=False))
+        schedules = tariffs_known_at(open_ledger(args))
         if args.json:
             print_json([_schedule_json(s) for s in schedules])
             return 0
@@ -190,8 +182,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_quote(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from commands.output import print_json
-    from eventstore.app import open_store
+    from cli.output import print_json
     from ledger.pricing import PriceRequest, commitment_total, quote
     from ledger.tariff_book import line_in_force
     from ledger.tariffs import VAT_CATEGORIES, CatalogueError, load_schedule
@@ -209,8 +200,7 @@ def run_quote(args: argparse.Namespace) -> int:
                                  f"{schedule.effective_from}{until}, not on {on} (--on DATE)")
         line = schedule.line(args.line)
     else:
-        app = open_store(getattr(args, "store", None), getattr(args, "operator", None),
-                         create=False)
+        app = open_ledger(args)
         schedule, line = line_in_force(tariffs_known_at(app), args.line, on, args.adhesion_on)
     request = PriceRequest(
         member=args.member, population=args.population, quantity=args.quantity,
@@ -264,16 +254,14 @@ def _schedule(app_getter, reference: str) -> Schedule:
 def run_diff(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from commands.output import console, print_json
-    from eventstore.app import open_store
-    from ledger.tariff_diff import customer_comparison, line_changes
+    from cli.output import console, print_json
+    from projections.tariff_diff import customer_comparison, line_changes
 
     apps = []
 
     def app():
         if not apps:
-            apps.append(open_store(getattr(args, "store", None),
-                                   getattr(args, "operator", None), create=False))
+            apps.append(open_ledger(args))
         return apps[0]
 
     old, new = _schedule(app, args.old), _schedule(app, args.new)

@@ -8,6 +8,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from cli.common import open_ledger, store_options
+
 #: Exit code of `audit verify` and `audit check-proof` when something does not hold.
 VERIFY_FAILED = 4
 
@@ -25,7 +27,7 @@ def _year(text: str) -> str:
 
 
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
-    from commands.cli import add_known_at
+    from cli.common import add_known_at
 
     parser = commands.add_parser("audit", parents=[common])
     actions = parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
@@ -97,10 +99,8 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 
 def _store(args: argparse.Namespace):
-    from eventstore.app import open_store
 
-    return open_store(getattr(args, "store", None), getattr(args, "operator", None),
-                      create=False)
+    return open_ledger(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,7 +119,7 @@ def run_keygen(args: argparse.Namespace) -> int:
     from commands import audit
 
     app = _store(args)
-    origin = args.origin or audit.default_origin(app, getattr(args, "operator", None))
+    origin = args.origin or audit.default_origin(app, store_options(args)[1])
     signer = audit.keygen(app, args.out, origin, args.by)
     print(f"Signing key written to {args.out} (keep it safe, outside the store).")
     print(f"Public key, registered in the ledger — publish it: {signer.verifier.text}")
@@ -127,8 +127,8 @@ def run_keygen(args: argparse.Namespace) -> int:
 
 
 def run_key(args: argparse.Namespace) -> int:
+    from cli.output import print_json
     from commands import audit
-    from commands.output import print_json
 
     keys = audit.registered_verifiers(_store(args))
     if args.json:
@@ -143,8 +143,8 @@ def run_key(args: argparse.Namespace) -> int:
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
+    from cli.output import progress
     from commands import audit
-    from commands.output import progress
 
     app = _store(args)
     if args.latest:
@@ -161,8 +161,8 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from cli.output import print_json, progress
     from commands import audit
-    from commands.output import print_json, progress
 
     app = _store(args)
     notes = []
@@ -231,8 +231,8 @@ def run_prove(args: argparse.Namespace) -> int:
 
 
 def run_check_proof(args: argparse.Namespace) -> int:
+    from cli.output import print_json
     from commands import audit
-    from commands.output import print_json
 
     try:
         text = Path(args.file).read_text(encoding="utf-8")
@@ -279,9 +279,9 @@ def run_close(args: argparse.Namespace) -> int:
 def run_history(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from cli.common import horizon
+    from cli.output import console, print_json
     from commands import audit, views
-    from commands.cli import horizon
-    from commands.output import console, print_json
     from projections.history import resolve
 
     app = _store(args)

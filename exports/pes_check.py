@@ -32,7 +32,7 @@ from decimal import Decimal
 from lxml import etree
 from stdnum.fr import siret
 
-from commands.pes import xsd_errors
+from exports.pes import xsd_errors
 
 TITRE_TRIPLETS = {("01", "01", "01"), ("01", "01", "02"), ("02", "02", "06")}
 MANDAT_TRIPLETS = {("01", "02", "09")}

@@ -9,100 +9,47 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from itertools import groupby
 
-from ledger.dates import parse_iso_date
+from cli.common import add_known_at, horizon, iso_day, known_title, open_ledger
 from ledger.errors import LedgerError
-
-
-def _as_of(text: str) -> date:
-    try:
-        return parse_iso_date(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _known_at(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO date-time such as 2026-05-01T12:00:00+02:00, got {text!r}"
-        ) from None
-    # A time without offset is read as UTC, the zone of the recorded timestamps.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _position(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a log position (0, 1, 2 …), got {text!r}")
-    return value
-
-
-def add_known_at(parser: argparse.ArgumentParser) -> None:
-    """``--known-at TIME`` / ``--known-at-position N``: read the log only up to that point."""
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--known-at", type=_known_at,
-                       help="only entries recorded at or before this ISO date-time (UTC if no "
-                            "offset)")
-    group.add_argument("--known-at-position", type=_position, metavar="N",
-                       help="only the entries at log positions 1 … N")
-
-
-def horizon(args: argparse.Namespace) -> int | datetime | None:
-    position = getattr(args, "known_at_position", None)
-    return position if position is not None else getattr(args, "known_at", None)
-
-
-def known_title(app, args: argparse.Namespace, upto: int) -> str:
-    """How a table names what it was derived from."""
-    if getattr(args, "known_at", None) is not None:
-        return f", as known at {args.known_at.isoformat()} (log position {upto})"
-    if getattr(args, "known_at_position", None) is not None:
-        return f", as known at log position {upto}"
-    return ""
-
 
 #: Every command: the module that defines and runs it, and what it does. Only the module of the
 #: command given is imported (``ledger --help`` imports none of them): start-up stays short.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "import": ("commands.cli", "apply a JSON Lines file of commands, all or nothing"),
-    "charges": ("commands.cli", "charges due as of a date, with totals"),
-    "subscription": ("commands.cli", "state of one domain's subscription as of a date"),
-    "customers": ("commands.cli", "the customers the ledger holds, with their domains"),
-    "subscriptions": ("commands.cli", "every domain's subscription and its state as of a date"),
-    "tariff": ("commands.tariff_cli", "tariff schedules (barèmes)"),
-    "bill": ("commands.invoice_cli", "issue invoices for the charges due, not yet invoiced"),
-    "invoice": ("commands.invoice_cli", "one issued document"),
-    "invoices": ("commands.invoice_cli", "every issued document; the journal; the PES file"),
-    "corrections": ("commands.invoice_cli",
+    "import": ("cli.main", "apply a JSON Lines file of commands, all or nothing"),
+    "charges": ("cli.main", "charges due as of a date, with totals"),
+    "subscription": ("cli.main", "state of one domain's subscription as of a date"),
+    "customers": ("cli.main", "the customers the ledger holds, with their domains"),
+    "subscriptions": ("cli.main", "every domain's subscription and its state as of a date"),
+    "tariff": ("cli.tariff", "tariff schedules (barèmes)"),
+    "bill": ("cli.invoice", "issue invoices for the charges due, not yet invoiced"),
+    "invoice": ("cli.invoice", "one issued document"),
+    "invoices": ("cli.invoice", "every issued document; the journal; the PES file"),
+    "corrections": ("cli.invoice",
                     "invoices that late news made wrong, and the corrections proposed"),
-    "audit": ("commands.audit_cli", "signed checkpoints, verification and proofs of the history"),
-    "history": ("commands.audit_cli", "the timeline of a customer or a domain: position, "
+    "audit": ("cli.audit", "signed checkpoints, verification and proofs of the history"),
+    "history": ("cli.audit", "the timeline of a customer or a domain: position, "
                 "recorded time, business date, event, actor, source"),
-    "explain": ("commands.dispute_cli", "the bases de la liquidation of a document (or of a "
+    "explain": ("cli.dispute", "the bases de la liquidation of a document (or of a "
                 "domain's charges): rule, tariff, facts and entries, computation"),
-    "diff": ("commands.dispute_cli", "what changed in the charges between two states of "
+    "diff": ("cli.dispute", "what changed in the charges between two states of "
              "knowledge, and which entries explain each change"),
-    "dossier": ("commands.dispute_cli", "a self-contained zip for a dispute or an audit, "
+    "dossier": ("cli.dispute", "a self-contained zip for a dispute or an audit, "
                 "checkable without the ledger"),
-    "forecast": ("commands.forecast_cli", "charges by month or year over a range, for the "
+    "forecast": ("cli.forecast", "charges by month or year over a range, for the "
                  "budget; what-ifs never write"),
-    "accruals": ("commands.forecast_cli", "at a year-end: the part of each period earned "
+    "accruals": ("cli.forecast", "at a year-end: the part of each period earned "
                  "before and after (produits constatés d'avance), invoiced-not-due and "
                  "due-not-invoiced"),
-    "serve": ("commands.serve_cli", "the HTTP API and the auditors' web view (docs/api.md)"),
-    "token": ("commands.serve_cli", "API tokens: create, revoke, list"),
-    "db": ("commands.db_cli", "set the store up"),
-    "doctor": ("commands.db_cli", "print the store, schema, versions and durability settings"),
+    "serve": ("cli.serve", "the HTTP API and the auditors' web view (docs/api.md)"),
+    "token": ("cli.serve", "API tokens: create, revoke, list"),
+    "db": ("cli.db", "set the store up"),
+    "doctor": ("cli.db", "print the store, schema, versions and durability settings"),
 }
 #: The function that adds each module's commands to the parser.
-ADDERS = {"commands.tariff_cli": "add_parser"}
+ADDERS = {"cli.tariff": "add_parser"}
 
 
 class _Commands:
@@ -148,9 +95,9 @@ def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
     commands = _Commands(subparsers)
     wanted = {module for module, _ in COMMANDS.values()} if command == "*" else \
         {COMMANDS[command][0]} if command in COMMANDS else set()
-    if "commands.cli" in wanted:
+    if "cli.main" in wanted:
         _add_own(commands, common)
-    for module in sorted(wanted - {"commands.cli"}):
+    for module in sorted(wanted - {"cli.main"}):
         import importlib
 
         getattr(importlib.import_module(module), ADDERS.get(module, "add_parsers"))(
@@ -175,7 +122,7 @@ def _add_own(commands: _Commands, common: argparse.ArgumentParser) -> None:
 
     charges = commands.add_parser(
         "charges", parents=[common])
-    charges.add_argument("--as-of", type=_as_of, help=as_of_help)
+    charges.add_argument("--as-of", type=iso_day, help=as_of_help)
     add_known_at(charges)
     charges.add_argument("--customer", help="only this customer's charges")
     charges.add_argument("--domain", help="only this domain's charges")
@@ -187,24 +134,24 @@ def _add_own(commands: _Commands, common: argparse.ArgumentParser) -> None:
     subscription = commands.add_parser(
         "subscription", parents=[common])
     subscription.add_argument("domain")
-    subscription.add_argument("--as-of", type=_as_of, help=as_of_help)
+    subscription.add_argument("--as-of", type=iso_day, help=as_of_help)
     add_known_at(subscription)
     subscription.add_argument("--json", action="store_true", help="print a JSON object")
 
     for name in ("customers", "subscriptions"):
         listing = commands.add_parser(name, parents=[common])
-        listing.add_argument("--as-of", type=_as_of, help=as_of_help)
+        listing.add_argument("--as-of", type=iso_day, help=as_of_help)
         add_known_at(listing)
         listing.add_argument("--json", action="store_true")
 
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from cli.output import progress
     from commands.importer import import_file
-    from commands.output import progress
-    from eventstore.app import open_store, store_config
+    from eventstore.app import store_config
 
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None))
+    app = open_ledger(args, create=True)
     total = None
     if not args.quiet and sys.stderr.isatty():
         with open(args.file, "rb") as handle:
@@ -221,15 +168,14 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_charges(args: argparse.Namespace) -> int:
+    from cli.output import console, print_json_array, progress
     from commands import views
-    from commands.output import console, print_json_array, progress
-    from eventstore.app import open_store
     from ledger.money import format_amount
     from projections.charges import total
     from projections.history import count_subscriptions, resolve
 
     as_of = args.as_of or date.today()
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     domain = args.domain.lower() if args.domain else None
     upto = resolve(app, horizon(args))
     everything = domain is None and args.customer is None
@@ -276,12 +222,11 @@ def run_charges(args: argparse.Namespace) -> int:
 
 def run_subscription(args: argparse.Namespace) -> int:
 
-    from commands.output import console, print_json
-    from eventstore.app import open_store
+    from cli.output import console, print_json
     from projections.history import resolve
 
     as_of = args.as_of or date.today()
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     domain = args.domain.lower()
     from commands import views
 
@@ -306,12 +251,11 @@ def run_subscription(args: argparse.Namespace) -> int:
 
 def run_customers(args: argparse.Namespace) -> int:
 
+    from cli.output import console, print_json
     from commands import views
-    from commands.output import console, print_json
-    from eventstore.app import open_store
     from projections.history import resolve
 
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     upto = resolve(app, horizon(args))
     rows = views.customers(app, upto)
     if args.json:
@@ -333,13 +277,12 @@ def run_customers(args: argparse.Namespace) -> int:
 
 def run_subscriptions(args: argparse.Namespace) -> int:
 
+    from cli.output import console, print_json
     from commands import views
-    from commands.output import console, print_json
-    from eventstore.app import open_store
     from projections.history import resolve
 
     as_of = args.as_of or date.today()
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     upto = resolve(app, horizon(args))
     rows = views.subscriptions(app, as_of, upto)
     if args.json:

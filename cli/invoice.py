@@ -7,22 +7,15 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from ledger.dates import parse_iso_date
+from cli.common import iso_day, open_ledger
 from ledger.errors import LedgerError
-
-
-def _day(text: str) -> date:
-    try:
-        return parse_iso_date(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     billing = commands.add_parser("bill", parents=[common])
-    billing.add_argument("--through", type=_day, required=True,
+    billing.add_argument("--through", type=iso_day, required=True,
                          help="invoice charges dated on or before this date")
-    billing.add_argument("--issue-date", type=_day, help="date on the invoices (default: today)")
+    billing.add_argument("--issue-date", type=iso_day, help="date on the invoices (default: today)")
     billing.add_argument("--by", help="who runs the billing (recorded with each invoice; default: "
                                       "$LEDGER_ACTOR, else the system user)")
     billing.add_argument("--in-advance", action="store_true",
@@ -61,7 +54,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
                          help="pes: first document of the range (default: the first not sent)")
     journal.add_argument("--to", dest="last", metavar="NUMBER",
                          help="pes: last document of the range (default: the last issued)")
-    journal.add_argument("--file-date", type=_day,
+    journal.add_argument("--file-date", type=iso_day,
                          help="pes: date of the file and its bordereaux (default: today)")
     journal.add_argument("--by", help="pes: who sends the file (recorded with its numbers)")
     journal.add_argument("--mandat-bordereau", type=int, metavar="N",
@@ -83,14 +76,14 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
                                   help="issue the credit note (and new invoice) of a proposal")
     applying.add_argument("id")
     applying.add_argument("--by", required=True, help="who decides the correction")
-    applying.add_argument("--issue-date", type=_day, help="date on the documents (default: today)")
+    applying.add_argument("--issue-date", type=iso_day, help="date on the documents (default: today)")
     reissuing = actions.add_parser(
         "reissue", parents=[common],
         help="credit an invoice issued before billing split VAT scopes and budget sections, "
              "and invoice the same charges again on documents that can be sent")
     reissuing.add_argument("number")
     reissuing.add_argument("--by", required=True, help="who decides it")
-    reissuing.add_argument("--issue-date", type=_day, help="date on the documents (default: today)")
+    reissuing.add_argument("--issue-date", type=iso_day, help="date on the documents (default: today)")
 
 
 #: Exit code of `ledger bill` when customers were skipped (their charges stay due).
@@ -108,13 +101,12 @@ def _summary(document: dict) -> dict:
 def run_bill(args: argparse.Namespace) -> int:
     import orjson
 
+    from cli.output import progress
     from commands.billing import bill
-    from commands.output import progress
-    from eventstore.app import open_store
     from ledger.money import format_amount
     from projections.history import count_subscriptions
 
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     quiet = args.json or args.quiet
     issued_on = args.issue_date or date.today()
     total = count_subscriptions(app) if sys.stderr.isatty() and not quiet else None
@@ -172,12 +164,11 @@ def run_invoice(args: argparse.Namespace) -> int:
     import orjson
     from rich.table import Table
 
-    from commands.billing import document_entry, verify
-    from commands.exports import facturx_pdf
-    from commands.output import console, print_json
-    from eventstore.app import open_store
+    from cli.output import console, print_json
+    from commands.verification import document_entry, verify
+    from exports.documents import facturx_pdf
 
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     check = verify(app, args.number)
     if args.invoice_command == "export":
         out = Path(args.out)
@@ -186,7 +177,7 @@ def run_invoice(args: argparse.Namespace) -> int:
             preceding = (document_entry(app, refers_to)[1]["document"]["issued_on"]
                          if refers_to and not check.document.get("refers_to_issued_on")
                          else None)
-            from commands.explain import etat_liquidatif, explain_document
+            from exports.explain import etat_liquidatif, explain_document
 
             etat = etat_liquidatif(explain_document(app, args.number))
             out.write_bytes(facturx_pdf(check.document, check.recorded_digest,
@@ -237,12 +228,11 @@ def run_invoice(args: argparse.Namespace) -> int:
 def run_invoices(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from cli.output import console, print_json
     from commands.billing import invoicing_state
-    from commands.exports import journal_csv
-    from commands.output import console, print_json
-    from eventstore.app import open_store
+    from exports.documents import journal_csv
 
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     invoicing = invoicing_state(app)
     documents = list(invoicing.documents.values())
     if args.invoices_command == "export" and args.format == "pes":
@@ -272,8 +262,8 @@ def run_invoices(args: argparse.Namespace) -> int:
 
 
 def _export_pes(app, args: argparse.Namespace) -> int:
-    from commands.output import print_json
-    from commands.pes_export import export_pes, summary, treasury_state, write
+    from cli.output import print_json
+    from exports.pes_export import export_pes, summary, treasury_state, write
 
     if args.out is None:
         raise LedgerError("say where to write the PES file: --out FILE.xml")
@@ -282,7 +272,7 @@ def _export_pes(app, args: argparse.Namespace) -> int:
     mandats = (args.mandat_bordereau, args.first_mandat) \
         if args.mandat_bordereau is not None else None
     if args.pes_file:
-        from commands.pes_export import Export, written_again
+        from exports.pes_export import Export, written_again
 
         recorded = treasury_state(app).files.get(args.pes_file)
         export = Export(args.pes_file, written_again(app, args.pes_file),
@@ -308,11 +298,10 @@ def _export_pes(app, args: argparse.Namespace) -> int:
 
 
 def run_corrections(args: argparse.Namespace) -> int:
-    from commands.billing import apply_correction, proposals
-    from commands.output import print_json
-    from eventstore.app import open_store
+    from cli.output import print_json
+    from commands.corrections import apply_correction, proposals
 
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     if args.corrections_command in ("apply", "reissue"):
         reissue = args.corrections_command == "reissue"
         issued = apply_correction(app, args.number if reissue else args.id, args.by,

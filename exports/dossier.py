@@ -27,11 +27,12 @@ from commands.audit import (
     prove_entry,
     registered_verifiers,
 )
-from commands.billing import document_entry, invoicing_state
-from commands.explain import etat_liquidatif, explain_document, to_json, to_markdown
-from commands.exports import etat_name, facturx_pdf, facturx_xml
+from commands.billing import invoicing_state
+from commands.verification import document_entry
 from eventstore.app import LedgerApplication
 from eventstore.notes import Signer, open_checkpoint, sign_note
+from exports.documents import etat_name, facturx_pdf, facturx_xml
+from exports.explain import etat_liquidatif, explain_document, to_json, to_markdown
 from ledger.errors import LedgerError
 from ledger.rules import RULES
 from ledger.tariffs import to_plain
@@ -185,7 +186,7 @@ def make_dossier(app: LedgerApplication, customer: str, out: str | Path, signer:
 def _pes_piece(app: LedgerApplication, number: str) -> tuple[bytes, int] | None:
     """The piece of the PES file that carried this document (its bordereau's header and the
     piece), with the position of the entry that recorded the file."""
-    from commands.pes_export import treasury_state, written_again
+    from exports.pes_export import treasury_state, written_again
 
     treasury = treasury_state(app)
     sent = treasury.sent.get(number)

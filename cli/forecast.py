@@ -6,31 +6,21 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ledger.dates import parse_iso_date
+from cli.common import iso_day, iso_month, open_ledger
 from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
     from eventstore.app import LedgerApplication
 
 
-def _month(text: str) -> str:
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
-        raise argparse.ArgumentTypeError(f"expected a month YYYY-MM, got {text!r}")
-    return text
 
 
-def _day(text: str) -> date:
-    try:
-        return parse_iso_date(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 #: The same as ``projections.forecast.ASSUMPTIONS`` (tests/test_cli.py checks), written here so
@@ -39,12 +29,12 @@ ASSUMPTIONS = ("renew", "notice-given", "end-of-term")
 
 
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
-    from commands.cli import add_known_at
+    from cli.common import add_known_at
 
     forecast = commands.add_parser(
         "forecast", parents=[common])
-    forecast.add_argument("--from", dest="start", type=_month, required=True, metavar="YYYY-MM")
-    forecast.add_argument("--to", dest="end", type=_month, required=True, metavar="YYYY-MM")
+    forecast.add_argument("--from", dest="start", type=iso_month, required=True, metavar="YYYY-MM")
+    forecast.add_argument("--to", dest="end", type=iso_month, required=True, metavar="YYYY-MM")
     forecast.add_argument("--by", choices=("month", "year"), default="month")
     grouping = forecast.add_mutually_exclusive_group()
     grouping.add_argument("--by-customer", action="store_true")
@@ -58,7 +48,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     add_known_at(forecast)
     forecast.add_argument("--draft", metavar="CATALOGUE.toml",
                           help="price as if this barème were adopted (nothing is recorded)")
-    forecast.add_argument("--draft-from", type=_day, metavar="DATE",
+    forecast.add_argument("--draft-from", type=iso_day, metavar="DATE",
                           help="the draft's first day in force (default: its effective_from)")
     forecast.add_argument("--with", dest="hypothetical", metavar="COMMANDS.jsonl",
                           help="hypothetical commands (new members, terminations), applied in "
@@ -70,7 +60,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
     accruals = commands.add_parser(
         "accruals", parents=[common])
-    accruals.add_argument("--at", type=_day, required=True, metavar="YYYY-12-31")
+    accruals.add_argument("--at", type=iso_day, required=True, metavar="YYYY-12-31")
     add_known_at(accruals)
     output = accruals.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")
@@ -78,13 +68,12 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace) -> LedgerApplication:
-    from eventstore.app import open_store
 
-    return open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    return open_ledger(args)
 
 
 def _known(app: LedgerApplication, args: argparse.Namespace, stream: bool = False):
-    from commands.cli import horizon
+    from cli.common import horizon
     from projections.history import known_at
 
     # One customer: only its subscriptions are read.
@@ -94,8 +83,9 @@ def _known(app: LedgerApplication, args: argparse.Namespace, stream: bool = Fals
 
 def _hypothetical(app: LedgerApplication, known, path: str):
     """Apply the commands of a file to aggregates in memory; nothing is stored."""
-    from commands.handlers import UnitOfWork, handle
+    from commands.handlers import handle
     from commands.messages import InvalidCommand, parse_line
+    from commands.unit_of_work import UnitOfWork
     from ledger.subscription import Subscription
     from projections.forecast import hypothetical
 
@@ -117,7 +107,7 @@ def _hypothetical(app: LedgerApplication, known, path: str):
 def run_forecast(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from commands.output import console, print_json
+    from cli.output import console, print_json
     from ledger.tariffs import load_schedule
     from projections.forecast import forecast_charges, group, month_bounds, with_draft
 
@@ -196,7 +186,7 @@ def compare(current: Iterable, drafted: Iterable) -> list[dict[str, str]]:
 def _print_rows(rows: Sequence[dict[str, str]], key: str | None, title: str) -> None:
     from rich.table import Table
 
-    from commands.output import console
+    from cli.output import console
     from ledger.money import format_amount
 
     table = Table(title=title, title_justify="left")
@@ -220,7 +210,7 @@ def budget_rows(app: LedgerApplication, charges: Iterable, categories: dict[str,
                 ) -> list[dict[str, str]]:
     """One row per exercice, imputation, customer and catalogue line: the layout of
     docs/forecast.md (nature and fonction from the Hélios profile's imputations)."""
-    from commands.pes_export import treasury_state
+    from exports.pes_export import treasury_state
     from ledger.money import format_amount
     from ledger.treasury import PESRefused, imputation_for
 
@@ -305,8 +295,8 @@ def plot_revenue(path: str, current: list, drafted: list | None, by: str, key: s
 def run_accruals(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from cli.output import console, print_json
     from commands.billing import invoicing_state
-    from commands.output import console, print_json
     from ledger.money import format_amount
     from projections.charges import charges_as_of
     from projections.forecast import accrual_rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import secrets
 
+from cli.common import open_ledger, store_options
 from ledger.errors import LedgerError
 
 #: The same as ``ledger.access.ROLES`` (tests/test_cli.py checks), written here so that
@@ -35,24 +36,21 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from commands.api import serve
-    from eventstore.app import open_store
+    from web.api import serve
 
     # Fail before listening if the store is missing, with the usual message.
-    open_store(getattr(args, "store", None), getattr(args, "operator", None),
-               create=False).close()
-    serve(getattr(args, "store", None), getattr(args, "operator", None), args.host, args.port)
+    open_ledger(args).close()
+    serve(*store_options(args), args.host, args.port)
     return 0
 
 
 def run_token(args: argparse.Namespace) -> int:
-    from commands.api import new_token, token_hash
-    from commands.output import print_json
-    from commands.provenance import metadata
-    from eventstore.app import open_store
+    from cli.output import print_json
+    from commands.unit_of_work import record
     from ledger.access import Access, access_id
+    from web.api import new_token, token_hash
 
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     access = app.aggregate(access_id()) or Access()
     if args.token_command == "list":
         rows = [{"id": token_id, "name": t["name"], "role": t["role"], "revoked": t["revoked"]}
@@ -68,7 +66,7 @@ def run_token(args: argparse.Namespace) -> int:
         return 0
     if args.token_command == "revoke":
         token_id = access.revoke(args.name)
-        app.save(access, metadata=metadata("token revoke", args.by))
+        record(app, access, via="token revoke", by=args.by)
         print(f"token {token_id} revoked")
         return 0
     token = new_token()
@@ -77,7 +75,7 @@ def run_token(args: argparse.Namespace) -> int:
     if not name.strip():
         raise LedgerError("a token needs a name")
     access.create(token_id, name.strip(), args.role, token_hash(token))
-    app.save(access, metadata=metadata("token create", args.by))
+    record(app, access, via="token create", by=args.by)
     print(f"token {token_id} ({name}, {args.role}) created; it is shown once, keep it safe:")
     print(token)
     return 0

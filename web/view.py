@@ -56,7 +56,7 @@ def page(name: str, **context: Any) -> HTMLResponse:
 
 
 def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
-    from commands.api import Problem
+    from web.api import Problem
 
     def viewer(request: Request) -> tuple[str, str] | RedirectResponse:
         try:
@@ -135,7 +135,7 @@ def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
     def document(number: str, request: Request) -> Response:
         from commands import views
         from commands.audit import AuditError, prove_document
-        from commands.explain import to_text
+        from exports.explain import to_text
 
         who = viewer(request)
         if isinstance(who, Response):

@@ -399,7 +399,7 @@ def create_app(store: str | None = None, operator: str | None = None) -> FastAPI
                               idempotency_key: Key = None, actor: Actor = None,
                               reason: Reason = None, comment: Comment = None) -> Response:
         """`ledger corrections apply ID`: `{"issue_date": …}`."""
-        from commands.billing import apply_correction
+        from commands.corrections import apply_correction
 
         def work(body: bytes) -> tuple[int, Any]:
             data = _object(body, {"issue_date"}) if body.strip() else {}
@@ -410,7 +410,7 @@ def create_app(store: str | None = None, operator: str | None = None) -> FastAPI
                                      "total_ht": d["total_ht"]} for d in issued]}
         return await _idempotent(request, idempotency_key, who, work)
 
-    from commands.web import add_routes
+    from web.view import add_routes
 
     add_routes(api, ledger, caller)
 
@@ -429,7 +429,7 @@ def _note(who: tuple[str, str], reason: str | None, comment: str | None,
 
 def _answer(ledger: Ledger, key: str, fingerprint: str, request: Request, body: bytes,
             who: tuple[str, str], work: Callable[[bytes], tuple[int, Any]]) -> Response:
-    from commands.provenance import metadata
+    from commands.unit_of_work import record
 
     with ledger.lock:
         previous: ApiRequest | None = ledger.app.aggregate(request_id(key))
@@ -442,9 +442,9 @@ def _answer(ledger: Ledger, key: str, fingerprint: str, request: Request, body: 
                          {"Idempotent-Replayed": "true"})
         status, answer = work(body)
         if status < 300 and not (isinstance(answer, dict) and answer.get("dry_run")):
-            record = ApiRequest(key=key, fingerprint=fingerprint, method=request.method,
+            request_record = ApiRequest(key=key, fingerprint=fingerprint, method=request.method,
                                 path=request.url.path, status=status, body=answer)
-            ledger.app.save(record, metadata=metadata("api", who[0], idempotency_key=key))
+            record(ledger.app, request_record, via="api", by=who[0], idempotency_key=key)
         return _json(answer, ledger.app.position(), status)
 
 
@@ -502,11 +502,11 @@ def _line_errors(error: Exception) -> list[dict[str, Any]]:
 
 
 def _download(app: LedgerApplication, number: str, form: str, position: int) -> Response:
-    from commands.billing import document_entry
+    from commands.verification import document_entry
 
     entry, fields = document_entry(app, number)
     if form == "pes":
-        from commands.dossier import _pes_piece
+        from exports.dossier import _pes_piece
 
         piece = _pes_piece(app, number)
         if piece is None:
@@ -515,8 +515,8 @@ def _download(app: LedgerApplication, number: str, form: str, position: int) -> 
         return Response(piece[0], media_type="application/xml",
                         headers={"Ledger-Position": str(position),
                                  "Content-Disposition": f'attachment; filename="{number}.pes.xml"'})
-    from commands.explain import etat_liquidatif, explain_document
-    from commands.exports import facturx_pdf
+    from exports.documents import facturx_pdf
+    from exports.explain import etat_liquidatif, explain_document
 
     document = fields["document"]
     refers = document.get("refers_to")

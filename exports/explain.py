@@ -22,7 +22,9 @@ from typing import Any
 
 import orjson
 
-from commands.billing import Basis, document_entry, invoicing_state, late_news
+from commands.billing import invoicing_state
+from commands.corrections import late_news
+from commands.verification import Basis, document_entry
 from eventstore.app import LedgerApplication
 from ledger.dates import french_date
 from ledger.errors import LedgerError
@@ -290,7 +292,7 @@ def etat_liquidatif(explanation: Mapping[str, Any]) -> bytes:
     explanation. Deterministic: its dates are the document's."""
     from fpdf import FPDF, FPDF_VERSION
 
-    from commands.exports import FAMILY, FONT_FILES, facturx_xmp, font_dir, issue_moment
+    from exports.documents import FAMILY, FONT_FILES, facturx_xmp, font_dir, issue_moment
 
     doc = FPDF(format="A4", enforce_compliance="PDFA_3B")
     fonts = font_dir()

@@ -9,26 +9,19 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.dates import parse_iso_date
+from cli.common import iso_day, open_ledger
 from ledger.errors import LedgerError
 
 
-def _day(text: str) -> date:
-    try:
-        return parse_iso_date(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
-    from commands.cli import _known_at, _position, add_known_at
+    from cli.common import add_known_at, log_position, recorded_time
 
     explain = commands.add_parser(
         "explain", parents=[common])
     explain.add_argument("number", nargs="?", help="an invoice or credit note number")
     explain.add_argument("--line", type=int, help="only this line of the document")
     explain.add_argument("--domain", help="a domain's charges instead of a document")
-    explain.add_argument("--as-of", type=_day, help="with --domain: charges dated on or before "
+    explain.add_argument("--as-of", type=iso_day, help="with --domain: charges dated on or before "
                                                     "(default: today)")
     add_known_at(explain)
     explain.add_argument("--format", choices=("text", "md", "html", "pdf", "json"),
@@ -38,19 +31,19 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
     diff = commands.add_parser(
         "diff", parents=[common])
-    diff.add_argument("--known-at", type=_known_at, action="append", default=[],
+    diff.add_argument("--known-at", type=recorded_time, action="append", default=[],
                       help="give it twice: the earlier and the later recorded time")
-    diff.add_argument("--known-at-position", type=_position, action="append", default=[],
+    diff.add_argument("--known-at-position", type=log_position, action="append", default=[],
                       metavar="N", help="or two log positions")
-    diff.add_argument("--as-of", type=_day, help="charges dated on or before (default: all)")
+    diff.add_argument("--as-of", type=iso_day, help="charges dated on or before (default: all)")
     diff.add_argument("--customer", help="only this customer's charges")
     diff.add_argument("--json", action="store_true")
 
     dossier = commands.add_parser(
         "dossier", parents=[common])
     dossier.add_argument("customer")
-    dossier.add_argument("--from", dest="start", type=_day, help="documents issued from")
-    dossier.add_argument("--to", dest="end", type=_day, help="documents issued until")
+    dossier.add_argument("--from", dest="start", type=iso_day, help="documents issued from")
+    dossier.add_argument("--to", dest="end", type=iso_day, help="documents issued until")
     dossier.add_argument("--key", required=True,
                          help="the operator's signing key: signs the dossier's manifest and, if "
                               "needed, a checkpoint covering everything in it")
@@ -59,12 +52,11 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from commands import explain as ex
-    from commands.cli import horizon
-    from eventstore.app import open_store
+    from cli.common import horizon
+    from exports import explain as ex
     from projections.history import resolve
 
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     form = "json" if args.json else args.format
     if args.domain:
         if args.number:
@@ -103,12 +95,11 @@ def run_explain(args: argparse.Namespace) -> int:
 def run_diff(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from commands.output import console, print_json
-    from eventstore.app import open_store
+    from cli.output import console, print_json
     from projections.diff import charges_diff
     from projections.history import resolve
 
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     moments: list[int | datetime] = [*args.known_at_position, *args.known_at]
     if len(moments) != 2:
         raise LedgerError("give two states of knowledge: --known-at T1 --known-at T2 (or "
@@ -144,10 +135,9 @@ def _money(side: dict[str, Any] | None) -> str:
 
 def run_dossier(args: argparse.Namespace) -> int:
     from commands.audit import load_signer
-    from commands.dossier import make_dossier
-    from eventstore.app import open_store
+    from exports.dossier import make_dossier
 
-    app = open_store(getattr(args, "store", None), getattr(args, "operator", None), create=False)
+    app = open_ledger(args)
     signer = load_signer(args.key)
     summary = make_dossier(app, args.customer, args.out, signer, start=args.start,
                            end=args.end, by=args.by)
