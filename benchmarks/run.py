@@ -80,7 +80,7 @@ def set_up(app) -> None:
     from commands.handlers import adopt_tariff_schedule
     from commands.importer import import_file
     from commands.unit_of_work import UnitOfWork
-    from ledger.tariffs import load_schedule, parse_schedule
+    from ledger.tariff_parser import load_schedule, parse_schedule
 
     import_file(app, ROOT / "docs" / "examples" / "00-operator.jsonl")
     uow = UnitOfWork(app)

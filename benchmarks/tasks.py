@@ -155,7 +155,7 @@ def checkpoint(app, key: str) -> dict[str, Any]:
 
 
 def verify(app) -> dict[str, Any]:
-    from commands.audit import verify_ledger
+    from commands.audit_verify import verify_ledger
 
     started = time.perf_counter()
     report = verify_ledger(app)

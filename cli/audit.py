@@ -162,7 +162,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     from cli.output import print_json, progress
-    from commands import audit
+    from commands import audit, audit_verify
 
     app = _store(args)
     notes = []
@@ -175,7 +175,7 @@ def run_verify(args: argparse.Namespace) -> int:
     quiet = args.json or args.quiet
     total = app.position() if sys.stderr.isatty() and not quiet else None
     with progress("verifying the log", total, quiet=quiet) as advance:
-        report = audit.verify_ledger(app, notes, keys, on_entry=advance)
+        report = audit_verify.verify_ledger(app, notes, keys, on_entry=advance)
     if args.json:
         first = report.first
         print_json({
@@ -281,7 +281,8 @@ def run_history(args: argparse.Namespace) -> int:
 
     from cli.common import horizon
     from cli.output import console, print_json
-    from commands import audit, views
+    from commands import views
+    from projections import timeline
     from projections.history import resolve
 
     app = _store(args)
@@ -289,7 +290,7 @@ def run_history(args: argparse.Namespace) -> int:
     if args.json:
         print_json(views.history(app, args.subject, upto))
         return 0
-    moments = audit.history(app, args.subject, upto)
+    moments = timeline.history(app, args.subject, upto)
     table = Table(title=f"History of {args.subject}", title_justify="left")
     for column in ("Position", "Recorded (UTC)", "Business date", "Event", "Actor", "Source",
                    "Details"):

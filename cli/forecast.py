@@ -108,7 +108,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from cli.output import console, print_json
-    from ledger.tariffs import load_schedule
+    from ledger.tariff_parser import load_schedule
     from projections.forecast import forecast_charges, group, month_bounds, with_draft
 
     if args.end < args.start:

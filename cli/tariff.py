@@ -107,7 +107,7 @@ def run_adopt(args: argparse.Namespace) -> int:
     from commands.handlers import adopt_tariff_schedule
     from commands.provenance import source
     from commands.unit_of_work import UnitOfWork, record
-    from ledger.tariffs import load_schedule
+    from ledger.tariff_parser import load_schedule
 
     schedule = load_schedule(args.catalogue)
     app = open_ledger(args, create=True)
@@ -143,7 +143,8 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from cli.output import console, print_json
-    from ledger.tariffs import load_schedule, summary
+    from ledger.tariff_parser import load_schedule
+    from ledger.tariffs import summary
     from projections.history import tariffs_known_at
 
     if args.catalogue is None:
@@ -185,7 +186,8 @@ def run_quote(args: argparse.Namespace) -> int:
     from cli.output import print_json
     from ledger.pricing import PriceRequest, commitment_total, quote
     from ledger.tariff_book import line_in_force
-    from ledger.tariffs import VAT_CATEGORIES, CatalogueError, load_schedule
+    from ledger.tariff_parser import load_schedule
+    from ledger.tariffs import VAT_CATEGORIES, CatalogueError
     from projections.history import tariffs_known_at
 
     on = args.on or date.today()
@@ -239,7 +241,8 @@ def _schedule(app_getter, reference: str) -> Schedule:
     """A schedule named by a catalogue file or by the id of a schedule adopted in the store."""
     from pathlib import Path
 
-    from ledger.tariffs import CatalogueError, load_schedule
+    from ledger.tariff_parser import load_schedule
+    from ledger.tariffs import CatalogueError
     from projections.history import tariffs_known_at
 
     if reference.endswith(".toml") or Path(reference).is_file():

@@ -101,7 +101,7 @@ def subscriptions(app: LedgerApplication, as_of: date, upto: int) -> list[dict[s
 
 def history(app: LedgerApplication, subject: str, upto: int) -> list[dict[str, Any]]:
     """``ledger history SUBJECT --json``."""
-    from commands.audit import history as timeline
+    from projections.timeline import history as timeline
 
     return [moment.to_json() for moment in timeline(app, subject, upto)]
 

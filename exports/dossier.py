@@ -20,13 +20,7 @@ from typing import Any
 import orjson
 from lxml import etree
 
-from commands.audit import (
-    checkpoint,
-    history,
-    latest_checkpoint,
-    prove_entry,
-    registered_verifiers,
-)
+from commands.audit import checkpoint, latest_checkpoint, prove_entry, registered_verifiers
 from commands.billing import invoicing_state
 from commands.verification import document_entry
 from eventstore.app import LedgerApplication
@@ -35,8 +29,9 @@ from exports.documents import etat_name, facturx_pdf, facturx_xml
 from exports.explain import etat_liquidatif, explain_document, to_json, to_markdown
 from ledger.errors import LedgerError
 from ledger.rules import RULES
-from ledger.tariffs import to_plain
+from ledger.tariff_plain import to_plain
 from projections.history import customers_known_at, tariffs_known_at
+from projections.timeline import history
 
 #: Every file of the zip carries this time, so that the same dossier gives the same bytes.
 ZIP_TIME = (2000, 1, 1, 0, 0, 0)

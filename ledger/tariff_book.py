@@ -10,17 +10,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from ledger.identity import tariff_book_id
-from ledger.tariffs import (
-    CatalogueError,
-    Facts,
-    NotEligible,
-    PriceLine,
-    Schedule,
-    check_no_same_day,
-    from_plain,
-    parse_schedule,
-    to_plain,
-)
+from ledger.tariff_parser import check_no_same_day, parse_schedule
+from ledger.tariff_plain import from_plain, to_plain
+from ledger.tariffs import CatalogueError, Facts, NotEligible, PriceLine, Schedule
 
 
 class TariffBook(Aggregate):

@@ -30,7 +30,7 @@ from commands.handlers import adopt_tariff_schedule  # noqa: E402
 from commands.importer import import_file, import_lines  # noqa: E402
 from commands.unit_of_work import UnitOfWork  # noqa: E402
 from eventstore.app import open_store  # noqa: E402
-from ledger.tariffs import load_schedule  # noqa: E402
+from ledger.tariff_parser import load_schedule  # noqa: E402
 
 EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.jsonl"))
 AS_OF = ["2026-06-30", "2027-03-31", "2027-12-31", "2028-12-31"]

@@ -17,7 +17,7 @@ from commands.handlers import adopt_tariff_schedule
 from commands.importer import import_lines
 from commands.unit_of_work import UnitOfWork
 from eventstore.app import open_store
-from ledger.tariffs import load_schedule
+from ledger.tariff_parser import load_schedule
 
 _ids = itertools.count(1)
 

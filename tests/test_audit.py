@@ -15,18 +15,18 @@ from commands.audit import (
     check_proof,
     checkpoint,
     close_period,
-    history,
     keygen,
     load_signer,
     prove_document,
     prove_entry,
-    verify_ledger,
 )
+from commands.audit_verify import verify_ledger
 from commands.billing import bill, invoicing_state
 from commands.verification import verify
 from eventstore.canonical import canonical_json
 from eventstore.notes import Proof
 from ledger.errors import LedgerError
+from projections.timeline import history
 from tests.conftest import activate, add_storage, register, sign, terminate
 from tests.tamper import Raw, recomputed_leaf
 from tests.test_invoicing import OPERATOR

@@ -12,7 +12,8 @@ import attrs
 import pytest
 
 from ledger.pricing import PriceRequest, PricingError, commitment_total, quote
-from ledger.tariffs import Eligibility, Split, load_schedule
+from ledger.tariff_parser import load_schedule
+from ledger.tariffs import Eligibility, Split
 from tests.conftest import ROOT
 
 MEGALIS = load_schedule(ROOT / "catalogues" / "megalis-suite-territoriale-2026.toml")

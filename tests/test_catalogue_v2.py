@@ -15,7 +15,8 @@ from commands.importer import ImportRejected, import_lines
 from ledger import categories, rules
 from ledger.pricing import PriceRequest, PricingError, quote
 from ledger.tariff_book import line_in_force
-from ledger.tariffs import CatalogueError, Facts, load_schedule
+from ledger.tariff_parser import load_schedule
+from ledger.tariffs import CatalogueError, Facts
 from projections.charges import charges_as_of
 from projections.history import known_at, tariffs_known_at
 from tests.conftest import (
@@ -596,12 +597,12 @@ def test_replay_reads_the_normalised_schedule_not_today_s_parser(store, monkeypa
     app.close()
 
     import ledger.tariff_book
-    import ledger.tariffs
+    import ledger.tariff_parser
 
     def stricter(*_args, **_kwargs):
         raise AssertionError("replay must not parse the catalogue again")
 
-    monkeypatch.setattr(ledger.tariffs, "parse_schedule", stricter)
+    monkeypatch.setattr(ledger.tariff_parser, "parse_schedule", stricter)
     monkeypatch.setattr(ledger.tariff_book, "parse_schedule", stricter)
     from eventstore.app import open_store
 
@@ -616,7 +617,7 @@ def test_replay_reads_the_normalised_schedule_not_today_s_parser(store, monkeypa
 
 
 def test_the_normalised_form_round_trips_every_catalogue():
-    from ledger.tariffs import from_plain, to_plain
+    from ledger.tariff_plain import from_plain, to_plain
 
     for path in sorted((ROOT / "catalogues").glob("*.toml")):
         schedule = load_schedule(path)

@@ -315,6 +315,6 @@ def test_an_import_saved_in_steps_is_still_all_or_nothing(app, apply, monkeypatc
     assert app.position() == before + report.events
     again = import_file(app, path)
     assert (again.applied, again.skipped, again.events) == (0, 36, 0)
-    from commands.audit import verify_ledger
+    from commands.audit_verify import verify_ledger
 
     assert verify_ledger(app).ok

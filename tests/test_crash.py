@@ -97,7 +97,7 @@ def test_an_import_killed_at_any_point_stores_all_or_nothing(store, app, tmp_pat
         assert app.position() - before == expected
     else:
         assert app.position() - before == report.events > 0
-    from commands.audit import verify_ledger
+    from commands.audit_verify import verify_ledger
 
     assert verify_ledger(app).ok
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from commands.audit import verify_ledger
+from commands.audit_verify import verify_ledger
 from commands.billing import invoicing_state
 from commands.verification import verify
 from eventstore.app import open_store

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 
 from ledger import rules
-from ledger.tariffs import Facts, load_schedule
+from ledger.tariff_parser import load_schedule
+from ledger.tariffs import Facts
 from tests.conftest import MEGALIS_2026 as MEGALIS_2026_FILE
 
 MEGALIS_2026 = load_schedule(MEGALIS_2026_FILE)

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from cli.main import main
-from ledger.tariffs import CatalogueError, load_schedule
+from ledger.tariff_parser import load_schedule
+from ledger.tariffs import CatalogueError
 from projections.charges import charges_as_of
 from projections.history import known_at, tariffs_known_at
 from tests.conftest import MEGALIS_2026, ROOT, activate, add_storage, adopt, register, sign
