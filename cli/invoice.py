@@ -166,7 +166,7 @@ def run_invoice(args: argparse.Namespace) -> int:
 
     from cli.output import console, print_json
     from commands.verification import document_entry, verify
-    from exports.documents import facturx_pdf
+    from exports.invoice_pdf import facturx_pdf
 
     app = open_ledger(args)
     check = verify(app, args.number)
@@ -230,7 +230,7 @@ def run_invoices(args: argparse.Namespace) -> int:
 
     from cli.output import console, print_json
     from commands.billing import invoicing_state
-    from exports.documents import journal_csv
+    from exports.journal import journal_csv
 
     app = open_ledger(args)
     invoicing = invoicing_state(app)

@@ -422,7 +422,7 @@ def parse_line(text: str) -> ParsedLine:
         except (ValueError, TypeError) as error:
             raise InvalidCommand(f"field {name!r}: {error}") from None
     if kind == "set_helios_profile":
-        from exports.pes import check_profile
+        from ledger.helios_profile import check_profile
 
         command_id = values.pop("id")
         try:

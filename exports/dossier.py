@@ -25,8 +25,9 @@ from commands.billing import invoicing_state
 from commands.verification import document_entry
 from eventstore.app import LedgerApplication
 from eventstore.notes import Signer, open_checkpoint, sign_note
-from exports.documents import etat_name, facturx_pdf, facturx_xml
+from exports.einvoice import etat_name, facturx_xml
 from exports.explain import etat_liquidatif, explain_document, to_json, to_markdown
+from exports.invoice_pdf import facturx_pdf
 from ledger.errors import LedgerError
 from ledger.rules import RULES
 from ledger.tariff_plain import to_plain

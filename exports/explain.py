@@ -292,7 +292,7 @@ def etat_liquidatif(explanation: Mapping[str, Any]) -> bytes:
     explanation. Deterministic: its dates are the document's."""
     from fpdf import FPDF, FPDF_VERSION
 
-    from exports.documents import FAMILY, FONT_FILES, facturx_xmp, font_dir, issue_moment
+    from exports.invoice_pdf import FAMILY, FONT_FILES, facturx_xmp, font_dir, issue_moment
 
     doc = FPDF(format="A4", enforce_compliance="PDFA_3B")
     fonts = font_dir()

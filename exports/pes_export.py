@@ -21,7 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from commands.billing import invoicing_state
 from commands.unit_of_work import record
 from eventstore.app import LedgerApplication
-from exports.documents import facturx_pdf
+from exports.invoice_pdf import facturx_pdf
 from exports.pes import PESError, file_name, render, xsd_errors
 from exports.pes_check import check
 from ledger.errors import LedgerError

@@ -19,10 +19,11 @@ from cli.main import main
 from commands.audit import keygen
 from commands.billing import bill, invoicing_state
 from commands.corrections import apply_correction, proposals
-from exports.documents import facturx_pdf, facturx_xml
 from exports.dossier_verify import Rejected
 from exports.dossier_verify import check as check_dossier
+from exports.einvoice import facturx_xml
 from exports.explain import etat_liquidatif, explain_document, explain_domain, to_text
+from exports.invoice_pdf import facturx_pdf
 from projections.diff import charges_diff
 from tests.conftest import activate, add_storage, register, sign, siret, terminate
 from tests.en16931 import fatal, validate

@@ -16,7 +16,8 @@ from lxml import etree
 from commands.billing import bill, invoicing_state
 from commands.corrections import apply_correction, proposals
 from eventstore.app import open_store
-from exports.documents import FacturXError, facturx_data, facturx_pdf, facturx_xml
+from exports.einvoice import FacturXError, facturx_data, facturx_xml
+from exports.invoice_pdf import facturx_pdf
 from ledger.invoicing import build_document
 from tests.conftest import MEGALIS_2026, activate, adopt, jsonl, register, sign, siret, terminate
 from tests.en16931 import fatal, validate

@@ -18,7 +18,8 @@ from commands.corrections import apply_correction, proposals
 from commands.importer import import_lines
 from commands.verification import verify
 from eventstore.app import open_store
-from exports.documents import facturx_pdf, journal_rows
+from exports.invoice_pdf import facturx_pdf
+from exports.journal import journal_rows
 from ledger.errors import LedgerError
 from tests.conftest import activate, add_storage, jsonl, register, sign, siret, terminate
 

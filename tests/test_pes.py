@@ -18,8 +18,8 @@ from cli.main import main
 from commands.billing import bill, invoicing_state
 from commands.corrections import apply_correction, proposals
 from commands.importer import ImportRejected, import_lines
-from exports.documents import facturx_pdf
 from exports.explain import etat_liquidatif, explain_document
+from exports.invoice_pdf import facturx_pdf
 from exports.pes import talon, xsd_errors
 from exports.pes_check import check
 from exports.pes_export import export_pes, treasury_state

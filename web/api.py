@@ -515,8 +515,8 @@ def _download(app: LedgerApplication, number: str, form: str, position: int) -> 
         return Response(piece[0], media_type="application/xml",
                         headers={"Ledger-Position": str(position),
                                  "Content-Disposition": f'attachment; filename="{number}.pes.xml"'})
-    from exports.documents import facturx_pdf
     from exports.explain import etat_liquidatif, explain_document
+    from exports.invoice_pdf import facturx_pdf
 
     document = fields["document"]
     refers = document.get("refers_to")
