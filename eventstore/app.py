@@ -92,7 +92,7 @@ class LedgerApplication(Application):
                 f"{self.description} cannot be written ({error}); nothing was stored — check "
                 "the file's permissions, or use the operator's writer role") from None
         if session.appended >= self.CHECKPOINT_AFTER:
-            self.recorder.checkpoint_wal()
+            self.recorder.checkpoint_wal(session.appended)
 
     # Reading by position -------------------------------------------------------------------
 

@@ -336,7 +336,7 @@ class SQLiteLog(ApplicationRecorder):
             cursor.executemany(f"INSERT OR IGNORE INTO {TREE} VALUES (?, ?, ?)",
                                [(level, index, h) for (level, index), h in nodes.items()])
 
-    def checkpoint_wal(self) -> None:
+    def checkpoint_wal(self, appended: int = 0) -> None:
         """Fold the write-ahead log back into the file (readers of a large WAL use more memory)."""
         with self.datastore.get_connection(commit=True) as connection:
             connection._sqlite_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

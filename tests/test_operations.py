@@ -184,3 +184,49 @@ def test_db_init_on_the_command_line(capsys, monkeypatch):
         assert main(["db", "init", "--store", POSTGRES_ADMIN, "--operator", "clinit"]) == 0
     finally:
         drop_postgres_schemas()
+
+
+def test_postgres_statistics_are_refreshed_after_a_large_write(monkeypatch):
+    """The writer role cannot ANALYZE tables it does not own: after a write that makes a tenth of
+    the log new, it does so through ledger_analyze; an older schema without it is left alone."""
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    from tests.conftest import drop_postgres_schemas
+
+    need_postgres()
+    writer_url, operator = postgres_operator(monkeypatch)
+    schema = f"ledger_{operator}"
+    app = open_store(writer_url, operator)
+
+    def analyzed() -> int:
+        with psycopg.connect(POSTGRES_ADMIN) as conn:
+            row = conn.execute("SELECT coalesce(analyze_count, 0) FROM pg_stat_user_tables "
+                               "WHERE schemaname = %s AND relname = 'ledger_log'",
+                               (schema,)).fetchone()
+            return row[0]
+
+    def wait_for(count: int) -> int:
+        # The statistics collector publishes counts at the end of the analyzing transaction.
+        for _ in range(50):
+            if analyzed() >= count:
+                break
+            __import__("time").sleep(0.1)
+        return analyzed()
+
+    try:
+        from commands.importer import import_lines
+
+        import_lines(app, jsonl(register()))
+        before = analyzed()
+        app.recorder.checkpoint_wal(10)  # a small write: nothing
+        assert analyzed() == before
+        app.recorder.checkpoint_wal(app.recorder.ANALYZE_MINIMUM)
+        assert wait_for(before + 1) == before + 1
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+            conn.execute(SQL("DROP FUNCTION {0}.ledger_analyze()").format(Identifier(schema)))
+        app.recorder.checkpoint_wal(app.recorder.ANALYZE_MINIMUM)  # no error, nothing done
+        assert analyzed() == before + 1
+    finally:
+        app.close()
+        drop_postgres_schemas()
