@@ -135,6 +135,13 @@ def test_r4_periods_repeat_every_12_months_until_the_contract_end():
     ]
 
 
+def test_r4_a_period_starting_on_the_last_day_is_produced():
+    # R5 then charges it for one day; dropping it would lose that day.
+    periods = list(rules.yearly_periods(date(2027, 12, 1), date(2028, 12, 1)))
+    assert periods[-1] == (date(2028, 12, 1), date(2029, 11, 30))
+    assert len(periods) == 2
+
+
 def test_r4_period_starting_after_the_contract_end_is_not_produced():
     assert list(rules.yearly_periods(date(2029, 1, 1), END)) == []
 

@@ -67,6 +67,17 @@ def test_streamed_charges_are_the_charges_in_memory(ledger, batch):
     assert shared == sorted(shared)
 
 
+def test_a_charge_dated_on_the_day_asked_is_included(ledger):
+    upto = resolve(ledger, None)
+    everything = charges_as_of(known_at(ledger, upto), AS_OF)
+    day = everything[len(everything) // 2].charge_date
+    held = charges_as_of(known_at(ledger, upto), day)
+    streamed = list(iter_charges_as_of(ledger, upto, day, tariffs_known_at(ledger, upto),
+                                       batch=3))
+    assert streamed == held
+    assert any(charge.charge_date == day for charge in streamed)
+
+
 def test_batches_hold_whole_customers_in_key_order(ledger):
     seen: list[str] = []
     for customers, subscriptions in subscriptions_by_customer(ledger, batch=2):
