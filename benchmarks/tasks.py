@@ -166,23 +166,13 @@ def verify(app) -> dict[str, Any]:
 def prove(app, count: str) -> dict[str, Any]:
     """Proofs of ``count`` documents spread over the log, each timed on its own."""
     from commands.audit import check_proof, prove_document, registered_verifiers
-
-    numbers = [f"F-2029-{n:06d}" for n in range(1, 10**6)]
-    last = app.recorder.positions_of("document:F-2029-000001")
-    if not last:
-        return {"error": "no document"}
     from commands.verification import document_entry
 
-    # Find how many invoices exist by halving, without reading them all.
-    lo, hi = 1, len(numbers)
-    while lo < hi:
-        middle = (lo + hi + 1) // 2
-        if app.recorder.positions_of(f"document:{numbers[middle - 1]}"):
-            lo = middle
-        else:
-            hi = middle - 1
+    lo = _invoice_count(app)
+    if not lo:
+        return {"error": "no document"}
     wanted = int(count)
-    chosen = [numbers[(i * lo) // wanted] for i in range(wanted)]
+    chosen = [f"F-2029-{1 + (i * lo) // wanted:06d}" for i in range(wanted)]
     verifier = registered_verifiers(app)[0]
     timings = []
     for number in chosen:
