@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from datetime import date
 from decimal import Decimal
 from itertools import groupby
 from typing import Any
 
 import attrs
+import orjson
 from eventsourcing.persistence import IntegrityError
 
-from commands.unit_of_work import record
+from commands.provenance import metadata
 from eventstore.app import LedgerApplication
 from ledger.categories import category
 from ledger.customer import Customer
@@ -66,6 +69,17 @@ class Skipped:
 def _missing_references(year: int, missing: list[str]) -> str:
     return (f"the {' and '.join(missing)} that Chorus Pro requires for {year} is missing "
             "(set_billing_references)")
+
+
+def _cannot_invoice(customer: Customer, year: int) -> str | None:
+    """Why the customer cannot be sent an invoice for charges of ``year`` (``None``: it can)."""
+    missing = customer.references_for(year).missing()
+    if missing:
+        return _missing_references(year, missing)
+    if not customer.address:
+        return ("the buyer has no postal address, which an invoice must carry "
+                "(update_customer with an address)")
+    return None
 
 
 @attrs.frozen
@@ -168,13 +182,12 @@ def _retrying(attempt: Callable[[], Any]) -> Any:
         except IntegrityError:
             continue  # another writer issued documents meanwhile: start again from fresh state
     raise LedgerError(
-        "other billing runs kept taking the next invoice numbers; this run stopped (what it "
-        "had already saved stays issued) — run it again to continue")
+        "other billing runs kept taking the next invoice numbers; this run stopped and "
+        "nothing of it was stored — run it again once they have finished")
 
 
-#: Documents issued between two saves of a billing run: memory stays bounded however many
-#: documents a run issues (each save continues the numbering; a run stopped half-way is
-#: continued by running it again).
+#: Documents issued between two saves of a billing run, inside its one transaction: memory
+#: stays bounded however many documents a run issues, and the run is still all or nothing.
 BATCH = 2000
 
 
@@ -182,7 +195,8 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
          on_subscription: Callable[[], None] | None = None, *, in_advance: bool = False,
          dry_run: bool = False, format: int = FORMAT,
          note: dict[str, Any] | None = None, keep_documents: bool = True,
-         on_issued: Callable[[dict[str, Any]], None] | None = None) -> BillingReport:
+         on_issued: Callable[[dict[str, Any]], None] | None = None,
+         also: Callable[[BillingReport], Iterable[Any]] | None = None) -> BillingReport:
     """Invoice every charge dated on or before ``through`` that no invoice holds yet.
 
     One invoice per customer and charge date, numbered in series F of the issue
@@ -194,18 +208,20 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
     derived from the log up to one position, recorded with each document, so that it
     can be derived again from exactly that history.
 
-    The log is read one subscription at a time and documents are saved every
-    :data:`BATCH`: ``on_issued`` is called with each document once it is saved (or, in a dry
-    run, built), and ``keep_documents=False`` keeps none of them in the report.
+    The run is one transaction: every document is stored, or none (a failure half-way, or
+    another writer taking the next numbers first, leaves the log as it was). The log is read
+    one subscription at a time and documents are saved every :data:`BATCH` inside that
+    transaction, and spooled to a temporary file: ``on_issued`` is called with each document
+    once the transaction is committed (in a dry run, once all are built), so that nothing is
+    shown as issued that was not; ``keep_documents=False`` keeps none of them in the report.
+    ``also``: more aggregates to save in the same transaction, from the run's report (an HTTP
+    request's idempotency record).
 
     ``format``: of the documents (``ledger.invoicing.FORMAT``); an earlier one only
     reproduces how documents were issued before, for tests of the history they left.
     """
     def group_of(charge: Charge) -> tuple[bool, str]:
         return document_group(charge) if format >= 2 else (False, "")
-
-    kept: list[dict[str, Any]] = []
-    totals = {"count": 0, "amount": Decimal("0.00")}
 
     def attempt() -> BillingReport:
         upto = app.position()
@@ -229,56 +245,62 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
         due.sort(key=lambda c: (c.charge_date, c.customer, group_of(c), c.key))
         customers = customers_known_at(app, upto, only={c.customer for c in due}) \
             if due else {}
-        batch: list[dict[str, Any]] = []
         skipped: dict[tuple[str, str], Skipped] = {}
+        kept: list[dict[str, Any]] = []
+        count, total, pending = 0, Decimal("0.00"), 0
+        common = metadata("bill", by, **(note or {}))
+        with tempfile.TemporaryFile() as spool:
+            with nullcontext() if dry_run else app.session() as session:
 
-        def flush() -> None:
-            if batch and not dry_run:
-                with lean():
-                    record(app, invoicing, via="bill", by=by, **(note or {}))
-            for document in batch:
-                totals["count"] += 1
-                totals["amount"] += Decimal(document["total_ht"])
-                if on_issued is not None:
-                    on_issued(document)
-                if keep_documents:
-                    kept.append(document)
-            batch.clear()
+                def save() -> None:
+                    nonlocal pending
+                    if pending and session is not None:
+                        with lean():
+                            session.save(invoicing, metadata=common)
+                    pending = 0
 
-        for (charge_date, key, _), group in groupby(
-                due, key=lambda c: (c.charge_date, c.customer, group_of(c))):
-            group = list(group)
-            customer = customers.get(key)
-            if customer is None:
-                raise LedgerError(f"customer {key!r} of a charge is not registered")
-            reason = None
-            missing = customer.references_for(charge_date.year).missing()
-            if missing:
-                reason = _missing_references(charge_date.year, missing)
-            elif not customer.address:
-                reason = ("the buyer has no postal address, which an invoice must carry "
-                          "(update_customer with an address)")
-            if reason is not None:
-                previous = skipped.get((key, reason))
-                amount = sum((c.amount for c in group), Decimal("0.00"))
-                skipped[(key, reason)] = Skipped(
-                    key, reason, len(group) + (previous.charges if previous else 0),
-                    amount + (previous.amount if previous else Decimal("0.00")))
-                continue
-            document = build_document(
-                kind=INVOICE, number=invoicing.next_number(INVOICE, issued_on),
-                issued_on=issued_on, seller=seller,
-                buyer=buyer_snapshot(customer, charge_date.year, format),
-                lines=[charge_line(c, format) for c in group], format=format,
-            )
-            with lean():
-                invoicing.issue(document, basis_position=upto)
-            batch.append(document)
-            if len(batch) >= BATCH:
-                flush()
-        flush()
-        return BillingReport(tuple(kept), tuple(skipped.values()), later, later_amount,
-                             dry_run, totals["count"], totals["amount"])
+                for (charge_date, key, _), group in groupby(
+                        due, key=lambda c: (c.charge_date, c.customer, group_of(c))):
+                    group = list(group)
+                    customer = customers.get(key)
+                    if customer is None:
+                        raise LedgerError(f"customer {key!r} of a charge is not registered")
+                    reason = _cannot_invoice(customer, charge_date.year)
+                    if reason is not None:
+                        previous = skipped.get((key, reason))
+                        amount = sum((c.amount for c in group), Decimal("0.00"))
+                        skipped[(key, reason)] = Skipped(
+                            key, reason, len(group) + (previous.charges if previous else 0),
+                            amount + (previous.amount if previous else Decimal("0.00")))
+                        continue
+                    document = build_document(
+                        kind=INVOICE, number=invoicing.next_number(INVOICE, issued_on),
+                        issued_on=issued_on, seller=seller,
+                        buyer=buyer_snapshot(customer, charge_date.year, format),
+                        lines=[charge_line(c, format) for c in group], format=format,
+                    )
+                    with lean():
+                        invoicing.issue(document, basis_position=upto)
+                    count += 1
+                    total += Decimal(document["total_ht"])
+                    if on_issued is not None:
+                        spool.write(orjson.dumps(document) + b"\n")
+                    if keep_documents:
+                        kept.append(document)
+                    pending += 1
+                    if pending >= BATCH:
+                        save()
+                save()
+                report = BillingReport(tuple(kept), tuple(skipped.values()), later, later_amount,
+                                       dry_run, count, total)
+                if session is not None and also is not None:
+                    session.save(*also(report), metadata=common)
+            # Committed (or, in a dry run, all built): now the documents may be shown.
+            if on_issued is not None:
+                spool.seek(0)
+                for line in spool:
+                    on_issued(orjson.loads(line))
+        return report
 
     return _retrying(attempt)
 

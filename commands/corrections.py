@@ -3,6 +3,7 @@ notes and new invoices that set them right, and their causes (late news)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -214,11 +215,14 @@ def reissue_proposal(app: LedgerApplication, number_: str) -> Proposal:
 
 
 def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_on: date, *,
-                     reissue: bool = False, note: dict[str, Any] | None = None
+                     reissue: bool = False, note: dict[str, Any] | None = None,
+                     also: Callable[[list[dict[str, Any]]], Iterable[Any]] | None = None
                      ) -> list[dict[str, Any]]:
     """Issue the credit note of a proposal and, where something is still due, new invoices
-    (one per VAT scope and budget section). ``reissue``: the proposal is to credit invoice
-    ``proposal_id`` and invoice its charges again (:func:`reissue_proposal`)."""
+    (one per VAT scope and budget section), in one transaction. ``reissue``: the proposal is to
+    credit invoice ``proposal_id`` and invoice its charges again (:func:`reissue_proposal`).
+    ``also``: more aggregates to save in the same transaction, from the documents issued (an
+    HTTP request's idempotency record)."""
     if not by.strip():
         raise LedgerError("say who applies the correction (--by NAME)")
 
@@ -267,7 +271,8 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
                 with lean():
                     invoicing.issue(replacement, basis_position=upto)
                 issued.append(replacement)
-        record(app, invoicing, via="corrections apply", by=by, **(note or {}))
+        record(app, invoicing, *(also(issued) if also is not None else ()),
+               via="corrections apply", by=by, **(note or {}))
         return issued
 
     return _retrying(attempt)

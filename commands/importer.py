@@ -152,7 +152,8 @@ def _file_lines(handle, digest: hashlib._Hash) -> Iterator[tuple[int, bytes]]:
 def _apply(app: LedgerApplication, lines: Iterable[tuple[int, bytes]], source: str,
            on_line: Callable[[], None] | None, by: str | None,
            origin: dict[str, str] | None, via: str = "import",
-           extra: dict[str, Any] | None = None) -> ImportReport:
+           extra: dict[str, Any] | None = None,
+           also: Callable[[ImportReport], Iterable[Any]] | None = None) -> ImportReport:
     """Pass 2: fields and rules, in one write transaction; rolled back if any line is bad."""
     errors = _Errors()
     applied = skipped = events = count = 0
@@ -209,7 +210,10 @@ def _apply(app: LedgerApplication, lines: Iterable[tuple[int, bytes]], source: s
         if errors.total:
             raise errors.reject(source)  # the session rolls back: nothing is stored
         events += _flush(uow, common, source)
-    return ImportReport(source, applied, skipped, events, count)
+        report = ImportReport(source, applied, skipped, events, count)
+        if also is not None:
+            session.save(*also(report), metadata=common)
+    return report
 
 
 def _flush(uow: UnitOfWork, common: dict, source: str) -> int:
@@ -230,6 +234,7 @@ def import_lines(
     origin: dict[str, str] | None = None,
     via: str = "import",
     extra: dict[str, Any] | None = None,
+    also: Callable[[ImportReport], Iterable[Any]] | None = None,
 ) -> ImportReport:
     """Apply one command per line. Either every line is applied (or skipped as already applied)
     and stored in one transaction, or :class:`ImportRejected` lists the bad lines and nothing is
@@ -238,7 +243,9 @@ def import_lines(
     A line whose ``id`` was already applied with the same content is skipped; the
     same ``id`` with other content is a bad line. Every entry records who imported it
     (``by``), from which file (``origin``: name and SHA-256), and its command id and line;
-    ``via`` and ``extra`` (a reason, a comment, an idempotency key) say through what.
+    ``via`` and ``extra`` (a reason, a comment, an idempotency key) say through what;
+    ``also`` gives more aggregates to save in the same transaction, from the report (an HTTP
+    request's idempotency record).
     """
     numbered = [(number, text.encode("utf-8")) for number, text in enumerate(lines, start=1)]
     errors = _Errors()
@@ -247,7 +254,7 @@ def import_lines(
         raise errors.reject(source)
     if origin is None and source != "<input>":
         origin = {"file": Path(source).name}
-    return _apply(app, numbered, source, on_line, by, origin, via, extra)
+    return _apply(app, numbered, source, on_line, by, origin, via, extra, also)
 
 
 def import_file(

@@ -336,17 +336,26 @@ def test_a_run_that_loses_the_race_retries_from_fresh_state(store, app, apply, m
 
 
 def test_a_long_run_is_saved_in_batches_and_keeps_no_document(ledger, apply, monkeypatch):
-    """Documents are saved every BATCH and handed over once saved; the report can keep none."""
+    """Documents are saved every BATCH inside the run's one transaction and handed over once it
+    is committed; the report can keep none."""
     from commands import billing
+    from eventstore.app import Session
 
     apply(register("kerbrat"), sign("kerbrat.fr", "kerbrat", extra_gb_packs=[10, 20]),
           activate("kerbrat.fr"))
     monkeypatch.setattr(billing, "BATCH", 2)
-    saved_positions, handed = [], []
+    saves, handed, positions = [], [], []
+    real_save = Session.save
+
+    def counting_save(self, *objs, **kwargs):
+        saves.append(len(real_save(self, *objs, **kwargs)))
+        return saves[-1]
+    monkeypatch.setattr(Session, "save", counting_save)
+    before = ledger.position()
 
     def on_issued(document):
         handed.append(document["number"])
-        saved_positions.append(ledger.position())  # it is in the log when handed over
+        positions.append(ledger.position())  # committed when handed over
 
     report = bill(ledger, D("2026-12-31"), D("2027-01-05"), keep_documents=False,
                   on_issued=on_issued)
@@ -354,7 +363,33 @@ def test_a_long_run_is_saved_in_batches_and_keeps_no_document(ledger, apply, mon
     assert report.total == sum(Decimal(d["total_ht"])
                                for d in invoicing_state(ledger).documents.values())
     assert handed == numbers(ledger)  # gapless, in order, across the saves
-    assert len(set(saved_positions)) >= 3  # more than one save
+    assert len(saves) >= 3  # more than one save …
+    assert set(positions) == {before + sum(saves)}  # … all committed before any is shown
+
+
+def test_a_run_that_fails_half_way_stores_nothing(ledger, apply, monkeypatch):
+    """A billing run is all or nothing: a failure after some batches were saved in its
+    transaction rolls them back, and nothing is handed over as issued."""
+    from commands import billing
+
+    apply(register("kerbrat"), sign("kerbrat.fr", "kerbrat", extra_gb_packs=[10, 20]),
+          activate("kerbrat.fr"))
+    monkeypatch.setattr(billing, "BATCH", 2)
+    real_build, built = billing.build_document, []
+
+    def failing_build(**kwargs):
+        built.append(kwargs["number"])
+        if len(built) == 4:  # two batches saved already
+            raise RuntimeError("disk full")
+        return real_build(**kwargs)
+    monkeypatch.setattr(billing, "build_document", failing_build)
+    before, handed = ledger.position(), []
+    with pytest.raises(RuntimeError, match="disk full"):
+        bill(ledger, D("2026-12-31"), D("2027-01-05"), on_issued=handed.append)
+    assert ledger.position() == before and numbers(ledger) == [] and handed == []
+    monkeypatch.setattr(billing, "build_document", real_build)
+    report = bill(ledger, D("2026-12-31"), D("2027-01-05"))
+    assert numbers(ledger)[0] == "F-2027-000001" and report.count == len(numbers(ledger)) >= 5
 
 
 def test_corrections_of_one_customer_read_its_documents_only(app, apply, monkeypatch):
