@@ -179,7 +179,7 @@ def test_a_key_in_flight_is_refused(tmp_path, monkeypatch):
     in process, with the first request held until the second has been answered."""
     import asyncio
 
-    import web.api as api_module
+    import web.writes as api_module
     from ledger.access import Access
     from web.api import create_app, new_token, token_hash
 
@@ -214,6 +214,48 @@ def test_a_key_in_flight_is_refused(tmp_path, monkeypatch):
     first, second = asyncio.run(scenario())
     assert problem(second, 409)["type"].endswith("idempotency-in-flight")
     assert first.status_code == 422  # processed once released (no such domain)
+
+
+def test_a_write_and_its_idempotency_record_are_one_transaction(tmp_path, monkeypatch):
+    """If the answer cannot be recorded, the write is not stored either: a retry with the same
+    key applies the commands then (not "already applied" with nothing recorded for the key)."""
+    import asyncio
+
+    import web.writes as api_module
+    from ledger.access import Access
+    from tests.conftest import siret
+    from web.api import create_app, new_token, token_hash
+
+    store = str(tmp_path / "ledger.sqlite3")
+    ledger(store, "tariff", "adopt", str(MEGALIS_2026))
+    secret = new_token()
+    app = create_app(store)
+    access = Access()
+    access.create("t1", "clerk", "clerk", token_hash(secret))
+    app.state.ledger.app.save(access)
+    position = app.state.ledger.app.position()
+    real_request = api_module.ApiRequest
+
+    def unrecordable(**fields):
+        raise OSError("no space left on device")
+
+    body = command("plouha.fr", siret=siret(4242))
+
+    async def send():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await http.post("/commands", json=body,
+                                   headers={"Authorization": f"Bearer {secret}",
+                                            "Idempotency-Key": "k1"})
+
+    monkeypatch.setattr(api_module, "ApiRequest", unrecordable)
+    assert asyncio.run(send()).status_code == 500
+    assert app.state.ledger.app.position() == position  # the commands were rolled back
+    monkeypatch.setattr(api_module, "ApiRequest", real_request)
+    retried = asyncio.run(send())
+    assert retried.status_code == 201 and retried.json()["applied"] == 1
+    replayed = asyncio.run(send())
+    assert replayed.json() == retried.json() and replayed.headers["Idempotent-Replayed"] == "true"
 
 
 def test_billing_runs_and_corrections(served):

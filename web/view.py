@@ -56,7 +56,7 @@ def page(name: str, **context: Any) -> HTMLResponse:
 
 
 def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
-    from web.api import Problem
+    from web.responses import Problem
 
     def viewer(request: Request) -> tuple[str, str] | RedirectResponse:
         try:

@@ -1,0 +1,199 @@
+"""The HTTP API's writes: ``POST /commands``, ``/billing-runs``, ``/corrections/{id}/apply``.
+
+Each is the same service as its CLI command, one transaction, and idempotent: every write needs
+an ``Idempotency-Key``; the first successful answer is recorded in the write's own transaction
+(``api.request_answered``) and replayed for a repeat with the same key and the same request.
+"""
+
+import hashlib
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any
+
+import orjson
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import Response
+
+from ledger.access import ApiRequest, request_id
+from web.responses import Problem, json_answer
+
+#: Given a write's answer (status, body), the idempotency record to save in the write's own
+#: transaction (none for a failure or a dry run, which are not replayed).
+Remember = Callable[[int, Any], list[Any]]
+
+
+def add_write_routes(api: FastAPI, ledger: Any, Writer: Any) -> None:
+    """The write routes, for the server's ``ledger`` and its writers' dependency ``Writer``
+    (no ``from __future__ import annotations`` here: FastAPI reads these routes' annotations)."""
+
+    async def _idempotent(request: Request, key: str | None, who: tuple[str, str],
+                          work: Callable[[bytes, Remember], tuple[int, Any]]) -> Response:
+        if not key:
+            raise Problem(400, "Idempotency-Key required", "every write needs an "
+                          "Idempotency-Key header (a unique value per operation, reused when "
+                          "it is retried)", "idempotency-key-missing")
+        if len(key) > 255:
+            raise Problem(400, "Bad request", "Idempotency-Key: at most 255 characters",
+                          "bad-request")
+        body = await request.body()
+        fingerprint = hashlib.sha256(request.method.encode() + b" " +
+                                     request.url.path.encode() + b"\n" + body).hexdigest()
+        with ledger.flight_lock:
+            if key in ledger.in_flight:
+                raise Problem(409, "In flight", "a request with this Idempotency-Key is being "
+                              "processed: retry later", "idempotency-in-flight")
+            ledger.in_flight.add(key)
+        try:
+            import anyio
+
+            return await anyio.to_thread.run_sync(
+                lambda: _answer(ledger, key, fingerprint, request, body, work))
+        finally:
+            with ledger.flight_lock:
+                ledger.in_flight.discard(key)
+
+    Key = Annotated[str | None, Header(alias="Idempotency-Key")]
+    Actor = Annotated[str | None, Header(alias="Ledger-Actor")]
+    Reason = Annotated[str | None, Header(alias="Ledger-Reason")]
+    Comment = Annotated[str | None, Header(alias="Ledger-Comment")]
+
+    @api.post("/commands", tags=["writes"], status_code=201)
+    async def post_commands(request: Request, who: Writer, idempotency_key: Key = None,
+                            actor: Actor = None, reason: Reason = None,
+                            comment: Comment = None) -> Response:
+        """One command (a JSON object) or a JSON Lines body (`application/x-ndjson`), all or
+        nothing, exactly as `ledger import`."""
+        from commands.importer import import_lines
+
+        def answer(report) -> tuple[int, Any]:
+            return 201, {"applied": report.applied, "already_applied": report.skipped,
+                         "events": report.events}
+
+        def work(body: bytes, remember: Remember) -> tuple[int, Any]:
+            lines = _command_lines(request.headers.get("content-type", ""), body)
+            return answer(import_lines(
+                ledger.app, lines, source="the request", by=actor or who[0],
+                origin={"file": "POST /commands"}, via="api",
+                extra=_note(who, reason, comment, idempotency_key),
+                also=lambda report: remember(*answer(report))))
+        return await _idempotent(request, idempotency_key, who, work)
+
+    @api.post("/billing-runs", tags=["writes"], status_code=201)
+    async def post_billing_run(request: Request, who: Writer, idempotency_key: Key = None,
+                               actor: Actor = None, reason: Reason = None,
+                               comment: Comment = None) -> Response:
+        """`ledger bill`: `{"through": "2027-03-31", "issue_date": …, "in_advance": false,
+        "dry_run": false}`."""
+        from commands.billing import bill
+
+        def answer(report) -> tuple[int, Any]:
+            return (200 if report.dry_run else 201), {
+                "dry_run": report.dry_run,
+                "issued": [{"number": d["number"], "customer": d["buyer"]["customer"],
+                            "total_ht": d["total_ht"]} for d in report.issued],
+                "skipped": [{"customer": s.customer, "reason": s.reason} for s in
+                            report.skipped]}
+
+        def work(body: bytes, remember: Remember) -> tuple[int, Any]:
+            data = _object(body, {"through", "issue_date", "in_advance", "dry_run"})
+            through = _date(data, "through", required=True)
+            issued_on = _date(data, "issue_date") or date.today()
+            return answer(bill(ledger.app, through, issued_on, by=actor or who[0],
+                               in_advance=bool(data.get("in_advance", False)),
+                               dry_run=bool(data.get("dry_run", False)),
+                               note=_note(who, reason, comment, idempotency_key),
+                               also=lambda report: remember(*answer(report))))
+        return await _idempotent(request, idempotency_key, who, work)
+
+    @api.post("/corrections/{proposal}/apply", tags=["writes"], status_code=201)
+    async def post_correction(proposal: str, request: Request, who: Writer,
+                              idempotency_key: Key = None, actor: Actor = None,
+                              reason: Reason = None, comment: Comment = None) -> Response:
+        """`ledger corrections apply ID`: `{"issue_date": …}`."""
+        from commands.corrections import apply_correction
+
+        def answer(issued: list[dict[str, Any]]) -> tuple[int, Any]:
+            return 201, {"issued": [{"number": d["number"], "kind": d["kind"],
+                                     "total_ht": d["total_ht"]} for d in issued]}
+
+        def work(body: bytes, remember: Remember) -> tuple[int, Any]:
+            data = _object(body, {"issue_date"}) if body.strip() else {}
+            return answer(apply_correction(
+                ledger.app, proposal, actor or who[0], _date(data, "issue_date") or date.today(),
+                note=_note(who, reason, comment, idempotency_key),
+                also=lambda issued: remember(*answer(issued))))
+        return await _idempotent(request, idempotency_key, who, work)
+
+
+def _note(who: tuple[str, str], reason: str | None, comment: str | None,
+          key: str | None) -> dict[str, Any]:
+    return {k: v for k, v in {"token": who[0], "reason": reason, "comment": comment,
+                              "idempotency_key": key}.items() if v}
+
+
+def _answer(ledger: Any, key: str, fingerprint: str, request: Request, body: bytes,
+            work: Callable[[bytes, Remember], tuple[int, Any]]) -> Response:
+    """Replay the answer recorded for ``key``, or do the work and record its answer with it:
+    the write and its idempotency record are committed together or not at all."""
+
+    def remember(status: int, answer: Any) -> list[Any]:
+        if status >= 300 or (isinstance(answer, dict) and answer.get("dry_run")):
+            return []
+        return [ApiRequest(key=key, fingerprint=fingerprint, method=request.method,
+                           path=request.url.path, status=status, body=answer)]
+
+    with ledger.lock:
+        previous: ApiRequest | None = ledger.app.aggregate(request_id(key))
+        if previous is not None:
+            if previous.fingerprint != fingerprint:
+                raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used "
+                              "for another request (method, path or body)",
+                              "idempotency-key-reused")
+            return json_answer(previous.body, ledger.app.position(), previous.status,
+                         {"Idempotent-Replayed": "true"})
+        status, answer = work(body, remember)
+        return json_answer(answer, ledger.app.position(), status)
+
+
+def _command_lines(content_type: str, body: bytes) -> list[str]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Problem(400, "Bad request", "the body is not UTF-8", "bad-request") from None
+    if not text.strip():
+        raise Problem(400, "Bad request", "no command in the body", "bad-request")
+    if "ndjson" in content_type or "jsonl" in content_type:
+        return text.split("\n")
+    return [text.strip().replace("\n", " ")]
+
+
+def _object(body: bytes, keys: set[str]) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError:
+        raise Problem(400, "Bad request", "the body is not a JSON object", "bad-request") \
+            from None
+    if not isinstance(data, dict):
+        raise Problem(400, "Bad request", "the body is not a JSON object", "bad-request")
+    unknown = sorted(set(data) - keys)
+    if unknown:
+        raise Problem(422, "Invalid request", f"unknown field {unknown[0]!r} (expected "
+                      f"{', '.join(sorted(keys))})", "invalid-request")
+    return data
+
+
+def _date(data: dict[str, Any], name: str, required: bool = False) -> date | None:
+    from ledger.dates import parse_iso_date
+
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise Problem(422, "Invalid request", f"{name} is required (YYYY-MM-DD)",
+                          "invalid-request")
+        return None
+    try:
+        return parse_iso_date(value)
+    except (ValueError, TypeError) as error:
+        raise Problem(422, "Invalid request", f"{name}: {error}", "invalid-request") from None
+
+
