@@ -16,15 +16,11 @@ from typing import Any
 
 import attrs
 import orjson
-from stdnum import exceptions as stdnum_errors
-from stdnum import iban as stdnum_iban
-from stdnum.eu import vat as stdnum_vat
 
+from commands import fields
 from ledger.categories import valid_kind
 from ledger.customer import valid_category, valid_customer_key, valid_siret
-from ledger.dates import parse_iso_date
 from ledger.errors import InvalidCommand
-from ledger.subscription import valid_domain
 
 
 @attrs.frozen
@@ -127,182 +123,56 @@ Command = (RegisterCustomer | UpdateCustomer | SetBillingReferences | RegisterOp
 
 # Field parsers: take the JSON value, return the typed value or raise ValueError/TypeError.
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected non-empty text, got {_show(value)}")
-    if len(value) > 200:
-        raise ValueError("text longer than 200 characters")
-    return value.strip()
-
-
-def _string(check: Callable[[str], str]) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        if not isinstance(value, str):
-            raise TypeError(f"expected text, got {_show(value)}")
-        return check(value.strip())
-
-    return parse
-
-
-def _whole(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected a whole number, got {_show(value)}")
-    return value
-
-
-def _population(value: Any) -> int:
-    number = _whole(value)
-    if number < 1:
-        raise ValueError(f"expected at least 1 inhabitant, got {number}")
-    return number
-
-
-def _gigabytes(value: Any) -> int:
-    gb = _whole(value)
-    if gb < 1:
-        raise ValueError(f"expected a number of GB (at least 1), got {gb}")
-    return gb
-
-
-def _packs(value: Any) -> tuple[int, ...]:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a list of pack sizes such as [10, 20], got {_show(value)}")
-    packs = []
-    for item in value:
-        packs.append(_gigabytes(item))
-    return tuple(packs)
-
-
-def _nonempty_packs(value: Any) -> tuple[int, ...]:
-    packs = _packs(value)
-    if not packs:
-        raise ValueError("at least one pack is needed")
-    return packs
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {_show(value)}")
-    return value
-
-
-def _year(value: Any) -> int:
-    year = _whole(value)
-    if not 2000 <= year <= 2100:
-        raise ValueError(f"expected a year such as 2027, got {year}")
-    return year
-
-
-def _optional_text(value: Any) -> str | None:
-    return None if value is None else _text(value)
-
-
-_ADDRESS_FIELDS = {"line1": True, "line2": False, "postcode": True, "city": True}
-
-
-def _address(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise TypeError('expected {"line1": …, "postcode": …, "city": …}')
-    unknown = sorted(set(value) - set(_ADDRESS_FIELDS))
-    if unknown:
-        raise ValueError(f"unknown address field {', '.join(unknown)} "
-                         f"(expected {', '.join(_ADDRESS_FIELDS)})")
-    address = {}
-    for name, required in _ADDRESS_FIELDS.items():
-        if name not in value:
-            if required:
-                raise ValueError(f"address needs {name}")
-            continue
-        address[name] = _text(value[name])
-    if not re.fullmatch(r"\d{5}", address["postcode"]):
-        raise ValueError(f"postcode must have 5 digits, got {address['postcode']!r}")
-    return address
-
-
-def _iban(value: Any) -> str:
-    text = _text(value)
-    try:
-        return stdnum_iban.validate(text)
-    except stdnum_errors.ValidationError:
-        raise ValueError(f"{text!r} is not a valid IBAN") from None
-
-
-def _vat_number(value: Any) -> str:
-    text = _text(value)
-    try:
-        return stdnum_vat.validate(text)
-    except stdnum_errors.ValidationError:
-        raise ValueError(f"{text!r} is not a valid intra-community VAT number "
-                         "(FR and 11 characters: FR + key + SIREN)") from None
-
-
-def _payment_days(value: Any) -> int:
-    days = _whole(value)
-    if not 0 <= days <= 90:
-        raise ValueError(f"expected a number of days from 0 to 90, got {days}")
-    return days
-
-
-def _date(value: Any) -> date:
-    return parse_iso_date(value)
-
-
-def _show(value: Any) -> str:
-    shown = orjson.dumps(value).decode()
-    return shown if len(shown) <= 40 else shown[:37] + "..."
-
-
-_domain = _string(lambda text: valid_domain(text.lower()))
 
 # type → (message class, {field: (parser, required)})
 SCHEMAS: dict[str, tuple[type, dict[str, tuple[Callable[[Any], Any], bool]]]] = {
     "register_customer": (
         RegisterCustomer,
         {
-            "customer": (_string(valid_customer_key), True),
-            "name": (_text, True),
-            "siret": (_string(valid_siret), True),
-            "category": (_string(valid_category), True),
-            "population": (_population, True),
-            "address": (_address, False),
-            "kind": (_string(lambda t: t), False),
-            "member": (_flag, False),
-            "member_communes": (_population, False),
+            "customer": (fields.string(valid_customer_key), True),
+            "name": (fields.some_text, True),
+            "siret": (fields.string(valid_siret), True),
+            "category": (fields.string(valid_category), True),
+            "population": (fields.population, True),
+            "address": (fields.address, False),
+            "kind": (fields.string(lambda t: t), False),
+            "member": (fields.flag, False),
+            "member_communes": (fields.population, False),
         },
     ),
     "update_customer": (
         UpdateCustomer,
         {
-            "customer": (_string(valid_customer_key), True),
-            "name": (_text, False),
-            "address": (_address, False),
-            "population": (_population, False),
-            "kind": (_string(lambda t: t), False),
-            "member": (_flag, False),
-            "member_communes": (_population, False),
+            "customer": (fields.string(valid_customer_key), True),
+            "name": (fields.some_text, False),
+            "address": (fields.address, False),
+            "population": (fields.population, False),
+            "kind": (fields.string(lambda t: t), False),
+            "member": (fields.flag, False),
+            "member_communes": (fields.population, False),
         },
     ),
     "set_billing_references": (
         SetBillingReferences,
         {
-            "customer": (_string(valid_customer_key), True),
-            "year": (_year, True),
-            "code_service": (_optional_text, False),
-            "engagement_number": (_optional_text, False),
-            "code_service_required": (_flag, False),
-            "engagement_required": (_flag, False),
+            "customer": (fields.string(valid_customer_key), True),
+            "year": (fields.year, True),
+            "code_service": (fields.optional_text, False),
+            "engagement_number": (fields.optional_text, False),
+            "code_service_required": (fields.flag, False),
+            "engagement_required": (fields.flag, False),
         },
     ),
     "register_operator": (
         RegisterOperator,
         {
-            "name": (_text, True),
-            "siret": (_string(valid_siret), True),
-            "address": (_address, True),
-            "vat_number": (_vat_number, False),
-            "iban": (_iban, False),
-            "payment_days": (_payment_days, False),
-            "payment_terms": (_text, False),
+            "name": (fields.some_text, True),
+            "siret": (fields.string(valid_siret), True),
+            "address": (fields.address, True),
+            "vat_number": (fields.vat_number, False),
+            "iban": (fields.iban, False),
+            "payment_days": (fields.payment_days, False),
+            "payment_terms": (fields.some_text, False),
         },
     ),
     "set_helios_profile": (
@@ -315,29 +185,30 @@ SCHEMAS: dict[str, tuple[type, dict[str, tuple[Callable[[Any], Any], bool]]]] = 
     "sign_order": (
         SignOrder,
         {
-            "order": (_text, True),
-            "customer": (_string(valid_customer_key), True),
-            "domain": (_domain, True),
-            "storage_gb": (_gigabytes, True),
-            "extra_gb_packs": (_packs, False),
-            "signed_on": (_date, True),
-            "received_on": (_date, True),
+            "order": (fields.some_text, True),
+            "customer": (fields.string(valid_customer_key), True),
+            "domain": (fields.domain, True),
+            "storage_gb": (fields.gigabytes, True),
+            "extra_gb_packs": (fields.pack_sizes, False),
+            "signed_on": (fields.iso_date, True),
+            "received_on": (fields.iso_date, True),
         },
     ),
-    "activate": (Activate, {"domain": (_domain, True), "activated_on": (_date, True)}),
+    "activate": (Activate, {"domain": (fields.domain, True),
+                            "activated_on": (fields.iso_date, True)}),
     "add_storage": (
         AddStorage,
         {
-            "order": (_text, True),
-            "domain": (_domain, True),
-            "extra_gb_packs": (_nonempty_packs, True),
-            "signed_on": (_date, True),
-            "received_on": (_date, True),
+            "order": (fields.some_text, True),
+            "domain": (fields.domain, True),
+            "extra_gb_packs": (fields.nonempty_packs, True),
+            "signed_on": (fields.iso_date, True),
+            "received_on": (fields.iso_date, True),
         },
     ),
     "request_termination": (
         RequestTermination,
-        {"domain": (_domain, True), "received_on": (_date, True)},
+        {"domain": (fields.domain, True), "received_on": (fields.iso_date, True)},
     ),
 }
 
@@ -396,23 +267,23 @@ def parse_line(text: str) -> ParsedLine:
         raise InvalidCommand("missing field 'type'")
     if kind not in SCHEMAS:
         raise InvalidCommand(
-            f"unknown command type {_show(kind)} (expected one of {', '.join(SCHEMAS)})"
+            f"unknown command type {fields.shown(kind)} (expected one of {', '.join(SCHEMAS)})"
         )
-    message_class, fields = SCHEMAS[kind]
+    message_class, expected = SCHEMAS[kind]
     if "id" not in raw:
         raise InvalidCommand("missing field 'id'")
     values: dict[str, Any] = {}
     try:
-        values["id"] = _text(raw["id"])
+        values["id"] = fields.some_text(raw["id"])
     except (ValueError, TypeError) as error:
         raise InvalidCommand(f"field 'id': {error}") from None
-    unknown = sorted(set(raw) - set(fields) - {"id", "type"})
+    unknown = sorted(set(raw) - set(expected) - {"id", "type"})
     if unknown:
         raise InvalidCommand(
             f"unknown field {', '.join(repr(u) for u in unknown)} for {kind} "
-            f"(expected {', '.join(fields)})"
+            f"(expected {', '.join(expected)})"
         )
-    for name, (parse, required) in fields.items():
+    for name, (parse, required) in expected.items():
         if name not in raw:
             if required:
                 raise InvalidCommand(f"missing field {name!r} for {kind}")
