@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                                               args.clients, args.domains)
         print(json.dumps(results["stores"]["sqlite"]), flush=True)
     if args.postgres:
-        from eventstore import postgres as pgstore
+        from eventstore import postgres_schema as pgstore
         from eventstore.app import store_config
 
         operator = f"load{uuid.uuid4().hex[:8]}"

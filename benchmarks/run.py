@@ -114,7 +114,7 @@ class Stores:
             store = (str(path), None)
         else:
             from eventstore.app import store_config
-            from eventstore.postgres import init_operator, writer_role
+            from eventstore.postgres_schema import init_operator, writer_role
 
             operator = f"bench_{os.getpid()}_{self.count}"
             config = store_config(self.postgres, operator)

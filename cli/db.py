@@ -34,7 +34,7 @@ def run_db(args: argparse.Namespace) -> int:
         print(f"SQLite store {config.location} ready: positions, recorded times and leaf hashes "
               "set by the writer; UPDATE, DELETE and out-of-order INSERT refused by triggers.")
         return 0
-    from eventstore import postgres
+    from eventstore import postgres_schema as postgres
 
     for line in postgres.init_operator(config):
         print(line)
