@@ -20,7 +20,8 @@ from commands.corrections import apply_correction, proposals
 from commands.importer import ImportRejected, import_lines
 from exports.explain import etat_liquidatif, explain_document
 from exports.invoice_pdf import facturx_pdf
-from exports.pes import talon, xsd_errors
+from exports.pes import xsd_errors
+from exports.pes_asap import talon
 from exports.pes_check import check
 from exports.pes_export import export_pes, treasury_state
 from ledger.errors import LedgerError
