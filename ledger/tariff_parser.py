@@ -6,14 +6,28 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ledger.categories import valid_selector
+from ledger.tariff_eligibility import (
+    parse_eligibility,
+    parse_offers,
+)
+from ledger.tariff_values import (
+    STORED_TEXT,
+    Fail,
+    decimal_amount,
+    failer,
+    optional_bool,
+    optional_date,
+    optional_text,
+    positive_int,
+    required_text,
+    split_amount,
+)
 from ledger.tariffs import (
     BOUNDS,
     BUDGETS,
@@ -23,9 +37,6 @@ from ledger.tariffs import (
     VAT_CATEGORIES,
     Band,
     CatalogueError,
-    Condition,
-    Eligibility,
-    Offer,
     PriceLine,
     Schedule,
     Split,
@@ -43,9 +54,6 @@ SCHEDULE_KEYS = frozenset({
     "id", "operator", "operator_name", "title", "deliberation", "effective_from",
     "effective_until", "currency", "default_vat", "lines", "notes", "source", "offers",
 })
-CONDITION_KEYS = frozenset({"categories", "population_min", "population_max",
-                             "workstations_min", "workstations_max"})
-
 
 
 # Parsing (strict) ------------------------------------------------------------------------------
@@ -89,21 +97,6 @@ def plain_document(value: Any) -> Any:
     return value
 
 
-Fail = Callable[[str], Any]
-
-
-def _failer(source: str, line: str | None, prefix: str = "") -> Fail:
-    def fail(problem: str):
-        raise CatalogueError(source, line, prefix + problem)
-
-    return fail
-
-
-#: While reading a document stored by an earlier version (plain JSON: amounts and dates as
-#: text), text is read as a number or a date; a TOML file must use TOML's own types.
-_STORED_TEXT: ContextVar[bool] = ContextVar("stored_text", default=False)
-
-
 def parse_schedule(document: Mapping[str, Any], source: str | None = None,
                    stored: bool = False) -> Schedule:
     """Validate a catalogue document (a TOML file's content) and build the schedule.
@@ -111,35 +104,35 @@ def parse_schedule(document: Mapping[str, Any], source: str | None = None,
     ``stored``: the document is the plain JSON form an earlier version recorded on adoption
     (amounts and dates as text); only replay of such history passes it.
     """
-    token = _STORED_TEXT.set(stored)
+    token = STORED_TEXT.set(stored)
     try:
         return _parse_schedule(document, source)
     finally:
-        _STORED_TEXT.reset(token)
+        STORED_TEXT.reset(token)
 
 
 def _parse_schedule(document: Mapping[str, Any], source: str | None) -> Schedule:
     source = source or str(document.get("source", "<catalogue>"))
-    fail = _failer(source, None)
+    fail = failer(source, None)
     if not isinstance(document, Mapping):
         fail("a catalogue is a TOML table")
     unknown = sorted(set(document) - SCHEDULE_KEYS)
     if unknown:
         fail(f"unknown key(s) {', '.join(unknown)}")
-    schedule_id = _required_text(document, "id", fail)
-    operator = _required_text(document, "operator", fail)
+    schedule_id = required_text(document, "id", fail)
+    operator = required_text(document, "operator", fail)
     deliberation = document.get("deliberation")
     if not isinstance(deliberation, Mapping):
         fail("missing [deliberation] table with reference and date")
     unknown = sorted(set(deliberation) - {"reference", "date"})
     if unknown:
         fail(f"[deliberation]: unknown key(s) {', '.join(unknown)} (expected reference, date)")
-    reference = _required_text(deliberation, "reference", _failer(source, None, "deliberation."))
-    deliberation_date = _optional_date(deliberation, "date", fail)
-    effective_from = _optional_date(document, "effective_from", fail)
+    reference = required_text(deliberation, "reference", failer(source, None, "deliberation."))
+    deliberation_date = optional_date(deliberation, "date", fail)
+    effective_from = optional_date(document, "effective_from", fail)
     if effective_from is None:
         fail("missing effective_from (a date such as 2026-01-01)")
-    effective_until = _optional_date(document, "effective_until", fail)
+    effective_until = optional_date(document, "effective_until", fail)
     if effective_until is not None and effective_until < effective_from:
         fail(f"effective_until {effective_until} is before effective_from {effective_from}")
     currency = document.get("currency", "EUR")
@@ -149,8 +142,8 @@ def _parse_schedule(document: Mapping[str, Any], source: str | None) -> Schedule
     if default_vat not in VAT_CATEGORIES:
         fail(f"default_vat must be one of {', '.join(VAT_CATEGORIES)}")
     for key in ("operator_name", "title"):
-        _optional_text(document, key, fail)
-    offers = _parse_offers(document.get("offers", []), source)
+        optional_text(document, key, fail)
+    offers = parse_offers(document.get("offers", []), source)
     raw_lines = document.get("lines")
     if not isinstance(raw_lines, list) or not raw_lines:
         fail("no [[lines]]: a schedule needs at least one price line")
@@ -161,10 +154,10 @@ def _parse_schedule(document: Mapping[str, Any], source: str | None) -> Schedule
             fail(f"line #{position} is not a table")
         line = _parse_line(raw, source, position, default_vat)
         if line.id in seen:
-            _failer(source, line.id)("the same line id appears twice")
+            failer(source, line.id)("the same line id appears twice")
         seen.add(line.id)
         if line.offer is not None and line.offer not in {o.id for o in offers} and offers:
-            _failer(source, line.id)(f"offer {line.offer!r} is not one of the [[offers]]")
+            failer(source, line.id)(f"offer {line.offer!r} is not one of the [[offers]]")
         lines.append(line)
     notes = document.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
@@ -180,100 +173,15 @@ def _parse_schedule(document: Mapping[str, Any], source: str | None) -> Schedule
     )
 
 
-def _required_text(table: Mapping[str, Any], key: str, fail: Fail) -> str:
-    value = table.get(key)
-    if not isinstance(value, str) or not value.strip():
-        fail(f"missing {key} (text)")
-    return value.strip()
-
-
-def _optional_text(table: Mapping[str, Any], key: str, fail: Fail) -> str | None:
-    value = table.get(key)
-    if value is not None and not isinstance(value, str):
-        fail(f"{key} must be text (got {value!r})")
-    return value
-
-
-def _optional_bool(table: Mapping[str, Any], key: str, fail: Fail) -> bool:
-    value = table.get(key, False)
-    if not isinstance(value, bool):
-        fail(f"{key} must be true or false (got {value!r})")
-    return value
-
-
-def _optional_int(table: Mapping[str, Any], key: str, fail: Fail, minimum: int = 0
-                  ) -> int | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        fail(f"{key} must be a whole number ≥ {minimum} (got {value!r})")
-    return value
-
-
-def _optional_date(table: Mapping[str, Any], key: str, fail: Fail) -> date | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if not _STORED_TEXT.get():
-            fail(f"{key} must be a date such as 2026-01-01, written without quotes "
-                 f"(got {value!r})")
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            fail(f"{key} must be a date such as 2026-01-01 (got {value!r})")
-    if isinstance(value, datetime) or not isinstance(value, date):
-        fail(f"{key} must be a date such as 2026-01-01 (got {value!r})")
-    return value
-
-
-def _decimal(value: Any, what: str, fail: Fail) -> Decimal:
-    if isinstance(value, (bool, float)):
-        fail(f"{what} must be a decimal number, not {value!r}")
-    if isinstance(value, str) and not _STORED_TEXT.get():
-        fail(f"{what} is not a number: {value!r} (write amounts without quotes, e.g. 10.00)")
-    try:
-        number = Decimal(str(value)) if isinstance(value, (int, str)) else value
-    except InvalidOperation:
-        fail(f"{what} is not a number: {value!r}")
-    if not isinstance(number, Decimal) or not number.is_finite():
-        fail(f"{what} is not a number: {value!r}")
-    if number < 0:
-        fail(f"negative price {number} for {what}")
-    return number
-
-
-def _split(value: Any, what: str, fail: Fail) -> Split:
-    if isinstance(value, Mapping):
-        unknown = sorted(set(value) - {"member", "non_member"})
-        if unknown:
-            fail(f"{what}: unknown key(s) {', '.join(unknown)} (use member and non_member)")
-        if "member" not in value and "non_member" not in value:
-            fail(f"missing amount for {what}")
-        member = _decimal(value["member"], f"{what}.member", fail) if "member" in value else None
-        non_member = (_decimal(value["non_member"], f"{what}.non_member", fail)
-                      if "non_member" in value else None)
-        return Split(member, non_member)
-    amount = _decimal(value, what, fail)
-    return Split(amount, amount)
-
-
-def _positive_int(value: Any, what: str, fail: Fail) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        fail(f"{what} must be a whole number ≥ 1 (got {value!r})")
-    return value
-
-
 def _parse_line(raw: Mapping[str, Any], source: str, position: int, default_vat: str) -> PriceLine:
     line_id = raw.get("id")
     if not isinstance(line_id, str) or not line_id.strip():
-        _failer(source, None)(f"line #{position} has no id")
-    fail = _failer(source, line_id)
+        failer(source, None)(f"line #{position} has no id")
+    fail = failer(source, line_id)
     unknown = sorted(set(raw) - LINE_KEYS)
     if unknown:
         fail(f"unknown key(s) {', '.join(unknown)}")
-    label = _required_text(raw, "label", fail)
+    label = required_text(raw, "label", fail)
     shape = raw.get("shape")
     if shape not in SHAPES:
         fail(f"unknown shape {shape!r} (shapes are {', '.join(SHAPES)})")
@@ -282,7 +190,7 @@ def _parse_line(raw: Mapping[str, Any], source: str, position: int, default_vat:
         fail(f"timing must be one of {', '.join(TIMINGS)} (got {timing!r})")
     years = raw.get("years")
     if timing == "multi_year":
-        years = _positive_int(years, "years", fail)
+        years = positive_int(years, "years", fail)
     elif years is not None:
         fail("years is only for timing = \"multi_year\"")
     vat = raw.get("vat", default_vat)
@@ -293,7 +201,7 @@ def _parse_line(raw: Mapping[str, Any], source: str, position: int, default_vat:
     params: dict[str, Split] = {}
     for name in sorted(required | optional):
         if name in raw:
-            params[name] = _split(raw[name], name, fail)
+            params[name] = split_amount(raw[name], name, fail)
         elif name in required:
             fail(f"missing amount for {name!r} (shape {shape})")
     misplaced = sorted(name for name in set(raw) & AMOUNT_PARAMS
@@ -318,25 +226,25 @@ def _parse_line(raw: Mapping[str, Any], source: str, position: int, default_vat:
         fail("tiers only apply to shape graduated")
     commitment = raw.get("commitment_years")
     if commitment is not None:
-        commitment = _positive_int(commitment, "commitment_years", fail)
+        commitment = positive_int(commitment, "commitment_years", fail)
     volume = raw.get("volume_gb")
     if volume is not None:
-        volume = _positive_int(volume, "volume_gb", fail)
+        volume = positive_int(volume, "volume_gb", fail)
     locked = raw.get("locked_years")
     if locked is not None:
-        locked = _positive_int(locked, "locked_years", fail)
+        locked = positive_int(locked, "locked_years", fail)
         if timing != "yearly":
             fail("locked_years (a price fixed for N years) is for a yearly line")
     offered_to = raw.get("offered_to", "all")
     if offered_to not in OFFERED_TO:
         fail(f"offered_to must be one of {', '.join(OFFERED_TO)} (got {offered_to!r})")
-    available_from = _optional_date(raw, "available_from", fail)
-    available_until = _optional_date(raw, "available_until", fail)
+    available_from = optional_date(raw, "available_from", fail)
+    available_until = optional_date(raw, "available_until", fail)
     if available_from and available_until and available_until < available_from:
         fail(f"available_until {available_until} is before available_from {available_from}")
     for key in ("section", "vat_reason", "offer", "component", "unit", "quantity_basis",
                 "note", "vat_reason_code"):
-        _optional_text(raw, key, fail)
+        optional_text(raw, key, fail)
     budget = raw.get("budget", "fonctionnement")
     if budget not in BUDGETS:
         fail(f"budget must be one of {', '.join(BUDGETS)} (got {budget!r})")
@@ -355,8 +263,8 @@ def _parse_line(raw: Mapping[str, Any], source: str, position: int, default_vat:
         section=str(raw.get("section", "")), params=params, bands=bands, tiers=tiers,
         years=years, commitment_years=commitment,
         vat_reason=raw.get("vat_reason"),
-        first_year_free=_optional_bool(raw, "first_year_free", fail),
-        price_includes_vat=_optional_bool(raw, "price_includes_vat", fail),
+        first_year_free=optional_bool(raw, "first_year_free", fail),
+        price_includes_vat=optional_bool(raw, "price_includes_vat", fail),
         eligibility=parse_eligibility(raw.get("eligibility"), fail),
         offered_to=offered_to, available_from=available_from, available_until=available_until,
         offer=raw.get("offer"), component=raw.get("component"), volume_gb=volume,
@@ -389,11 +297,11 @@ def _parse_bands(raw: Any, fail: Fail) -> tuple[Band, ...]:
                  "(missing amount)")
         if "fixed" in item and "rate" not in item:
             fail(f"band #{n}: a fixed part goes with a rate (else write amount)")
-        amount = _split(fixed, f"band #{n} amount", fail) if fixed is not None else None
-        rate = _split(item["rate"], f"band #{n} rate", fail) if "rate" in item else None
+        amount = split_amount(fixed, f"band #{n} amount", fail) if fixed is not None else None
+        rate = split_amount(item["rate"], f"band #{n} rate", fail) if "rate" in item else None
         if "multiplier" in item and rate is None:
             fail(f"band #{n}: multiplier applies to a rate")
-        multiplier = _decimal(item.get("multiplier", 1), f"band #{n} multiplier", fail)
+        multiplier = decimal_amount(item.get("multiplier", 1), f"band #{n} multiplier", fail)
         bands.append(Band(low, high, amount, rate, multiplier))
     bands.sort(key=lambda b: b.low)
     for before, after in itertools.pairwise(bands):
@@ -420,74 +328,9 @@ def _parse_tiers(raw: Any, fail: Fail) -> tuple[Tier, ...]:
         if up_to is not None and (isinstance(up_to, bool) or not isinstance(up_to, int)
                                   or up_to <= previous):
             fail(f"tier #{n}: up_to must be a whole number above {previous}")
-        tiers.append(Tier(up_to, _split(item["unit_price"], f"tier #{n} unit_price", fail)))
+        tiers.append(Tier(up_to, split_amount(item["unit_price"], f"tier #{n} unit_price", fail)))
         previous = up_to or previous
     return tuple(tiers)
-
-
-def _parse_condition(raw: Any, fail: Fail, where: str) -> Condition:
-    if not isinstance(raw, Mapping):
-        fail(f"{where} must be a table")
-    unknown = sorted(set(raw) - CONDITION_KEYS)
-    if unknown:
-        fail(f"{where}: unknown key(s) {', '.join(unknown)} (expected "
-             f"{', '.join(sorted(CONDITION_KEYS))})")
-    categories = raw.get("categories", [])
-    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
-        fail(f"{where}.categories must be a list of categories such as [\"commune\", "
-             "\"epci:ca\"]")
-    for selector in categories:
-        try:
-            valid_selector(selector)
-        except ValueError as error:
-            fail(f"{where}.categories: {error}")
-    bounds = {key: _optional_int(raw, key, _failer_prefix(fail, f"{where}."))
-              for key in sorted(CONDITION_KEYS - {"categories"})}
-    for fact in ("population", "workstations"):
-        low, high = bounds[f"{fact}_min"], bounds[f"{fact}_max"]
-        if low is not None and high is not None and low > high:
-            fail(f"{where}: {fact}_min {low} is above {fact}_max {high}")
-    return Condition(tuple(categories), **bounds)
-
-
-def _failer_prefix(fail: Fail, prefix: str) -> Fail:
-    return lambda problem: fail(prefix + problem)
-
-
-def parse_eligibility(raw: Any, fail: Fail) -> Eligibility:
-    """``{categories = […], population_max = …}``, or ``{any_of = [{…}, {…}]}`` for « or »."""
-    if raw is None:
-        return Eligibility()
-    if not isinstance(raw, Mapping):
-        fail("eligibility must be a table")
-    if "any_of" in raw:
-        if set(raw) != {"any_of"}:
-            fail("eligibility: any_of stands alone (put each condition inside it)")
-        options = raw["any_of"]
-        if not isinstance(options, list) or not options:
-            fail("eligibility.any_of must be a list of conditions")
-        return Eligibility(tuple(_parse_condition(c, fail, f"eligibility.any_of #{n}")
-                                 for n, c in enumerate(options, start=1)))
-    return Eligibility((_parse_condition(raw, fail, "eligibility"),))
-
-
-def _parse_offers(raw: Any, source: str) -> list[Offer]:
-    fail = _failer(source, None)
-    if not isinstance(raw, list):
-        fail("offers must be [[offers]] tables")
-    offers = []
-    for n, item in enumerate(raw, start=1):
-        if not isinstance(item, Mapping):
-            fail(f"offer #{n} is not a table")
-        unknown = sorted(set(item) - {"id", "label", "ends_on", "eligibility"})
-        if unknown:
-            fail(f"offer #{n}: unknown key(s) {', '.join(unknown)}")
-        offer_id = _required_text(item, "id", _failer(source, None, f"offer #{n}: "))
-        offer_fail = _failer(source, None, f"offer {offer_id!r}: ")
-        offers.append(Offer(offer_id, str(item.get("label", "")),
-                            _optional_date(item, "ends_on", offer_fail),
-                            parse_eligibility(item.get("eligibility"), offer_fail)))
-    return offers
 
 
 def check_no_same_day(schedules: list[Schedule], new: Schedule) -> None:
