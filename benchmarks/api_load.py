@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(results["stores"]["sqlite"]), flush=True)
     if args.postgres:
         from eventstore import postgres_schema as pgstore
-        from eventstore.app import store_config
+        from eventstore.config import store_config
 
         operator = f"load{uuid.uuid4().hex[:8]}"
         config = store_config(args.postgres, operator)

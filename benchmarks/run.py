@@ -113,7 +113,7 @@ class Stores:
             shutil.copyfile(self.seed, path)
             store = (str(path), None)
         else:
-            from eventstore.app import store_config
+            from eventstore.config import store_config
             from eventstore.postgres_schema import init_operator, writer_role
 
             operator = f"bench_{os.getpid()}_{self.count}"

@@ -26,7 +26,8 @@ def _version(package: str) -> str:
 
 
 def run_db(args: argparse.Namespace) -> int:
-    from eventstore.app import open_store, store_config
+    from eventstore.app import open_store
+    from eventstore.config import store_config
 
     config = store_config(*store_options(args))
     if config.kind == "sqlite":
@@ -76,7 +77,8 @@ def doctor_report(config, app) -> dict[str, object]:
 
 def run_doctor(args: argparse.Namespace) -> int:
     from cli.output import print_json
-    from eventstore.app import open_store, store_config
+    from eventstore.app import open_store
+    from eventstore.config import store_config
 
     config = store_config(*store_options(args))
     report = doctor_report(config, open_store(config, create=False))

@@ -149,7 +149,7 @@ def _add_own(commands: _Commands, common: argparse.ArgumentParser) -> None:
 def run_import(args: argparse.Namespace) -> int:
     from cli.output import progress
     from commands.importer import import_file
-    from eventstore.app import store_config
+    from eventstore.config import store_config
 
     app = open_ledger(args, create=True)
     total = None

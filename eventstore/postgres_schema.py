@@ -148,6 +148,6 @@ def create_operator(config_env: dict[str, str], schema: str) -> list[str]:
 
 def init_operator(config: Any) -> list[str]:
     """What ``ledger db init`` does for one operator (``config``: a PostgreSQL
-    :class:`eventstore.app.StoreConfig` reached with an administrator's URL). Safe to run again.
+    :class:`eventstore.config.StoreConfig` reached with an administrator's URL). Safe to run again.
     Returns what was done, for the user."""
     return create_operator(config.env, config.schema)

@@ -105,7 +105,7 @@ def need_postgres() -> None:
 def postgres_operator(monkeypatch) -> tuple[str, str]:
     """A fresh operator schema initialised with `ledger db init`; returns (writer URL, operator)."""
     from eventstore import postgres_schema as pgstore
-    from eventstore.app import store_config
+    from eventstore.config import store_config
 
     operator = f"t{uuid.uuid4().hex[:12]}"
     config = store_config(POSTGRES_ADMIN, operator)

@@ -188,7 +188,7 @@ def test_a_raw_insert_by_the_writer_is_refused_or_caught(audited, backend):
     if backend == "postgres":
         import psycopg
 
-        from eventstore.app import store_config
+        from eventstore.config import store_config
 
         # The writer role may only append through ledger_append: a raw row is refused.
         config = store_config(audited.raw.store)

@@ -10,7 +10,8 @@ import pytest
 from cli.db import doctor_report
 from cli.main import main
 from commands.billing import bill, invoicing_state
-from eventstore.app import open_store, store_config
+from eventstore.app import open_store
+from eventstore.config import store_config
 from ledger.errors import StoreError
 from projections.charges import charges_as_of
 from projections.history import known_at
