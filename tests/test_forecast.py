@@ -12,8 +12,8 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from cli.forecast import plot_revenue
 from cli.main import main
+from exports.budget import plot_revenue
 from projections.charges import charges_as_of
 from projections.forecast import accrual_rows, forecast_charges, group, month_bounds
 from projections.history import known_at
