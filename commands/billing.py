@@ -84,7 +84,7 @@ def _cannot_invoice(customer: Customer, year: int) -> str | None:
 
 @attrs.frozen
 class BillingReport:
-    """What a run issued (or, in a dry run, would issue), whom it skipped, what it left for later."""
+    """What a run issued (or, in a dry run, would issue), whom it skipped, what it left."""
 
     issued: tuple[dict[str, Any], ...]
     skipped: tuple[Skipped, ...]

@@ -82,7 +82,7 @@ class UnitOfWork:
         return self._loaded[aggregate_id]
 
     def prefetch(self, ids: list[UUID]) -> None:
-        """Learn in bulk which of ``ids`` do not exist yet, so that looking them up costs nothing."""
+        """Learn in bulk which of ``ids`` do not exist yet, so that looking them up is free."""
         unknown = [i for i in dict.fromkeys(ids) if i not in self._loaded]
         present = self.reader.existing_ids(unknown)
         for aggregate_id in unknown:
@@ -108,12 +108,11 @@ class UnitOfWork:
         """The domain an order form reference was already recorded for, if any."""
         if order in self._orders:
             return self._orders[order]
-        for position in self.reader.positions_of(f"order:{order}"):
-            entry = self.reader.entry(position)
-            if entry is not None:
-                subscription = self.reader.aggregate(subscription_id_of(entry))
-                return subscription.domain if subscription is not None else "?"
-        return None
+        entry = self._first_entry(f"order:{order}")
+        if entry is None:
+            return None
+        subscription = self.reader.aggregate(subscription_id_of(entry))
+        return subscription.domain if subscription is not None else "?"
 
     def use_order(self, order: str, domain: str) -> None:
         self._orders[order] = domain
@@ -122,10 +121,15 @@ class UnitOfWork:
         """The customer key already registered with this SIRET, if any."""
         if siret in self._sirets:
             return self._sirets[siret]
-        for position in self.reader.positions_of(f"siret:{siret}"):
+        entry = self._first_entry(f"siret:{siret}")
+        return self.app.mapper.fields(entry)["key"] if entry is not None else None
+
+    def _first_entry(self, ref: str) -> Any:
+        """The first entry recorded under an index reference (``order:…``, ``siret:…``)."""
+        for position in self.reader.positions_of(ref):
             entry = self.reader.entry(position)
             if entry is not None:
-                return self.app.mapper.fields(entry)["key"]
+                return entry
         return None
 
     def receipt(self, command_id: str) -> CommandReceipt | None:

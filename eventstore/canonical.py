@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,3 +85,16 @@ def entry_bytes(*, position: int, recorded_at: str, aggregate_id: str, aggregate
 def leaf_hash(entry: bytes) -> bytes:
     """RFC 9162 leaf hash: SHA-256 of 0x00 followed by the entry's bytes."""
     return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def entry_metadata(common: dict[str, Any], own: dict[tuple[Any, int], dict[str, Any]]
+                   ) -> Callable[[Any], bytes]:
+    """The canonical metadata of each entry a write appends: the write's ``common`` metadata
+    (who, through what, from which file) and, where the entry has some, its ``own`` (the command
+    and line that made it), keyed by (aggregate id, version)."""
+    shared = canonical_json(common)
+
+    def of(stored: Any) -> bytes:
+        extra = own.get((stored.originator_id, stored.originator_version))
+        return canonical_json({**common, **extra}) if extra else shared
+    return of

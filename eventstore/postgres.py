@@ -30,7 +30,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
-from eventstore.canonical import canonical_json, format_time
+from eventstore.canonical import entry_metadata, format_time
 from eventstore.log import FORMAT, LogEntry, LogFormatError, PendingEntry, StoreBusy, StoreReadOnly
 from eventstore.postgres_schema import (
     LOG,
@@ -328,9 +328,7 @@ class PostgresSession:
                metadata: dict[str, Any] | None = None,
                event_metadata: dict[tuple[UUID, int], dict[str, Any]] | None = None
                ) -> list[int]:
-        common = metadata or {}
-        extra = event_metadata or {}
-        shared = canonical_json(common)
+        metadata_of = entry_metadata(metadata or {}, event_metadata or {})
         positions: list[int] = []
         for start in range(0, len(stored_events), self.log.INSERT_CHUNK):
             chunk = stored_events[start:start + self.log.INSERT_CHUNK]
@@ -338,8 +336,7 @@ class PostgresSession:
             for number, stored in enumerate(chunk, start=1):
                 refs += stored.refs
                 items += [number] * len(stored.refs)
-                own = extra.get((stored.originator_id, stored.originator_version))
-                metas.append(canonical_json({**common, **own}) if own else shared)
+                metas.append(metadata_of(stored))
             try:
                 first = self.conn.execute(self.log._append, (
                     [s.originator_id for s in chunk], [s.originator_version for s in chunk],

@@ -27,7 +27,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.sqlite import SQLiteDatastore
 
-from eventstore.canonical import canonical_json, entry_bytes, format_time, leaf_hash, parse_time
+from eventstore.canonical import entry_bytes, entry_metadata, format_time, leaf_hash, parse_time
 from eventstore.log import FORMAT, LogEntry, LogFormatError, PendingEntry, StoreBusy, StoreReadOnly
 
 LOG, REFS, TREE, META = "ledger_log", "ledger_refs", "ledger_tree", "ledger_meta"
@@ -376,17 +376,14 @@ class SQLiteSession:
                metadata: dict[str, Any] | None = None,
                event_metadata: dict[tuple[UUID, int], dict[str, Any]] | None = None
                ) -> list[int]:
-        common = metadata or {}
-        extra = event_metadata or {}
-        shared = canonical_json(common)
+        metadata_of = entry_metadata(metadata or {}, event_metadata or {})
         recorded_at = self._recorded_at
         rows, refs, positions = [], [], []
         position = self._position
         for stored in stored_events:
             position += 1
             aggregate = str(stored.originator_id)
-            own = extra.get((stored.originator_id, stored.originator_version))
-            meta = canonical_json({**common, **own}) if own else shared
+            meta = metadata_of(stored)
             leaf = leaf_hash(entry_bytes(
                 position=position, recorded_at=recorded_at, aggregate_id=aggregate,
                 aggregate_version=stored.originator_version, event=stored.topic,
