@@ -174,12 +174,8 @@ def test_commands_are_all_or_nothing_and_idempotent(served):
         assert registered["actor"] == "Mme Riou"
 
 
-def test_a_key_in_flight_is_refused(tmp_path, monkeypatch):
-    """While the first request with a key is being processed, a second one gets 409. Tested
-    in process, with the first request held until the second has been answered."""
-    import asyncio
-
-    import web.writes as api_module
+def in_process(tmp_path):
+    """An API app on a new store with the barème, served in this process, and a clerk's token."""
     from ledger.access import Access
     from web.api import create_app, new_token, token_hash
 
@@ -190,6 +186,17 @@ def test_a_key_in_flight_is_refused(tmp_path, monkeypatch):
     access = Access()
     access.create("t1", "clerk", "clerk", token_hash(secret))
     app.state.ledger.app.save(access)
+    return app, secret
+
+
+def test_a_key_in_flight_is_refused(tmp_path, monkeypatch):
+    """While the first request with a key is being processed, a second one gets 409. Tested
+    in process, with the first request held until the second has been answered."""
+    import asyncio
+
+    import web.writes as api_module
+
+    app, secret = in_process(tmp_path)
     held, original = threading.Event(), api_module._answer
 
     def holding(*args, **kwargs):
@@ -222,17 +229,9 @@ def test_a_write_and_its_idempotency_record_are_one_transaction(tmp_path, monkey
     import asyncio
 
     import web.writes as api_module
-    from ledger.access import Access
     from tests.conftest import siret
-    from web.api import create_app, new_token, token_hash
 
-    store = str(tmp_path / "ledger.sqlite3")
-    ledger(store, "tariff", "adopt", str(MEGALIS_2026))
-    secret = new_token()
-    app = create_app(store)
-    access = Access()
-    access.create("t1", "clerk", "clerk", token_hash(secret))
-    app.state.ledger.app.save(access)
+    app, secret = in_process(tmp_path)
     position = app.state.ledger.app.position()
     real_request = api_module.ApiRequest
 
