@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from datetime import date
 from decimal import Decimal
-from itertools import groupby
+from pathlib import Path
 from typing import Any
 
 import attrs
 import orjson
 from eventsourcing.persistence import IntegrityError
 
+from commands.due_charges import DueCharges
 from commands.provenance import metadata
 from eventstore.app import LedgerApplication
 from ledger.categories import category
@@ -36,7 +37,7 @@ from projections.charges import Charge, charges_as_of, subscription_charges
 from projections.history import (
     Known,
     aggregate_known_at,
-    customers_known_at,
+    iter_customers_known_at,
     iter_subscriptions_known_at,
     tariffs_known_at,
 )
@@ -229,9 +230,18 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
         with lean():
             invoicing = invoicing_state(app)
         invoicing.check_open(issued_on)
-        invoiced = invoicing.invoiced_keys
+        with tempfile.TemporaryDirectory(prefix="ledger-bill-") as folder:
+            due = DueCharges(Path(folder) / "due.sqlite3")
+            try:
+                later, later_amount = _spool_due(due, invoicing.invoiced_keys, upto)
+                return _issue(due, invoicing, upto, seller, later, later_amount)
+            finally:
+                due.close()
+
+    def _spool_due(due: DueCharges, invoiced: set[str], upto: int) -> tuple[int, Decimal]:
+        """Spool every charge due in this run, and each buyer's snapshot; count those left
+        for a later run."""
         schedules = tariffs_known_at(app, upto)
-        due: list[Charge] = []
         later, later_amount = 0, Decimal("0.00")
         for subscription in iter_subscriptions_known_at(app, upto, on_subscription):
             for charge in subscription_charges(subscription, schedules):
@@ -241,10 +251,20 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
                     later += 1
                     later_amount += charge.amount
                     continue
-                due.append(charge)
-        due.sort(key=lambda c: (c.charge_date, c.customer, group_of(c), c.key))
-        customers = customers_known_at(app, upto, only={c.customer for c in due}) \
-            if due else {}
+                due.add(charge.charge_date.isoformat(), charge.customer, group_of(charge),
+                        charge.key, charge.amount, charge_line(charge, format))
+        needed = due.buyers_needed()
+        if needed:
+            for customer in iter_customers_known_at(app, upto):
+                for year in needed.get(customer.key, ()):
+                    reason = _cannot_invoice(customer, year)
+                    due.add_buyer(customer.key, year, None if reason else
+                                  buyer_snapshot(customer, year, format), reason)
+        return later, later_amount
+
+    def _issue(due: DueCharges, invoicing: Invoicing, upto: int, seller: dict[str, Any],
+               later: int, later_amount: Decimal) -> BillingReport:
+        """Number and save a document per group of due charges, in one transaction."""
         skipped: dict[tuple[str, str], Skipped] = {}
         kept: list[dict[str, Any]] = []
         count, total, pending = 0, Decimal("0.00"), 0
@@ -259,25 +279,21 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
                             session.save(invoicing, metadata=common)
                     pending = 0
 
-                for (charge_date, key, _), group in groupby(
-                        due, key=lambda c: (c.charge_date, c.customer, group_of(c))):
-                    group = list(group)
-                    customer = customers.get(key)
-                    if customer is None:
+                for group in due.groups():
+                    key = group.customer
+                    if group.buyer is None and group.reason is None:
                         raise LedgerError(f"customer {key!r} of a charge is not registered")
-                    reason = _cannot_invoice(customer, charge_date.year)
-                    if reason is not None:
-                        previous = skipped.get((key, reason))
-                        amount = sum((c.amount for c in group), Decimal("0.00"))
-                        skipped[(key, reason)] = Skipped(
-                            key, reason, len(group) + (previous.charges if previous else 0),
-                            amount + (previous.amount if previous else Decimal("0.00")))
+                    if group.reason is not None:
+                        previous = skipped.get((key, group.reason))
+                        skipped[(key, group.reason)] = Skipped(
+                            key, group.reason,
+                            len(group.lines) + (previous.charges if previous else 0),
+                            group.amount + (previous.amount if previous else Decimal("0.00")))
                         continue
                     document = build_document(
                         kind=INVOICE, number=invoicing.next_number(INVOICE, issued_on),
-                        issued_on=issued_on, seller=seller,
-                        buyer=buyer_snapshot(customer, charge_date.year, format),
-                        lines=[charge_line(c, format) for c in group], format=format,
+                        issued_on=issued_on, seller=seller, buyer=group.buyer,
+                        lines=group.lines, format=format,
                     )
                     with lean():
                         invoicing.issue(document, basis_position=upto)
@@ -291,8 +307,8 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
                     if pending >= BATCH:
                         save()
                 save()
-                report = BillingReport(tuple(kept), tuple(skipped.values()), later, later_amount,
-                                       dry_run, count, total)
+                report = BillingReport(tuple(kept), tuple(skipped.values()), later,
+                                       later_amount, dry_run, count, total)
                 if session is not None and also is not None:
                     session.save(*also(report), metadata=common)
             # Committed (or, in a dry run, all built): now the documents may be shown.

@@ -147,6 +147,12 @@ def customers_known_at(app: LedgerApplication, at: Horizon = None,
             if only is None or customer.key in only}
 
 
+def iter_customers_known_at(app: LedgerApplication, at: Horizon = None) -> Iterator[Customer]:
+    """Every customer known at ``at``, folded one at a time in one scan of the log (in the
+    store's order, by aggregate id)."""
+    return _aggregates(app, CUSTOMER_EVENTS, resolve(app, at))
+
+
 def count_subscriptions(app: LedgerApplication, at: Horizon = None) -> int:
     """How many subscriptions the log holds (for progress bars)."""
     upto = resolve(app, at)
