@@ -105,8 +105,27 @@ class LedgerApplication(Application):
                 for entry in self.recorder.select_events(aggregate_id, upto=upto)]
 
     def aggregate(self, aggregate_id: UUID, upto: int | None = None) -> Any:
-        """An aggregate as it stood at position ``upto``; ``None`` if it did not exist then."""
-        return fold(self.events_of(aggregate_id, upto))
+        """An aggregate as it stood at position ``upto``; ``None`` if it did not exist then.
+
+        Its entries are read and decoded a page at a time, each let go once applied: folding
+        the invoicing aggregate (one entry per document ever issued) in lean mode
+        (``ledger.invoicing.lean``) holds its numbering state, not its whole history."""
+        return fold(map(self.mapper.to_domain_event, self.entries_of(aggregate_id, upto)))
+
+    #: Entries per read when folding one aggregate.
+    PAGE = 1000
+
+    def entries_of(self, aggregate_id: UUID, upto: int | None = None) -> Iterator[LogEntry]:
+        """One aggregate's entries in version order, up to position ``upto``, read a page at a
+        time (``PAGE``): each page picks up after the last version of the one before."""
+        after = None
+        while True:
+            page = self.recorder.select_events(aggregate_id, gt=after, upto=upto,
+                                               limit=self.PAGE)
+            yield from page
+            if len(page) < self.PAGE:
+                return
+            after = page[-1].originator_version
 
     def scan(self, start: int = 1, upto: int | None = None, events=None) -> Iterator[LogEntry]:
         return self.recorder.scan(start, upto, events)

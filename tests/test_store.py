@@ -96,3 +96,28 @@ def test_every_entry_says_who_imported_it_from_which_file_and_line(app, tmp_path
     assert meta["source"] == {"file": "letters.jsonl",
                               "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     assert meta["line"] == 2 and meta["command"].startswith("t")
+
+
+def test_an_aggregate_is_folded_a_page_of_entries_at_a_time(app, apply, monkeypatch):
+    """A long history (the invoicing aggregate's) is read in pages that pick up after the last
+    version read, and folds to the same aggregate as reading it whole."""
+    from eventstore.app import fold
+    from tests.conftest import activate, add_storage
+
+    apply(register(), sign(), activate(), add_storage(extra_gb_packs=[20]),
+          add_storage(extra_gb_packs=[50]))
+    aggregate_id = subscription_id("lanvenec.fr")
+    whole = fold(app.events_of(aggregate_id))
+    pages, read = [], app.recorder.select_events
+
+    def reading(*args, **kwargs):
+        page = read(*args, **kwargs)
+        pages.append((kwargs.get("gt"), len(page)))
+        return page
+    monkeypatch.setattr(app.recorder, "select_events", reading)
+    monkeypatch.setattr(type(app), "PAGE", 2)
+    paged = app.aggregate(aggregate_id)
+    assert whole.version >= 5 and paged.version == whole.version
+    assert [after for after, _ in pages] == [None, *range(2, whole.version + 1, 2)]
+    assert sum(size for _, size in pages) == whole.version
+    assert vars(paged) == vars(whole)
