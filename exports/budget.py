@@ -37,7 +37,7 @@ def budget_rows(app: LedgerApplication, charges: Iterable, categories: dict[str,
     docs/forecast.md (nature and fonction from the Hélios profile's imputations)."""
     from exports.pes_export import treasury_state
     from ledger.money import format_amount
-    from ledger.treasury import PESRefused, imputation_for
+    from ledger.titres import PESRefused, imputation_for
 
     profile = treasury_state(app).profile
     totals: dict[tuple[str, ...], Decimal] = {}

@@ -53,7 +53,8 @@ from exports.pes_fields import (
     tiers_codes,
     truncated,
 )
-from ledger.treasury import DEPENSE, RECETTE, TitreLine, natpce, titre_lines
+from ledger.titres import TitreLine, natpce, titre_lines
+from ledger.treasury import DEPENSE, RECETTE
 
 NS_ALLER = "http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/aller"
 SCHEMA = Path(__file__).parent / "schemas" / "pes-v5.17" / "PES_V2" / "Rev0" / "PES_Aller.xsd"
@@ -344,7 +345,7 @@ def _mandats(flow: etree._Element, bordereau: Mapping[str, Any],
                          attachments[number]))
         _etat(info, number, f"mandat {piece['id_pce']}", "003", ctx, uid[:-2], attached)
         for group in lines[number]:
-            from ledger.treasury import imputation_for
+            from ledger.titres import imputation_for
 
             imputation = imputation_for(group.lines[0], depense["imputations"], number)
             ldp = el(node_piece, "LigneDePiece")

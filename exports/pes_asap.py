@@ -24,7 +24,7 @@ from exports.pes_fields import (
     truncated,
 )
 from ledger.categories import category as category_of
-from ledger.treasury import TitreLine
+from ledger.titres import TitreLine
 
 
 def numero_facture(number: str) -> str:
@@ -74,7 +74,7 @@ def info_tiers_facture(parent: etree._Element, *, id_tiers: str | None, cat: str
 
 
 def line_vats(group: TitreLine) -> list[int]:
-    from ledger.treasury import allocate
+    from ledger.titres import allocate
 
     return allocate(group.vat_cents, [int(Decimal(line["amount"]) * 100)
                                       for line in group.lines])
