@@ -106,31 +106,32 @@ def set_helios_profile(cmd: SetHeliosProfile, uow: UnitOfWork) -> None:
         uow.add(treasury)
 
 
-def _check_order_reference(order: str, domain: str, uow: UnitOfWork) -> None:
-    """An order form reference identifies what is charged: it is never recorded twice."""
-    other = uow.order_domain(order)
+def _order_form(cmd: SignOrder | AddStorage, uow: UnitOfWork) -> dict[str, Any]:
+    """What every order form gives the subscription (a signature or added storage), once its
+    reference is checked: an order form reference identifies what is charged, so it is never
+    recorded twice."""
+    other = uow.order_domain(cmd.order)
     if other is not None:
-        where = "for this domain" if other == domain else f"for domain {other!r}"
+        where = "for this domain" if other == cmd.domain else f"for domain {other!r}"
         raise BusinessRuleViolation(
-            f"order form {order} is already recorded {where}: each order form has its own "
+            f"order form {cmd.order} is already recorded {where}: each order form has its own "
             "reference (it identifies what is charged)")
+    return {"schedules": uow.schedules(), "order": cmd.order,
+            "extra_gb_packs": cmd.extra_gb_packs, "signed_on": cmd.signed_on,
+            "received_on": cmd.received_on}
+
+
+def _recorded(cmd: SignOrder | AddStorage, subscription: Subscription, uow: UnitOfWork) -> None:
+    uow.use_order(cmd.order, cmd.domain)
+    uow.add(subscription)
 
 
 def sign_order(cmd: SignOrder, uow: UnitOfWork) -> None:
-    _check_order_reference(cmd.order, cmd.domain, uow)
+    form = _order_form(cmd, uow)
     customer = _existing_customer(cmd.customer, uow)
     subscription = uow.subscription(cmd.domain) or Subscription(domain=cmd.domain)
-    subscription.sign_order(
-        customer=customer,
-        schedules=uow.schedules(),
-        order=cmd.order,
-        storage_gb=cmd.storage_gb,
-        extra_gb_packs=cmd.extra_gb_packs,
-        signed_on=cmd.signed_on,
-        received_on=cmd.received_on,
-    )
-    uow.use_order(cmd.order, cmd.domain)
-    uow.add(subscription)
+    subscription.sign_order(customer=customer, storage_gb=cmd.storage_gb, **form)
+    _recorded(cmd, subscription, uow)
 
 
 def _existing_subscription(domain: str, uow: UnitOfWork) -> Subscription:
@@ -148,16 +149,8 @@ def activate(cmd: Activate, uow: UnitOfWork) -> None:
 
 def add_storage(cmd: AddStorage, uow: UnitOfWork) -> None:
     subscription = _existing_subscription(cmd.domain, uow)
-    _check_order_reference(cmd.order, cmd.domain, uow)
-    subscription.add_storage(
-        schedules=uow.schedules(),
-        order=cmd.order,
-        extra_gb_packs=cmd.extra_gb_packs,
-        signed_on=cmd.signed_on,
-        received_on=cmd.received_on,
-    )
-    uow.use_order(cmd.order, cmd.domain)
-    uow.add(subscription)
+    subscription.add_storage(**_order_form(cmd, uow))
+    _recorded(cmd, subscription, uow)
 
 
 def request_termination(cmd: RequestTermination, uow: UnitOfWork) -> None:
