@@ -4,7 +4,7 @@ a log checked in one pass, in memory that does not grow with the log (docs/audit
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -29,14 +29,19 @@ from eventstore.verify import Failure, LogChecker
 from ledger.audit import Audit
 from ledger.events import REGISTRY
 from ledger.invoicing import SERIES, Invoicing, closing_totals, digest
+from projections.charges import subscription_charges
+from projections.history import customers_of, subscriptions_by_customer, tariffs_known_at
 
 INVOICE_ISSUED = REGISTRY.name_of(Invoicing, "InvoiceIssued")
 CREDIT_NOTE_ISSUED = REGISTRY.name_of(Invoicing, "CreditNoteIssued")
 PERIOD_CLOSED = REGISTRY.name_of(Invoicing, "PeriodClosed")
 KEY_REGISTERED = REGISTRY.name_of(Audit, "KeyRegistered")
 CHECKPOINT_RECORDED = REGISTRY.name_of(Audit, "CheckpointRecorded")
-#: A billing run with more documents than this is checked with one scan of the log.
+#: A billing run with more documents than this is checked with one pass over the log's
+#: subscriptions, a batch of customers at a time (:func:`whole_basis_batches`).
 WHOLE_BASIS = 50
+#: Subscriptions read at a time when checking a billing run's documents.
+BATCH = 2000
 
 
 # Verification ---------------------------------------------------------------------------------
@@ -73,7 +78,6 @@ class _Document:
     basis: int
     refers_to: str | None = None
     total_ht: str = "0.00"
-    keys: tuple[str, ...] = ()  # the charge keys of its lines
     customer: str = ""
 
 
@@ -133,9 +137,7 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
                     entry.id, entry.topic, document["number"], document.get("kind", "?"),
                     document["issued_on"], digest(document) == fields["digest"],
                     fields["basis_position"], document.get("refers_to"),
-                    document.get("total_ht", "0.00"),
-                    tuple(line["key"] for line in document["lines"]),
-                    document["buyer"]["customer"]))
+                    document.get("total_ht", "0.00"), document["buyer"]["customer"]))
     failures += checker.failures
     size = checker.size
     good = {0}
@@ -229,24 +231,52 @@ def _check_documents(app: LedgerApplication, documents: list[_Document]) -> list
         return {"document": fields["document"], "digest": fields["digest"]}
 
     for position, group in by_basis.items():
-        whole = len(group) > WHOLE_BASIS
-        basis = Basis(app, position, whole=whole,
-                      keys={k for item in group for k in item.keys} if whole else None,
-                      customers={item.customer for item in group} if whole else None)
-        for item in group:
-            recorded = read(item.position)
-            originals = {}
-            if item.refers_to in positions:
-                originals[item.refers_to] = read(positions[item.refers_to])["document"]
-            try:
-                again = rederive(app, recorded["document"], basis, originals)
-            except Exception as error:  # noqa: BLE001 - a damaged history can break anything
-                failures.append(Failure(item.position, item.event, f"{item.number}"
-                                        f" cannot be derived again: {error or type(error).__name__}"))
-                continue
-            if digest(again) != recorded["digest"]:
-                failures.append(Failure(item.position, item.event, _difference(
-                    recorded["document"], again, position)))
+        batches = whole_basis_batches(app, position, group) if len(group) > WHOLE_BASIS \
+            else [(Basis(app, position), group)]
+        for basis, items in batches:
+            failures += _rederived(app, basis, items, read, positions)
+    return failures
+
+
+def whole_basis_batches(app: LedgerApplication, position: int, group: list[_Document]
+                        ) -> Iterator[tuple[Basis, list[_Document]]]:
+    """The documents of one billing run (``group``, derived from ``position``) with what they
+    are derived from, a batch of customers at a time: their subscriptions read together, their
+    charges derived, the batch let go before the next — memory follows a batch, not the run."""
+    by_customer: dict[str, list[_Document]] = defaultdict(list)
+    for item in group:
+        by_customer[item.customer].append(item)
+    schedules = tariffs_known_at(app, position)
+    for customers, subscriptions in subscriptions_by_customer(app, position, batch=BATCH,
+                                                             only=set(by_customer)):
+        charges = {charge.key: charge for subscription in subscriptions
+                   for charge in subscription_charges(subscription, schedules)
+                   if charge.customer in customers}
+        yield (Basis.of_batch(app, position, charges, customers_of(app, customers, position)),
+               [item for customer in sorted(customers) for item in by_customer.pop(customer)])
+    if by_customer:  # customers who signed nothing known at that position
+        yield Basis(app, position), [item for items in by_customer.values() for item in items]
+
+
+def _rederived(app: LedgerApplication, basis: Basis, items: list[_Document],
+               read: Callable[[int], dict[str, Any]], positions: dict[str, int]
+               ) -> list[Failure]:
+    """Each document derived again from ``basis`` and compared with the one recorded."""
+    failures = []
+    for item in items:
+        recorded = read(item.position)
+        originals = {}
+        if item.refers_to in positions:
+            originals[item.refers_to] = read(positions[item.refers_to])["document"]
+        try:
+            again = rederive(app, recorded["document"], basis, originals)
+        except Exception as error:  # noqa: BLE001 - a damaged history can break anything
+            failures.append(Failure(item.position, item.event, f"{item.number}"
+                                    f" cannot be derived again: {error or type(error).__name__}"))
+            continue
+        if digest(again) != recorded["digest"]:
+            failures.append(Failure(item.position, item.event, _difference(
+                recorded["document"], again, basis.position)))
     return failures
 
 

@@ -26,11 +26,9 @@ from ledger.invoicing import (
     Invoicing,
     build_document,
 )
-from projections.charges import Charge, charges_as_of, subscription_charges
+from projections.charges import Charge, charges_as_of
 from projections.history import (
     Known,
-    customers_known_at,
-    iter_subscriptions_known_at,
     subscription_known_at,
     tariffs_known_at,
 )
@@ -74,20 +72,28 @@ def document_entry(app: LedgerApplication, number_: str, upto: int | None = None
 class Basis:
     """The log up to one position, read as needed: what documents are derived from.
 
-    With ``whole``, every subscription and customer is read in one scan (for a
-    billing run's thousands of documents); otherwise each domain and customer is
-    read on its own (for one document).
+    Each domain and customer is read on its own (for one document); a billing run's thousands
+    of documents are checked a batch of customers at a time, each batch's charges and customers
+    derived together (:meth:`of_batch`).
     """
 
-    def __init__(self, app: LedgerApplication, position: int, *, whole: bool = False,
-                 keys: set[str] | None = None, customers: set[str] | None = None) -> None:
-        self.app, self.position, self.whole, self.keys = app, position, whole, keys
-        self.wanted_customers = customers
+    def __init__(self, app: LedgerApplication, position: int) -> None:
+        self.app, self.position = app, position
         self._schedules: tuple | None = None
         self._seller: dict[str, Any] | None = None
-        self._customers: dict[str, Customer] | None = None
+        self._customers: dict[str, Customer] | None = None  # a batch's, when given
         self._charges: dict[str, Charge] = {}
         self._domains: set[str] = set()
+        self._batch = False
+
+    @classmethod
+    def of_batch(cls, app: LedgerApplication, position: int, charges: dict[str, Charge],
+                 customers: dict[str, Customer]) -> Basis:
+        """The log up to ``position`` as a batch of customers sees it: their charges and
+        themselves, already derived (:func:`commands.audit_verify.whole_basis_batches`)."""
+        basis = cls(app, position)
+        basis._charges, basis._customers, basis._batch = charges, customers, True
+        return basis
 
     def seller(self) -> dict[str, Any]:
         if self._seller is None:
@@ -95,10 +101,7 @@ class Basis:
         return self._seller
 
     def customer(self, key: str) -> Customer:
-        if self.whole:
-            if self._customers is None:
-                self._customers = customers_known_at(self.app, self.position,
-                                                     only=self.wanted_customers)
+        if self._customers is not None:
             if key not in self._customers:
                 raise LedgerError(f"customer {key!r} of a charge is not registered")
             return self._customers[key]
@@ -112,16 +115,7 @@ class Basis:
             return {c.key: c for c in charges_as_of(Known(subscriptions, schedules,
                                                           self.position), date.max,
                                                     explain=True)}
-        if self.whole and not self._domains:
-            # One scan, one subscription at a time; only the charges asked for are kept.
-            schedules = tariffs_known_at(self.app, self.position)
-            self._charges = {
-                charge.key: charge
-                for subscription in iter_subscriptions_known_at(self.app, self.position)
-                for charge in subscription_charges(subscription, schedules)
-                if self.keys is None or charge.key in self.keys}
-            self._domains = {"*"}
-        elif not self.whole:
+        if not self._batch:
             if self._schedules is None:
                 self._schedules = tariffs_known_at(self.app, self.position)
             subscriptions = tuple(s for d in sorted(domains - self._domains)

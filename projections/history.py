@@ -21,7 +21,7 @@ from eventstore.app import LedgerApplication
 from eventstore.app import fold as _fold
 from ledger.customer import Customer
 from ledger.events import REGISTRY
-from ledger.identity import subscription_id, tariff_book_id
+from ledger.identity import customer_id, subscription_id, tariff_book_id
 from ledger.subscription import Subscription
 from ledger.tariffs import Schedule
 
@@ -153,6 +153,18 @@ def iter_customers_known_at(app: LedgerApplication, at: Horizon = None) -> Itera
     return _aggregates(app, CUSTOMER_EVENTS, resolve(app, at))
 
 
+def customers_of(app: LedgerApplication, keys: Iterable[str], at: Horizon = None
+                 ) -> dict[str, Customer]:
+    """The customers of ``keys`` known at ``at``, read by id in one query (a batch of a
+    streamed projection: the cost follows the batch, not the ledger)."""
+    upto = resolve(app, at)
+    entries = app.recorder.select_aggregates(sorted(str(customer_id(k)) for k in keys), upto)
+    decode = app.mapper.to_domain_event
+    found = (_fold(map(decode, group))
+             for _, group in groupby(entries, key=lambda entry: entry.originator_id))
+    return {customer.key: customer for customer in found if customer is not None}
+
+
 def count_subscriptions(app: LedgerApplication, at: Horizon = None) -> int:
     """How many subscriptions the log holds (for progress bars)."""
     upto = resolve(app, at)
@@ -180,11 +192,12 @@ def subscriptions_by_customer(
     at: Horizon = None,
     batch: int = 2000,
     on_subscription: Callable[[], None] | None = None,
+    only: set[str] | None = None,
 ) -> Iterator[tuple[frozenset[str], list[Subscription]]]:
     """Every subscription known at ``at``, in batches of whole customers taken in key order:
     ``(customers, subscriptions)``, where ``subscriptions`` are those with an order form of one
     of ``customers``. A domain that passed from one customer to another comes in the batch of
-    each.
+    each. With ``only``, only those customers' batches.
 
     One light scan finds who signed each subscription's order forms; the subscriptions are
     then read back batch by batch. Memory holds one batch, whatever the size of the ledger,
@@ -212,6 +225,8 @@ def subscriptions_by_customer(
     pending: list[str] = []
     size = 0
     for customer in sorted(signed):
+        if only is not None and customer not in only:
+            continue
         pending.append(customer)
         size += len(signed[customer])
         if size >= batch:

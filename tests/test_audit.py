@@ -223,6 +223,49 @@ def test_a_forged_invoice_with_its_document_hash_recomputed(audited):
     assert not verify(audited.app, document["number"]).identical
 
 
+@pytest.fixture
+def in_batches(monkeypatch):
+    """Every billing run checked as a large one is: a batch of customers at a time (one
+    subscription per batch here, so that the two customers come in batches of their own)."""
+    from commands import audit_verify
+
+    batches = []
+    real = audit_verify.whole_basis_batches
+
+    def counting(*args):
+        for basis, items in real(*args):
+            batches.append([item.number for item in items])
+            yield basis, items
+    monkeypatch.setattr(audit_verify, "WHOLE_BASIS", 0)
+    monkeypatch.setattr(audit_verify, "BATCH", 1)
+    monkeypatch.setattr(audit_verify, "whole_basis_batches", counting)
+    return batches
+
+
+def test_an_untouched_ledger_verifies_a_batch_of_customers_at_a_time(audited, in_batches):
+    report = audited.verify(audited.first, audited.published)
+    assert report.ok, report.failures
+    checked = [number for batch in in_batches for number in batch]
+    assert sorted(checked) == sorted(invoicing_state(audited.app).documents)
+    assert len(in_batches) == 2, in_batches  # one run, two customers: a batch each
+
+
+def test_a_forged_invoice_is_caught_when_checked_in_batches(audited, in_batches):
+    target = audited.raw.find("invoicing.invoice_issued", 1)
+    data = orjson.loads(target["data"])
+    document = data["document"]
+    document["lines"][0]["amount"] = document["total_ht"] = document["total_ttc"] = "1000.00"
+    from ledger.invoicing import digest
+
+    forged = {**target, "data": canonical_json({**data, "document": document,
+                                                "digest": digest(document)})}
+    audited.raw.update(target["position"], data=forged["data"], leaf=recomputed_leaf(forged))
+    report = audited.verify()
+    invoice = [f for f in report.failures if f.position == target["position"]]
+    assert invoice and "differs from the document derived again" in invoice[0].reason
+    assert in_batches
+
+
 # Proofs -------------------------------------------------------------------------------------
 
 def test_a_proof_of_an_invoice_checks_offline_with_the_public_key_alone(audited):
