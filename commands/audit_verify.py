@@ -3,13 +3,16 @@ a log checked in one pass, in memory that does not grow with the log (docs/audit
 
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from commands.audit import registered_verifiers
+from commands.issued_documents import IssuedDocument, IssuedDocuments
 from commands.verification import Basis, rederive
 from eventstore.app import LedgerApplication
 from eventstore.log import LogEntry
@@ -64,23 +67,6 @@ class VerifyReport:
         return min(self.failures) if self.failures else None
 
 
-@attrs.frozen
-class _Document:
-    """What the scan keeps of a document: not the document itself (memory would grow with
-    every document ever issued), which is read again from its entry when it is derived."""
-
-    position: int
-    event: str
-    number: str
-    kind: str
-    issued_on: str
-    digest_ok: bool
-    basis: int
-    refers_to: str | None = None
-    total_ht: str = "0.00"
-    customer: str = ""
-
-
 def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
                   keys: Iterable[Verifier] = (),
                   on_entry: Callable[[], None] | None = None) -> VerifyReport:
@@ -107,9 +93,23 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
                         "records; give the latest checkpoint the operator published to detect "
                         "entries removed at the end")
     wanted = {int(fields["size"]) for _, fields in recorded} | {c.size for _, c, _ in published}
-    checker = LogChecker(wanted)
+    with tempfile.TemporaryDirectory(prefix="ledger-verify-") as folder:
+        checker = LogChecker(wanted, spool=Path(folder) / "versions.sqlite3")
+        documents = IssuedDocuments(Path(folder) / "documents.sqlite3")
+        try:
+            return _verify(app, recorded, published, given_keys, checker, documents, failures,
+                           warnings, on_entry)
+        finally:
+            documents.close()
+            checker.close()
+
+
+def _verify(app: LedgerApplication, recorded: list[tuple[LogEntry, dict[str, Any]]],
+            published: list[tuple[int, Checkpoint, str]], given_keys: list[Verifier],
+            checker: LogChecker, documents: IssuedDocuments, failures: list[Failure],
+            warnings: list[str], on_entry: Callable[[], None] | None) -> VerifyReport:
+    # Leaf hashes are kept (32 bytes each) only to prove a given checkpoint consistent.
     keep_leaves = bytearray() if published else None
-    documents: list[_Document] = []
     closings: list[tuple[LogEntry, dict[str, Any]]] = []
     keys_at: list[tuple[int, Verifier]] = []
     for entry in app.scan():
@@ -133,11 +133,12 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
                     failures.append(Failure(entry.id, entry.topic, f"malformed key: {error}"))
             else:
                 document = fields["document"]
-                documents.append(_Document(
+                documents.add(IssuedDocument(
                     entry.id, entry.topic, document["number"], document.get("kind", "?"),
                     document["issued_on"], digest(document) == fields["digest"],
                     fields["basis_position"], document.get("refers_to"),
                     document.get("total_ht", "0.00"), document["buyer"]["customer"]))
+    checker.finish()
     failures += checker.failures
     size = checker.size
     good = {0}
@@ -156,15 +157,17 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
             continue
         good.add(signed.size)
         if keep_leaves is not None and signed.size > 0:
-            leaves = [bytes(keep_leaves[i:i + 32]) for i in range(0, len(keep_leaves), 32)]
-            proof = consistency_proof(signed.size, size, lambda lo, hi: root_of(leaves[lo:hi]))
+            def subtree(lo: int, hi: int, leaves: bytearray = keep_leaves) -> bytes:
+                return root_of(bytes(leaves[i * 32:i * 32 + 32]) for i in range(lo, hi))
+
+            proof = consistency_proof(signed.size, size, subtree)
             try:
                 verify_consistency(signed.size, size, proof, signed.root, checker.tree.root())
             except ProofError as error:
                 failures.append(Failure(signed.size, "", f"{where}: {error}"))
     failures += _check_documents(app, documents)
     failures += _check_closings(closings, documents)
-    return VerifyReport(size, len(recorded) + len(published), len(documents), len(closings),
+    return VerifyReport(size, len(recorded) + len(published), documents.count(), len(closings),
                         tuple(sorted(failures)), tuple(warnings))
 
 
@@ -195,13 +198,11 @@ def _root_failure(where: str, size: int, good: set[int], checker: LogChecker) ->
                    f"something in positions {start}–{size} was changed after it was signed")
 
 
-def _check_documents(app: LedgerApplication, documents: list[_Document]) -> list[Failure]:
+def _check_documents(app: LedgerApplication, documents: IssuedDocuments) -> list[Failure]:
     failures = []
-    positions = {d.number: d.position for d in documents}
     counts: dict[tuple[str, int], int] = defaultdict(int)
     last_date: dict[tuple[str, int], str] = {}
-    by_basis: dict[int, list[_Document]] = defaultdict(list)
-    for item in documents:
+    for item in documents.in_order():
         series = (SERIES.get(item.kind, "?"), int(item.issued_on[:4]))
         counts[series] += 1
         expected = f"{series[0]}-{series[1]}-{counts[series]:06d}"
@@ -219,55 +220,53 @@ def _check_documents(app: LedgerApplication, documents: list[_Document]) -> list
         if not item.digest_ok:
             failures.append(Failure(item.position, item.event, f"{item.number}: the "
                                     "recorded SHA-256 is not the hash of the recorded document"))
-        if item.basis >= item.position:
+        if item.basis >= item.position:  # left out of the re-derivation below
             failures.append(Failure(item.position, item.event, f"{item.number} says "
                                     f"it was derived from position {item.basis}, which is not "
                                     "before it"))
-            continue
-        by_basis[item.basis].append(item)
 
     def read(position: int) -> dict[str, Any]:
         fields = app.mapper.fields(app.recorder.entry(position))
         return {"document": fields["document"], "digest": fields["digest"]}
 
-    for position, group in by_basis.items():
-        batches = whole_basis_batches(app, position, group) if len(group) > WHOLE_BASIS \
-            else [(Basis(app, position), group)]
+    for position, count in documents.bases():
+        batches = whole_basis_batches(app, position, documents) if count > WHOLE_BASIS \
+            else [(Basis(app, position), documents.of_basis(position))]
         for basis, items in batches:
-            failures += _rederived(app, basis, items, read, positions)
+            failures += _rederived(app, basis, items, read, documents.position_of)
     return failures
 
 
-def whole_basis_batches(app: LedgerApplication, position: int, group: list[_Document]
-                        ) -> Iterator[tuple[Basis, list[_Document]]]:
-    """The documents of one billing run (``group``, derived from ``position``) with what they
-    are derived from, a batch of customers at a time: their subscriptions read together, their
-    charges derived, the batch let go before the next — memory follows a batch, not the run."""
-    by_customer: dict[str, list[_Document]] = defaultdict(list)
-    for item in group:
-        by_customer[item.customer].append(item)
+def whole_basis_batches(app: LedgerApplication, position: int, documents: IssuedDocuments
+                        ) -> Iterator[tuple[Basis, list[IssuedDocument]]]:
+    """The documents of one billing run (derived from ``position``) with what they are derived
+    from, a batch of customers at a time: their subscriptions read together, their charges
+    derived, the batch let go before the next — memory follows a batch, not the run."""
+    remaining = documents.customers_of_basis(position)
     schedules = tariffs_known_at(app, position)
     for customers, subscriptions in subscriptions_by_customer(app, position, batch=BATCH,
-                                                             only=set(by_customer)):
+                                                             only=remaining):
         charges = {charge.key: charge for subscription in subscriptions
                    for charge in subscription_charges(subscription, schedules)
                    if charge.customer in customers}
+        remaining -= customers
         yield (Basis.of_batch(app, position, charges, customers_of(app, customers, position)),
-               [item for customer in sorted(customers) for item in by_customer.pop(customer)])
-    if by_customer:  # customers who signed nothing known at that position
-        yield Basis(app, position), [item for items in by_customer.values() for item in items]
+               documents.of_basis(position, customers))
+    if remaining:  # customers who signed nothing known at that position
+        yield Basis(app, position), documents.of_basis(position, remaining)
 
 
-def _rederived(app: LedgerApplication, basis: Basis, items: list[_Document],
-               read: Callable[[int], dict[str, Any]], positions: dict[str, int]
+def _rederived(app: LedgerApplication, basis: Basis, items: list[IssuedDocument],
+               read: Callable[[int], dict[str, Any]], position_of: Callable[[str], int | None]
                ) -> list[Failure]:
     """Each document derived again from ``basis`` and compared with the one recorded."""
     failures = []
     for item in items:
         recorded = read(item.position)
         originals = {}
-        if item.refers_to in positions:
-            originals[item.refers_to] = read(positions[item.refers_to])["document"]
+        original = position_of(item.refers_to) if item.refers_to is not None else None
+        if original is not None:
+            originals[item.refers_to] = read(original)["document"]
         try:
             again = rederive(app, recorded["document"], basis, originals)
         except Exception as error:  # noqa: BLE001 - a damaged history can break anything
@@ -289,13 +288,11 @@ def _difference(recorded: dict[str, Any], again: dict[str, Any], basis: int) -> 
 
 
 def _check_closings(closings: list[tuple[LogEntry, dict[str, Any]]],
-                    documents: list[_Document]) -> list[Failure]:
+                    documents: IssuedDocuments) -> list[Failure]:
     failures = []
     for entry, fields in closings:
-        before = [{"issued_on": d.issued_on, "total_ht": d.total_ht, "kind": d.kind}
-                  for d in documents if d.position < entry.id]
-        expected = closing_totals(before, fields["kind"], fields["period"], fields["start"],
-                                  fields["end"])
+        expected = closing_totals(documents.totals_before(entry.id), fields["kind"],
+                                  fields["period"], fields["start"], fields["end"])
         wrong = [key for key, value in expected.items() if fields.get(key) != value]
         if wrong:
             failures.append(Failure(entry.id, entry.topic, f"closing of {fields['period']}: "

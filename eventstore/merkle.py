@@ -35,7 +35,7 @@ def split_point(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def root_of(leaves: Sequence[bytes]) -> bytes:
+def root_of(leaves: Iterable[bytes]) -> bytes:
     """MTH(D[n]) of a list of leaf hashes."""
     compact = CompactRange()
     for leaf in leaves:

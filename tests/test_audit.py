@@ -148,6 +148,18 @@ def test_two_swapped_entries(audited):
     audited.detects(min(first, second), reason="stored leaf hash")
 
 
+def test_two_entries_of_one_aggregate_swapped_with_their_hashes_recomputed(audited):
+    signed = audited.raw.find("subscription.order_signed")
+    later = next(r for r in audited.raw.rows() if r["aggregate_id"] == signed["aggregate_id"]
+                 and r["aggregate_version"] == signed["aggregate_version"] + 1)
+    audited.raw.swap(signed["position"], later["position"])
+    for position in (signed["position"], later["position"]):
+        audited.raw.update(position, leaf=recomputed_leaf(audited.raw.row(position)))
+    audited.detects(signed["position"], reason=f"version {later['aggregate_version']} where "
+                                               f"version {signed['aggregate_version']} was "
+                                               "expected next")
+
+
 def test_a_backdated_entry(audited):
     target = audited.raw.find("subscription.termination_requested")
     earlier = target["recorded_at"] - timedelta(days=400)
