@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from commands.audit import registered_verifiers
-from commands.issued_documents import IssuedDocument, IssuedDocuments
+from commands.issued_documents import Ascending, IssuedDocument, IssuedDocuments
 from commands.verification import Basis, rederive
 from eventstore.app import LedgerApplication
 from eventstore.log import LogEntry
@@ -225,15 +225,11 @@ def _check_documents(app: LedgerApplication, documents: IssuedDocuments) -> list
                                     f"it was derived from position {item.basis}, which is not "
                                     "before it"))
 
-    def read(position: int) -> dict[str, Any]:
-        fields = app.mapper.fields(app.recorder.entry(position))
-        return {"document": fields["document"], "digest": fields["digest"]}
-
     for position, count in documents.bases():
         batches = whole_basis_batches(app, position, documents) if count > WHOLE_BASIS \
             else [(Basis(app, position), documents.of_basis(position))]
         for basis, items in batches:
-            failures += _rederived(app, basis, items, read, documents.position_of)
+            failures += _rederived(app, basis, items, documents.position_of)
     return failures
 
 
@@ -242,33 +238,40 @@ def whole_basis_batches(app: LedgerApplication, position: int, documents: Issued
     """The documents of one billing run (derived from ``position``) with what they are derived
     from, a batch of customers at a time: their subscriptions read together, their charges
     derived, the batch let go before the next — memory follows a batch, not the run."""
-    remaining = documents.customers_of_basis(position)
+    wanted = Ascending(documents.customers_of_basis(position))
     schedules = tariffs_known_at(app, position)
     for customers, subscriptions in subscriptions_by_customer(app, position, batch=BATCH,
-                                                             only=remaining):
+                                                             only=wanted):
         charges = {charge.key: charge for subscription in subscriptions
                    for charge in subscription_charges(subscription, schedules)
                    if charge.customer in customers}
-        remaining -= customers
         yield (Basis.of_batch(app, position, charges, customers_of(app, customers, position)),
                documents.of_basis(position, customers))
-    if remaining:  # customers who signed nothing known at that position
-        yield Basis(app, position), documents.of_basis(position, remaining)
+    leftover = wanted.never_asked()
+    if leftover:  # customers who signed nothing known at that position
+        yield Basis(app, position), documents.of_basis(position, leftover)
 
 
 def _rederived(app: LedgerApplication, basis: Basis, items: list[IssuedDocument],
-               read: Callable[[int], dict[str, Any]], position_of: Callable[[str], int | None]
-               ) -> list[Failure]:
-    """Each document derived again from ``basis`` and compared with the one recorded."""
+               position_of: Callable[[str], int | None]) -> list[Failure]:
+    """Each document derived again from ``basis`` and compared with the one recorded (the
+    documents, and those credit notes refer to, read from the log in one go)."""
     failures = []
+    originals = {item.refers_to: position_of(item.refers_to) for item in items
+                 if item.refers_to is not None}
+    entries = app.recorder.entries(sorted({item.position for item in items}
+                                          | {p for p in originals.values() if p is not None}))
+
+    def read(position: int) -> dict[str, Any]:
+        fields = app.mapper.fields(entries[position])
+        return {"document": fields["document"], "digest": fields["digest"]}
+
     for item in items:
         recorded = read(item.position)
-        originals = {}
-        original = position_of(item.refers_to) if item.refers_to is not None else None
-        if original is not None:
-            originals[item.refers_to] = read(original)["document"]
+        original = originals.get(item.refers_to) if item.refers_to is not None else None
+        refers = {item.refers_to: read(original)["document"]} if original is not None else {}
         try:
-            again = rederive(app, recorded["document"], basis, originals)
+            again = rederive(app, recorded["document"], basis, refers)
         except Exception as error:  # noqa: BLE001 - a damaged history can break anything
             failures.append(Failure(item.position, item.event, f"{item.number}"
                                     f" cannot be derived again: {error or type(error).__name__}"))

@@ -63,7 +63,9 @@ class IssuedDocuments:
         self.db.close()
 
     def add(self, document: IssuedDocument) -> None:
-        self._rows.append(attrs.astuple(document))
+        d = document
+        self._rows.append((d.position, d.event, d.number, d.kind, d.issued_on, d.digest_ok,
+                           d.basis, d.refers_to, d.total_ht, d.customer))
         if len(self._rows) >= CHUNK:
             self._write()
 
@@ -119,12 +121,12 @@ class IssuedDocuments:
                 (basis, orjson.dumps(sorted(customers)).decode()))
         return list(map(_document, rows))
 
-    def customers_of_basis(self, basis: int) -> set[str]:
-        """The customers of the documents derived from ``basis``."""
+    def customers_of_basis(self, basis: int) -> Iterator[str]:
+        """The customers of the documents derived from ``basis``, in key order."""
         self._ready()
-        return {customer for (customer,) in self.db.execute(
-            "SELECT DISTINCT customer FROM document WHERE basis = ? AND basis < position",
-            (basis,))}
+        return (customer for (customer,) in self.db.execute(
+            "SELECT DISTINCT customer FROM document WHERE basis = ? AND basis < position "
+            "ORDER BY customer", (basis,)))
 
     def totals_before(self, position: int) -> Iterator[dict[str, Any]]:
         """Date, total and kind of every document before ``position`` (for closings)."""
@@ -133,3 +135,29 @@ class IssuedDocuments:
                 "SELECT issued_on, total_ht, kind FROM document WHERE position < ? "
                 "ORDER BY position", (position,)):
             yield {"issued_on": issued_on, "total_ht": total_ht, "kind": kind}
+
+
+class Ascending:
+    """Membership in a sorted stream of keys, asked about in ascending order (a merge join, so
+    that the keys are never all held): the keys never asked about are set aside."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._keys = iter(keys)
+        self._current: str | None = next(self._keys, None)
+        self._asked = False
+        self.passed: list[str] = []
+
+    def __contains__(self, key: object) -> bool:
+        while self._current is not None and self._current < str(key):
+            if not self._asked:
+                self.passed.append(self._current)
+            self._current, self._asked = next(self._keys, None), False
+        if self._current is not None and self._current == key:
+            self._asked = True
+            return True
+        return False
+
+    def never_asked(self) -> list[str]:
+        """The keys passed over, and those after the last asked about."""
+        rest = [] if self._current is None or self._asked else [self._current]
+        return [*self.passed, *rest, *self._keys]

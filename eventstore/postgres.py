@@ -170,6 +170,12 @@ class PostgresLog(ApplicationRecorder):
             _COLUMNS, self._log), [position])
         return rows[0] if rows else None
 
+    def entries(self, positions: Sequence[int]) -> dict[int, LogEntry]:
+        """The entries at several positions, in one read (those that exist)."""
+        rows = self._rows(SQL("SELECT {0} FROM {1} WHERE position = ANY(%s)").format(
+            _COLUMNS, self._log), [list(positions)])
+        return {entry.id: entry for entry in rows}
+
     def recorded_at(self, position: int) -> datetime | None:
         with self.datastore.get_connection() as conn:
             row = conn.execute(SQL("SELECT recorded_at FROM {0} WHERE position = %s").format(

@@ -236,6 +236,18 @@ class SQLiteLog(ApplicationRecorder):
                                  (position,)).fetchone()
         return _entry(row) if row else None
 
+    def entries(self, positions: Sequence[int]) -> dict[int, LogEntry]:
+        """The entries at several positions, in one read (those that exist)."""
+        found: dict[int, LogEntry] = {}
+        with self._reading() as cursor:
+            for start in range(0, len(positions), 500):
+                chunk = list(positions[start:start + 500])
+                for row in cursor.execute(f"SELECT {_COLUMNS} FROM {LOG} WHERE position IN "
+                                          f"({','.join('?' * len(chunk))})", chunk):
+                    entry = _entry(row)
+                    found[entry.id] = entry
+        return found
+
     def recorded_at(self, position: int) -> datetime | None:
         with self._reading() as cursor:
             row = cursor.execute(f"SELECT recorded_at FROM {LOG} WHERE position = ?",

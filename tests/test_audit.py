@@ -523,3 +523,16 @@ def test_the_standalone_verifier_checks_a_proof_without_the_ledger(audited, tmp_
     forged = tmp_path / "forged.tlog-proof"
     forged.write_text(proof.read_text().replace("\nindex ", "\nindex 1", 1))
     assert run(forged).returncode == 4
+
+
+def test_membership_in_a_sorted_stream_sets_aside_the_keys_never_asked_about():
+    from commands.issued_documents import Ascending
+
+    wanted = Ascending(["b", "d", "f", "h"])
+    assert [key in wanted for key in ["a", "b", "c", "d", "g"]] == [
+        False, True, False, True, False]
+    assert wanted.never_asked() == ["f", "h"]
+    everything = Ascending(["a", "c"])
+    assert "c" in everything and "z" not in everything
+    assert everything.never_asked() == ["a"]
+    assert Ascending([]).never_asked() == [] and "a" not in Ascending([])
