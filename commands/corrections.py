@@ -112,7 +112,7 @@ def late_news(app: LedgerApplication, domains: set[str], after: int, upto: int
     for domain in sorted(domains):
         for event in app.events_of(subscription_id(domain), upto):
             if event.log_position > after:
-                name = REGISTRY.by_class[type(event)].name
+                name = REGISTRY.of_event(event).name
                 fields = {key: french_date(value) if key.endswith("_on") else value
                           for key, value in vars(event).items()}
                 recorded = app.recorder.recorded_at(event.log_position)

@@ -66,15 +66,16 @@ class LogMapper(Mapper):
     def __init__(self, registry: Registry = REGISTRY) -> None:
         super().__init__(transcoder=JSONTranscoder())  # unused: entries are canonical JSON
         self.registry = registry
-        # Events that create an aggregate name its class; the library resolves it on replay.
-        self._created = {t.name: get_topic(t.aggregate) for t in registry.types
-                         if issubclass(t.cls, CanInitAggregate)}
+        # Each event type's class, and for events that create an aggregate the aggregate's
+        # topic (the library resolves it on replay): found on the first entry of the type, so
+        # that an aggregate is imported only when its events are read.
+        self._classes: dict[str, tuple[type, str | None]] = {}
         # Entries of one aggregate come together in replays: its UUID is made once.
         self._last_id: tuple[str, UUID] = ("", UUID(int=0))
 
     def to_stored_event(self, domain_event: Any) -> PendingEntry:
         try:
-            kind = self.registry.by_class[type(domain_event)]
+            kind = self.registry.of_event(domain_event)
         except KeyError:
             raise TypeError(f"{type(domain_event).__qualname__} is not listed in "
                             "ledger/events.py: every stored event needs a stable name") from None
@@ -133,10 +134,17 @@ class LogMapper(Mapper):
         state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
         state["timestamp"] = stored_event.recorded_at
-        if kind.name in self._created:
-            state["originator_topic"] = self._created[kind.name]
+        try:
+            cls, created = self._classes[kind.name]
+        except KeyError:
+            cls = kind.cls
+            created = get_topic(kind.aggregate_class) \
+                if issubclass(cls, CanInitAggregate) else None
+            self._classes[kind.name] = cls, created
+        if created is not None:
+            state["originator_topic"] = created
         state["log_position"] = stored_event.id
         state["log_metadata"] = stored_event.metadata
-        event = object.__new__(kind.cls)
+        event = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
         return event

@@ -62,7 +62,7 @@ def _adoptions(app: LedgerApplication, upto: int | None) -> dict[str, dict[str, 
     """Schedule id → the entry that adopted it."""
     found = {}
     for event in app.events_of(tariff_book_id(), upto):
-        if REGISTRY.by_class[type(event)].name == ADOPTED:
+        if REGISTRY.of_event(event).name == ADOPTED:
             schedule = event.schedule or {}
             schedule_id = schedule.get("id") or event.document.get("id")
             found[schedule_id] = _entry_facts(app, event.log_position)

@@ -42,7 +42,7 @@ def _entries_between(app: LedgerApplication, domain: str, first: int, second: in
     for event in app.events_of(subscription_id(domain), second):
         if event.log_position <= first:
             continue
-        name = REGISTRY.by_class[type(event)].name
+        name = REGISTRY.of_event(event).name
         if name not in _WHAT:
             continue
         fields = {k: (french_date(v) if isinstance(v, date) else v)

@@ -18,7 +18,7 @@ from tests.conftest import activate, register, sign
 
 @pytest.mark.parametrize("kind", EVENT_TYPES, ids=lambda t: t.name)
 def test_each_event_method_takes_exactly_the_fields_the_registry_lists(kind):
-    method = decorated_funcs.get(kind.cls) or kind.aggregate.__init__
+    method = decorated_funcs.get(kind.cls) or kind.aggregate_class.__init__
     parameters = [name for name in inspect.signature(method).parameters if name != "self"]
     assert parameters == list(kind.fields), (
         f"{kind.name}: the code's fields differ from ledger/events.py — bump its version and "
@@ -28,13 +28,37 @@ def test_each_event_method_takes_exactly_the_fields_the_registry_lists(kind):
 def test_every_event_class_of_every_aggregate_is_listed():
     from eventsourcing.domain import CanMutateAggregate
 
-    for aggregate in {t.aggregate for t in EVENT_TYPES}:
+    for aggregate in {t.aggregate_class for t in EVENT_TYPES}:
         # The library's own bases (Event, Created) are never recorded; every other is.
         classes = {value for name, value in vars(aggregate).items()
                    if isinstance(value, type) and issubclass(value, CanMutateAggregate)
                    and name not in ("Event", "Created")}
-        listed = {t.cls for t in EVENT_TYPES if t.aggregate is aggregate}
+        listed = {t.cls for t in EVENT_TYPES if t.aggregate_class is aggregate}
         assert classes <= listed, aggregate
+
+
+def test_reading_the_registry_imports_no_aggregate():
+    """Start-up: naming events (scans by event type, topic lists) must not define every
+    aggregate's event classes; only a command that reads an aggregate's events imports it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ledger.events as e; e.REGISTRY.names(e.Subscription); "
+            "e.REGISTRY.name_of(e.Invoicing, 'InvoiceIssued'); "
+            "print(sorted(m for m in sys.modules if m in {'ledger.invoicing', "
+            "'ledger.subscription', 'ledger.customer', 'ledger.treasury', 'ledger.access'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_registry_refuses_an_event_class_it_does_not_list():
+    class Lookalike:  # same module and name as a listed event, another class
+        pass
+    Lookalike.__module__, Lookalike.__qualname__ = "ledger.subscription", "Subscription.Opened"
+    with pytest.raises(KeyError):
+        REGISTRY.of_event(Lookalike())
+    assert REGISTRY.of_event(object.__new__(Subscription.Opened)).name == "subscription.opened"
 
 
 def test_stable_names_do_not_depend_on_module_paths():
@@ -47,7 +71,7 @@ def test_topic_lists_are_derived_from_the_registry():
     from projections import history
 
     assert history.SUBSCRIPTION_EVENTS == {t.name for t in EVENT_TYPES
-                                           if t.aggregate is Subscription}
+                                           if t.aggregate_class is Subscription}
 
 
 def test_an_older_version_is_upcast_on_replay(app, apply):
