@@ -1,0 +1,59 @@
+"""One task of ``benchmarks/tasks.py``, compared between versions of the code on one store.
+
+    python -m benchmarks.task_pairs charges_all --store STORE --pairs 2 NAME=CHECKOUT …
+
+Each version runs the task (``python -m benchmarks.tasks TASK STORE``) in a fresh process
+started in its checkout, so that the checkout's code is the one imported; versions alternate
+round after round. Prints each run and writes every run's output (seconds, peak memory as
+VmHWM, what the task counted) to benchmarks/results/. The task must not write to the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from benchmarks.run import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+READ_ONLY = ("charges_all", "charges_floor", "forecast", "replay", "read_decode_subscriptions",
+             "read_decode_all", "verify")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task", choices=READ_ONLY)
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("versions", nargs="+", help="NAME=CHECKOUT (a folder with the code)")
+    args = parser.parse_args()
+    versions = [v.split("=", 1) for v in args.versions]
+    runs: dict[str, list[dict]] = {name: [] for name, _ in versions}
+    for round_ in range(args.pairs):
+        for name, checkout in versions:
+            out = subprocess.run([sys.executable, "-m", "benchmarks.tasks", args.task,
+                                  args.store, ""], check=True, capture_output=True, text=True,
+                                 cwd=checkout).stdout
+            result = json.loads(out)
+            runs[name].append(result)
+            print(f"round {round_ + 1} {name}: {result['seconds']:.2f} s, "
+                  f"{result['peak_kib'] // 1024} MB", file=sys.stderr, flush=True)
+    from eventstore.app import open_store
+
+    app = open_store(args.store)
+    events = app.position()
+    app.close()
+    result = {"date": date.today().isoformat(), "task": args.task, "events": events,
+              "pairs": args.pairs, "machine": machine(None), "versions": dict(versions),
+              "runs": runs}
+    out = ROOT / "benchmarks" / "results" / f"{date.today()}-{args.task}-pairs-{events}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
