@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from datetime import datetime
 from itertools import groupby, islice
 from pathlib import Path
@@ -195,12 +195,12 @@ def subscriptions_by_customer(
     at: Horizon = None,
     batch: int = 2000,
     on_subscription: Callable[[], None] | None = None,
-    only: set[str] | None = None,
+    only: Container[str] | None = None,
 ) -> Iterator[tuple[frozenset[str], list[Subscription]]]:
     """Every subscription known at ``at``, in batches of whole customers taken in key order:
     ``(customers, subscriptions)``, where ``subscriptions`` are those with an order form of one
     of ``customers``. A domain that passed from one customer to another comes in the batch of
-    each. With ``only``, only those customers' batches.
+    each. With ``only``, only those customers' batches (asked about in key order).
 
     One light scan finds who signed each subscription's order forms, spooled to a temporary
     SQLite file that hands them back in customer order; the subscriptions are then read back
