@@ -28,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=READ_ONLY)
     parser.add_argument("--store", required=True)
+    parser.add_argument("--operator", default="", help="the operator's schema (PostgreSQL)")
     parser.add_argument("--pairs", type=int, default=2)
     parser.add_argument("versions", nargs="+", help="NAME=CHECKOUT (a folder with the code)")
     args = parser.parse_args()
@@ -36,21 +37,24 @@ def main() -> None:
     for round_ in range(args.pairs):
         for name, checkout in versions:
             out = subprocess.run([sys.executable, "-m", "benchmarks.tasks", args.task,
-                                  args.store, ""], check=True, capture_output=True, text=True,
-                                 cwd=checkout).stdout
+                                  args.store, args.operator], check=True, capture_output=True,
+                                 text=True, cwd=checkout).stdout
             result = json.loads(out)
             runs[name].append(result)
             print(f"round {round_ + 1} {name}: {result['seconds']:.2f} s, "
                   f"{result['peak_kib'] // 1024} MB", file=sys.stderr, flush=True)
     from eventstore.app import open_store
 
-    app = open_store(args.store)
+    app = open_store(args.store, args.operator or None)
     events = app.position()
     app.close()
-    result = {"date": date.today().isoformat(), "task": args.task, "events": events,
+    kind = "postgresql" if args.operator else "sqlite"
+    result = {"date": date.today().isoformat(), "task": args.task, "store": kind,
+              "events": events,
               "pairs": args.pairs, "machine": machine(None), "versions": dict(versions),
               "runs": runs}
-    out = ROOT / "benchmarks" / "results" / f"{date.today()}-{args.task}-pairs-{events}.json"
+    out = ROOT / "benchmarks" / "results" / \
+        f"{date.today()}-{args.task}-pairs-{kind}-{events}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(out)
 

@@ -29,7 +29,7 @@ from eventstore.app import open_store
 from commands.audit_verify import verify_ledger
 import commands.audit_verify as module
 assert module.__file__.startswith(sys.argv[1]), module.__file__
-app = open_store(sys.argv[2])
+app = open_store(sys.argv[2], sys.argv[3] or None)
 started = time.perf_counter()
 report = verify_ledger(app)
 seconds = time.perf_counter() - started
@@ -42,6 +42,7 @@ print(seconds, report.documents, int(report.ok), peak)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", required=True)
+    parser.add_argument("--operator", default="", help="the operator's schema (PostgreSQL)")
     parser.add_argument("--pairs", type=int, default=2)
     parser.add_argument("versions", nargs="+", help="NAME=CHECKOUT (a folder with the code)")
     args = parser.parse_args()
@@ -49,7 +50,8 @@ def main() -> None:
     runs: dict[str, list[dict]] = {name: [] for name, _ in versions}
     for round_ in range(args.pairs):
         for name, checkout in versions:
-            out = subprocess.run([sys.executable, "-c", RUN, checkout, args.store], check=True,
+            out = subprocess.run([sys.executable, "-c", RUN, checkout, args.store,
+                                  args.operator], check=True,
                                  capture_output=True, text=True, cwd=checkout).stdout
             seconds, documents, ok, peak = out.split()
             runs[name].append({"seconds": round(float(seconds), 2), "documents": int(documents),
@@ -58,12 +60,13 @@ def main() -> None:
                   f"ok={ok == '1'}, {int(peak) // 1024} MB", file=sys.stderr, flush=True)
     from eventstore.app import open_store
 
-    app = open_store(args.store)
+    app = open_store(args.store, args.operator or None)
     events = app.position()
     app.close()
     result = {"date": date.today().isoformat(), "events": events, "pairs": args.pairs,
               "machine": machine(None), "versions": dict(versions), "runs": runs}
-    out = ROOT / "benchmarks" / "results" / f"{date.today()}-verify-pairs-{events}.json"
+    kind = "-postgresql" if args.operator else ""
+    out = ROOT / "benchmarks" / "results" / f"{date.today()}-verify-pairs{kind}-{events}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(out)
 
