@@ -37,7 +37,7 @@ from projections.charges import Charge, charges_as_of, subscription_charges
 from projections.history import (
     Known,
     aggregate_known_at,
-    iter_customers_known_at,
+    customers_of,
     iter_subscriptions_known_at,
     tariffs_known_at,
 )
@@ -253,10 +253,9 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
                     continue
                 due.add(charge.charge_date.isoformat(), charge.customer, group_of(charge),
                         charge.key, charge.amount, charge_line(charge, format))
-        needed = due.buyers_needed()
-        if needed:
-            for customer in iter_customers_known_at(app, upto):
-                for year in needed.get(customer.key, ()):
+        for needed in due.buyers_needed():  # a batch of customers billed, and their years
+            for customer in customers_of(app, needed, upto).values():
+                for year in needed[customer.key]:
                     reason = _cannot_invoice(customer, year)
                     due.add_buyer(customer.key, year, None if reason else
                                   buyer_snapshot(customer, year, format), reason)

@@ -66,14 +66,22 @@ class DueCharges:
         self.db.executemany("INSERT INTO due VALUES (?, ?, ?, ?, ?, ?)", self._due)
         self._due.clear()
 
-    def buyers_needed(self) -> dict[str, list[int]]:
-        """Each customer billed, with the years of its charges."""
+    def buyers_needed(self) -> Iterator[dict[str, list[int]]]:
+        """Each customer billed, with the years of its charges: ``CHUNK`` customers at a time,
+        in key order (held all at once, they grew with the ledger: 130 000 at 1 M events)."""
         self._write_due()
+        batch = CHUNK
+        rows = self.db.execute(
+            "SELECT DISTINCT customer, CAST(substr(charge_date, 1, 4) AS INTEGER) FROM due "
+            "ORDER BY 1, 2")
         needed: dict[str, list[int]] = {}
-        for customer, year in self.db.execute(
-                "SELECT DISTINCT customer, CAST(substr(charge_date, 1, 4) AS INTEGER) FROM due"):
-            needed.setdefault(customer, []).append(year)
-        return needed
+        for customer, group in groupby(rows, key=lambda row: row[0]):
+            needed[customer] = [year for _, year in group]
+            if len(needed) >= batch:
+                yield needed
+                needed = {}
+        if needed:
+            yield needed
 
     def add_buyer(self, customer: str, year: int, snapshot: dict[str, Any] | None,
                   reason: str | None) -> None:

@@ -150,12 +150,6 @@ def customers_known_at(app: LedgerApplication, at: Horizon = None,
             if only is None or customer.key in only}
 
 
-def iter_customers_known_at(app: LedgerApplication, at: Horizon = None) -> Iterator[Customer]:
-    """Every customer known at ``at``, folded one at a time in one scan of the log (in the
-    store's order, by aggregate id)."""
-    return _aggregates(app, CUSTOMER_EVENTS, resolve(app, at))
-
-
 def customers_of(app: LedgerApplication, keys: Iterable[str], at: Horizon = None
                  ) -> dict[str, Customer]:
     """The customers of ``keys`` known at ``at``, read by id in one query (a batch of a

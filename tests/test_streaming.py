@@ -111,3 +111,22 @@ def test_select_aggregates_reads_several_aggregates_in_order(ledger):
     # Nothing after the horizon.
     first = recorder.select_aggregates(ids, 1)
     assert all(e.position <= 1 for e in first)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_billing_reads_its_buyers_a_batch_of_customers_at_a_time(ledger, apply, monkeypatch,
+                                                                 batch):
+    from commands import due_charges
+    from commands.billing import bill
+    from tests.test_invoicing import OPERATOR
+
+    apply(OPERATOR)
+
+    def run():
+        return bill(ledger, date(2028, 12, 31), date(2029, 1, 5), by="test", dry_run=True)
+
+    whole = run()
+    monkeypatch.setattr(due_charges, "CHUNK", batch)
+    batched = run()
+    assert len({d["buyer"]["customer"] for d in whole.issued}) > 3
+    assert batched.issued == whole.issued
