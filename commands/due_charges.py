@@ -68,7 +68,7 @@ class DueCharges:
 
     def buyers_needed(self) -> Iterator[dict[str, list[int]]]:
         """Each customer billed, with the years of its charges: ``CHUNK`` customers at a time,
-        in key order (held all at once, they grew with the ledger: 130 000 at 1 M events)."""
+        in key order (held all at once, they grew with the ledger: one per customer billed)."""
         self._write_due()
         batch = CHUNK
         rows = self.db.execute(

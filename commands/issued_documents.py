@@ -2,9 +2,10 @@
 
 The scan keeps a few facts of every invoice and credit note (number, series, date, total, the
 position it was derived from, its buyer) to check the number series, the closings and each
-document derived again. Held in memory, they grew with every document ever issued (about
-400 bytes each: 120 MB for a million events' 287 000 documents); here each is written as the
-scan finds it, and read back in the order each check needs: by position for the series and the
+document derived again. Held in memory, they grew with every document ever issued (with the
+versions of every aggregate, ``audit verify`` peaked at 417 MB at a million events and 287 000
+documents, against 101 MB spooled: docs/performance.md); here each is written as the scan
+finds it, and read back in the order each check needs: by position for the series and the
 closings, by billing run and customer for the re-derivation.
 """
 
