@@ -1,5 +1,6 @@
 """Stable aggregate ids derived from the business keys operators already use."""
 
+from collections.abc import Iterable
 from functools import lru_cache
 from uuid import UUID, uuid5
 
@@ -11,6 +12,13 @@ NAMESPACE = UUID("6f1d7c1e-58a4-4c39-9a57-2b1f0d6c8e21")
 @lru_cache(maxsize=100_000)
 def customer_id(customer: str) -> UUID:
     return uuid5(NAMESPACE, f"customer:{customer}")
+
+
+def customer_ids(customers: Iterable[str]) -> list[UUID]:
+    """The ids of many customers, computed without going through :func:`customer_id`'s cache:
+    a pass over the whole ledger would fill it with up to 100 000 customers and keep them to the
+    end of the command."""
+    return [uuid5(NAMESPACE, f"customer:{customer}") for customer in customers]
 
 
 @lru_cache(maxsize=100_000)

@@ -24,7 +24,7 @@ from eventstore.app import LedgerApplication
 from eventstore.app import fold as _fold
 from ledger.customer import Customer
 from ledger.events import REGISTRY
-from ledger.identity import customer_id, subscription_id, tariff_book_id
+from ledger.identity import customer_ids, subscription_id, tariff_book_id
 from ledger.subscription import Subscription
 from ledger.tariffs import Schedule
 
@@ -155,7 +155,7 @@ def customers_of(app: LedgerApplication, keys: Iterable[str], at: Horizon = None
     """The customers of ``keys`` known at ``at``, read by id in one query (a batch of a
     streamed projection: the cost follows the batch, not the ledger)."""
     upto = resolve(app, at)
-    entries = app.recorder.select_aggregates(sorted(str(customer_id(k)) for k in keys), upto)
+    entries = app.recorder.select_aggregates(sorted(map(str, customer_ids(keys))), upto)
     decode = app.mapper.to_domain_event
     found = (_fold(map(decode, group))
              for _, group in groupby(entries, key=lambda entry: entry.originator_id))
