@@ -9,6 +9,9 @@ Prints the store and operator to give the other benchmarks (for PostgreSQL, a ne
 schema written by its writer role). The ledger is the generator's, imported in files of
 10 000 subscriptions with the code of ``ledger import``; ``--bill`` then runs the billing of
 the benchmarks (through 2028-12-31, issued 2029-01-05), as ``ledger bill`` does.
+
+A PostgreSQL store is left in place; drop it when done, as an administrator:
+``DROP SCHEMA "ledger_NAME" CASCADE; DROP ROLE "ledger_NAME_writer";``
 """
 
 from __future__ import annotations
