@@ -20,8 +20,8 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from benchmarks.generate import write
-from benchmarks.run import CHUNK, EVENTS_PER_SUBSCRIPTION, machine, set_up
+from benchmarks.build_store import build
+from benchmarks.run import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,17 +60,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bill-pairs-") as folder:
         seed = Path(args.keep) if args.keep else Path(folder) / "seed.sqlite3"
         if not seed.exists():
-            from commands.importer import import_file
             from eventstore.app import open_store
 
             app = open_store(str(seed))
-            set_up(app)
-            subscriptions = max(100, round(args.events / EVENTS_PER_SUBSCRIPTION))
-            for first in range(0, subscriptions, CHUNK):
-                path = Path(folder) / f"commands-{first}.jsonl"
-                write(path, min(CHUNK, subscriptions - first), seed=first,
-                      prefix=f"b{first // CHUNK}")
-                import_file(app, path, by="benchmark")
+            build(app, args.events)
             print(f"store: {app.position()} events", file=sys.stderr, flush=True)
             app.close()
         runs: dict[str, list[dict]] = {name: [] for name, _ in versions}

@@ -3,10 +3,8 @@ a log checked in one pass, in memory that does not grow with the log (docs/audit
 
 from __future__ import annotations
 
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -93,15 +91,13 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
                         "records; give the latest checkpoint the operator published to detect "
                         "entries removed at the end")
     wanted = {int(fields["size"]) for _, fields in recorded} | {c.size for _, c, _ in published}
-    with tempfile.TemporaryDirectory(prefix="ledger-verify-") as folder:
-        checker = LogChecker(wanted, spool=Path(folder) / "versions.sqlite3")
-        documents = IssuedDocuments(Path(folder) / "documents.sqlite3")
-        try:
+    checker = LogChecker(wanted)
+    try:
+        with IssuedDocuments() as documents:
             return _verify(app, recorded, published, given_keys, checker, documents, failures,
                            warnings, on_entry)
-        finally:
-            documents.close()
-            checker.close()
+    finally:
+        checker.close()
 
 
 def _verify(app: LedgerApplication, recorded: list[tuple[LogEntry, dict[str, Any]]],
@@ -133,7 +129,7 @@ def _verify(app: LedgerApplication, recorded: list[tuple[LogEntry, dict[str, Any
                     failures.append(Failure(entry.id, entry.topic, f"malformed key: {error}"))
             else:
                 document = fields["document"]
-                documents.add(IssuedDocument(
+                documents.add_document(IssuedDocument(
                     entry.id, entry.topic, document["number"], document.get("kind", "?"),
                     document["issued_on"], digest(document) == fields["digest"],
                     fields["basis_position"], document.get("refers_to"),

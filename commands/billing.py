@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -230,13 +229,9 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
         with lean():
             invoicing = invoicing_state(app)
         invoicing.check_open(issued_on)
-        with tempfile.TemporaryDirectory(prefix="ledger-bill-") as folder:
-            due = DueCharges(Path(folder) / "due.sqlite3")
-            try:
-                later, later_amount = _spool_due(due, invoicing.invoiced_keys, upto)
-                return _issue(due, invoicing, upto, seller, later, later_amount)
-            finally:
-                due.close()
+        with DueCharges() as due:
+            later, later_amount = _spool_due(due, invoicing.invoiced_keys, upto)
+            return _issue(due, invoicing, upto, seller, later, later_amount)
 
     def _spool_due(due: DueCharges, invoiced: set[str], upto: int) -> tuple[int, Decimal]:
         """Spool every charge due in this run, and each buyer's snapshot; count those left
@@ -251,8 +246,8 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
                     later += 1
                     later_amount += charge.amount
                     continue
-                due.add(charge.charge_date.isoformat(), charge.customer, group_of(charge),
-                        charge.key, charge.amount, charge_line(charge, format))
+                due.add_due(charge.charge_date.isoformat(), charge.customer, group_of(charge),
+                            charge.key, charge.amount, charge_line(charge, format))
         for needed in due.buyers_needed():  # a batch of customers billed, and their years
             for customer in customers_of(app, needed, upto).values():
                 for year in needed[customer.key]:

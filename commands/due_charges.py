@@ -10,15 +10,15 @@ SQLite hands them back sorted, one document's group at a time.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from itertools import groupby
-from pathlib import Path
 from typing import Any
 
 import attrs
 import orjson
+
+from eventstore.spool import Spool
 
 #: Rows written to the spool at a time.
 CHUNK = 1_000
@@ -36,42 +36,28 @@ class DueGroup:
     reason: str | None  # why not (None: it can); both None: the customer is not registered
 
 
-class DueCharges:
-    """A temporary spool of due charges and buyers (``path``: a file in a temporary folder)."""
+class DueCharges(Spool):
+    """A temporary spool of due charges and buyers."""
 
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path)
-        self.db.executescript(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+    def __init__(self) -> None:
+        super().__init__(
             "CREATE TABLE due (charge_date TEXT, customer TEXT, grp TEXT, key TEXT,"
             " amount TEXT, line BLOB);"
             "CREATE TABLE buyer (customer TEXT, year INTEGER, reason TEXT, snapshot BLOB,"
-            " PRIMARY KEY (customer, year));")
-        self._due: list[tuple[Any, ...]] = []
-        self._buyers: list[tuple[Any, ...]] = []
+            " PRIMARY KEY (customer, year));", prefix="ledger-bill-", chunk=CHUNK)
 
-    def close(self) -> None:
-        self.db.close()
-
-    def add(self, charge_date: str, customer: str, group: tuple[bool, str], key: str,
-            amount: Decimal, line: dict[str, Any]) -> None:
+    def add_due(self, charge_date: str, customer: str, group: tuple[bool, str], key: str,
+                amount: Decimal, line: dict[str, Any]) -> None:
         """One due charge and its invoice line. ``group``: what must not share a document
         (``commands.billing.document_group``), kept in the order it sorts in."""
-        self._due.append((charge_date, customer, ("1" if group[0] else "0") + group[1], key,
-                          str(amount), orjson.dumps(line)))
-        if len(self._due) >= CHUNK:
-            self._write_due()
-
-    def _write_due(self) -> None:
-        self.db.executemany("INSERT INTO due VALUES (?, ?, ?, ?, ?, ?)", self._due)
-        self._due.clear()
+        self.add("due", (charge_date, customer, ("1" if group[0] else "0") + group[1], key,
+                         str(amount), orjson.dumps(line)))
 
     def buyers_needed(self) -> Iterator[dict[str, list[int]]]:
         """Each customer billed, with the years of its charges: ``CHUNK`` customers at a time,
         in key order (held all at once, they grew with the ledger: one per customer billed)."""
-        self._write_due()
         batch = CHUNK
-        rows = self.db.execute(
+        rows = self.execute(
             "SELECT DISTINCT customer, CAST(substr(charge_date, 1, 4) AS INTEGER) FROM due "
             "ORDER BY 1, 2")
         needed: dict[str, list[int]] = {}
@@ -85,20 +71,12 @@ class DueCharges:
 
     def add_buyer(self, customer: str, year: int, snapshot: dict[str, Any] | None,
                   reason: str | None) -> None:
-        self._buyers.append((customer, year, reason,
-                             None if snapshot is None else orjson.dumps(snapshot)))
-        if len(self._buyers) >= CHUNK:
-            self._write_buyers()
-
-    def _write_buyers(self) -> None:
-        self.db.executemany("INSERT INTO buyer VALUES (?, ?, ?, ?)", self._buyers)
-        self._buyers.clear()
+        self.add("buyer", (customer, year, reason,
+                           None if snapshot is None else orjson.dumps(snapshot)))
 
     def groups(self) -> Iterator[DueGroup]:
         """The due charges, one future document at a time, in numbering order."""
-        self._write_due()
-        self._write_buyers()
-        rows = self.db.execute(
+        rows = self.execute(
             "SELECT d.charge_date, d.customer, d.grp, d.amount, d.line, b.reason, b.snapshot"
             " FROM due d LEFT JOIN buyer b ON b.customer = d.customer"
             " AND b.year = CAST(substr(d.charge_date, 1, 4) AS INTEGER)"

@@ -11,13 +11,13 @@ closings, by billing run and customer for the re-derivation.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import attrs
 import orjson
+
+from eventstore.spool import Spool
 
 #: Rows written to the spool at a time.
 CHUNK = 2_000
@@ -47,37 +47,23 @@ def _document(row: tuple[Any, ...]) -> IssuedDocument:
     return IssuedDocument(*row[:5], bool(row[5]), *row[6:])
 
 
-class IssuedDocuments:
-    """A temporary spool of the documents found in the log (``path``: in a temporary folder)."""
+class IssuedDocuments(Spool):
+    """A temporary spool of the documents found in the log."""
 
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path)
-        self.db.executescript(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+    def __init__(self) -> None:
+        super().__init__(
             "CREATE TABLE document (position INTEGER PRIMARY KEY, event TEXT, number TEXT,"
             " kind TEXT, issued_on TEXT, digest_ok INTEGER, basis INTEGER, refers_to TEXT,"
-            " total_ht TEXT, customer TEXT);")
-        self._rows: list[tuple[Any, ...]] = []
+            " total_ht TEXT, customer TEXT);", prefix="ledger-verify-", chunk=CHUNK)
         self._indexed = False
 
-    def close(self) -> None:
-        self.db.close()
-
-    def add(self, document: IssuedDocument) -> None:
+    def add_document(self, document: IssuedDocument) -> None:
         d = document
-        self._rows.append((d.position, d.event, d.number, d.kind, d.issued_on, d.digest_ok,
-                           d.basis, d.refers_to, d.total_ht, d.customer))
-        if len(self._rows) >= CHUNK:
-            self._write()
-
-    def _write(self) -> None:
-        if self._rows:
-            self.db.executemany(f"INSERT INTO document ({_COLUMNS}) VALUES "
-                                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
-            self._rows.clear()
+        self.add("document", (d.position, d.event, d.number, d.kind, d.issued_on, d.digest_ok,
+                              d.basis, d.refers_to, d.total_ht, d.customer))
 
     def _ready(self) -> None:
-        self._write()
+        self.flush()
         if not self._indexed:
             self.db.executescript(
                 "CREATE INDEX document_number ON document (number, position);"

@@ -14,16 +14,15 @@ A :class:`Failure` names the first position where something does not hold.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator
 from itertools import groupby
-from pathlib import Path
 
 import attrs
 
 from eventstore.canonical import EVENT_NAME, is_canonical
 from eventstore.log import LogEntry
 from eventstore.merkle import CompactRange
+from eventstore.spool import Spool
 
 
 @attrs.frozen(order=True)
@@ -40,13 +39,12 @@ class Failure:
 class LogChecker:
     """Feed entries in position order; collects failures and the root of each wanted size."""
 
-    def __init__(self, roots_wanted: Iterable[int] = (), spool: Path | None = None) -> None:
-        """``spool``: a file for the temporary table of versions (in memory without one)."""
+    def __init__(self, roots_wanted: Iterable[int] = ()) -> None:
         self.tree = CompactRange()
         self.failures: list[Failure] = []
         self.roots: dict[int, bytes] = {}
         self._wanted = set(roots_wanted)
-        self._versions = VersionSpool(spool)
+        self._versions = VersionSpool()
         self._last_time = None
         self._last_position = 0
         if 0 in self._wanted:
@@ -67,7 +65,7 @@ class LogChecker:
             self.fail(entry, f"recorded at {entry.recorded_at_text}, before the entry ahead of it "
                              f"({self._last_time}): recorded times never go back")
         self._last_time = entry.recorded_at_text
-        self._versions.add(entry)
+        self._versions.add_entry(entry)
         if not EVENT_NAME.fullmatch(entry.topic):
             self.fail(entry, f"event name {entry.topic!r} is malformed")
         if not is_canonical(entry.state):
@@ -95,35 +93,23 @@ class LogChecker:
         return self.tree.size
 
 
-class VersionSpool:
-    """Each entry's aggregate, version and position, written to a temporary SQLite table as
-    the log is read, then read back one aggregate at a time in log order: each aggregate's
-    versions must run 1, 2, 3 … (after a wrong one, counting goes on from the larger)."""
+class VersionSpool(Spool):
+    """Each entry's aggregate, version and position, spooled as the log is read, then read
+    back one aggregate at a time in log order: each aggregate's versions must run 1, 2, 3 …
+    (after a wrong one, counting goes on from the larger)."""
 
-    CHUNK = 10_000
+    def __init__(self) -> None:
+        super().__init__("CREATE TABLE version (aggregate TEXT, version INTEGER,"
+                         " position INTEGER, event TEXT);", prefix="ledger-verify-",
+                         chunk=10_000)
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.db = sqlite3.connect(path or ":memory:")
-        self.db.executescript(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
-            "CREATE TABLE version (aggregate TEXT, version INTEGER, position INTEGER,"
-            " event TEXT);")
-        self._rows: list[tuple[str, int, int, str]] = []
-
-    def add(self, entry: LogEntry) -> None:
-        self._rows.append((str(entry.originator_id), entry.originator_version, entry.id,
-                           entry.topic))
-        if len(self._rows) >= self.CHUNK:
-            self._write()
-
-    def _write(self) -> None:
-        self.db.executemany("INSERT INTO version VALUES (?, ?, ?, ?)", self._rows)
-        self._rows.clear()
+    def add_entry(self, entry: LogEntry) -> None:
+        self.add("version", (str(entry.originator_id), entry.originator_version, entry.id,
+                             entry.topic))
 
     def failures(self) -> Iterator[Failure]:
-        self._write()
-        rows = self.db.execute("SELECT aggregate, version, position, event FROM version "
-                               "ORDER BY aggregate, position")
+        rows = self.execute("SELECT aggregate, version, position, event FROM version "
+                            "ORDER BY aggregate, position")
         for aggregate, group in groupby(rows, key=lambda row: row[0]):
             last = 0
             for _, version, position, event in group:
@@ -131,6 +117,3 @@ class VersionSpool:
                     yield Failure(position, event, f"aggregate {aggregate} version {version} "
                                                    f"where version {last + 1} was expected next")
                 last = max(last + 1, version)
-
-    def close(self) -> None:
-        self.db.close()

@@ -9,12 +9,9 @@ own event appliers, which read nothing but the event.
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
 from collections.abc import Callable, Container, Iterable, Iterator
 from datetime import datetime
-from itertools import groupby, islice
-from pathlib import Path
+from itertools import groupby
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +19,7 @@ import attrs
 
 from eventstore.app import LedgerApplication
 from eventstore.app import fold as _fold
+from eventstore.spool import Spool
 from ledger.customer import Customer
 from ledger.events import REGISTRY
 from ledger.identity import customer_ids, subscription_id, tariff_book_id
@@ -216,34 +214,27 @@ def subscriptions_by_customer(
                 folded.append(subscription)
         return frozenset(customer for customer, _ in pending), folded
 
-    with tempfile.TemporaryDirectory(prefix="ledger-signed-") as folder:
-        # Who signed what, written to a temporary SQLite file and read back in customer order:
-        # held in a dictionary, it grew with the ledger (50 MB at a million events).
-        spool = sqlite3.connect(Path(folder) / "signed.sqlite3")
-        try:
-            spool.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
-                                "CREATE TABLE signed (customer TEXT, subscription TEXT);")
-            rows = ((fields(entry)["customer"], str(entry.originator_id))
-                    for entry in app.recorder.scan(1, upto, {ORDER_SIGNED}))
-            while chunk := list(islice(rows, 2000)):
-                spool.executemany("INSERT INTO signed VALUES (?, ?)", chunk)
-            pending: list[tuple[str, list[str]]] = []
-            size = 0
-            for customer, group in groupby(spool.execute(
-                    "SELECT DISTINCT customer, subscription FROM signed "
-                    "ORDER BY customer, subscription"), key=lambda row: row[0]):
-                if only is not None and customer not in only:
-                    continue
-                ids = [subscription for _, subscription in group]
-                pending.append((customer, ids))
-                size += len(ids)
-                if size >= batch:
-                    yield fetch(pending)
-                    pending, size = [], 0
-            if pending:
+    # Who signed what, spooled and read back in customer order: held in a dictionary, it
+    # grew with the ledger (50 MB at a million events).
+    with Spool("CREATE TABLE signed (customer TEXT, subscription TEXT);",
+               prefix="ledger-signed-") as spool:
+        spool.add_all("signed", ((fields(entry)["customer"], str(entry.originator_id))
+                                 for entry in app.recorder.scan(1, upto, {ORDER_SIGNED})))
+        pending: list[tuple[str, list[str]]] = []
+        size = 0
+        for customer, group in groupby(spool.execute(
+                "SELECT DISTINCT customer, subscription FROM signed "
+                "ORDER BY customer, subscription"), key=lambda row: row[0]):
+            if only is not None and customer not in only:
+                continue
+            ids = [subscription for _, subscription in group]
+            pending.append((customer, ids))
+            size += len(ids)
+            if size >= batch:
                 yield fetch(pending)
-        finally:
-            spool.close()
+                pending, size = [], 0
+        if pending:
+            yield fetch(pending)
 
 
 @attrs.frozen
