@@ -49,15 +49,15 @@ def _encode(value: Any, kind: str, where: str) -> Any:
     return value
 
 
-def _decode(value: Any, kind: str) -> Any:
-    if value is None:
-        return None
-    kind = kind.rstrip("?")
-    if kind == "date":
-        return date.fromisoformat(value)
-    if kind == "ints":
-        return tuple(value)
-    return value
+#: How a stored value of each declared type comes back (the others come back as stored).
+_DECODERS = {"date": date.fromisoformat, "ints": tuple}
+
+
+def _decoders(kind: EventType) -> tuple[tuple[str, Any], ...]:
+    """Each field of an event type with the function that decodes its stored value (``None``:
+    as stored), worked out once per type rather than per field of every entry read."""
+    return tuple((name, _DECODERS.get(field_type.rstrip("?")))
+                 for name, field_type in kind.fields.items())
 
 
 class LogMapper(Mapper):
@@ -70,6 +70,7 @@ class LogMapper(Mapper):
         # topic (the library resolves it on replay): found on the first entry of the type, so
         # that an aggregate is imported only when its events are read.
         self._classes: dict[str, tuple[type, str | None]] = {}
+        self._decoding: dict[str, tuple[tuple[str, Any], ...]] = {}
         # Entries of one aggregate come together in replays: its UUID is made once.
         self._last_id: tuple[str, UUID] = ("", UUID(int=0))
 
@@ -96,28 +97,43 @@ class LogMapper(Mapper):
                             topic=kind.name, state=encoded, event_version=kind.version, refs=refs)
 
     def event_type(self, entry: LogEntry) -> EventType:
+        return self._kind(entry.topic, entry.id)
+
+    def _kind(self, event: str, position: int) -> EventType:
         try:
-            return self.registry.by_name[entry.topic]
+            return self.registry.by_name[event]
         except KeyError:
             raise LogFormatError(
-                f"entry {entry.id} is a {entry.topic!r} event, which this version of the ledger "
+                f"entry {position} is a {event!r} event, which this version of the ledger "
                 "does not know: it was written by another version") from None
+
+    def upcast(self, event: str, version: int, data: bytes, position: int
+               ) -> tuple[EventType, dict[str, Any]]:
+        """An entry's event type and its data as stored (JSON values, dates as text), brought
+        up to the current version of its event by the upcasters of ``ledger/events.py``."""
+        kind = self._kind(event, position)
+        found = orjson.loads(data)
+        if version > kind.version:
+            raise LogFormatError(
+                f"entry {position} is {kind.name} version {version}; this version of the "
+                f"ledger reads versions up to {kind.version}: upgrade the ledger")
+        while version < kind.version:
+            found = kind.upcasters[version](found)
+            version += 1
+        return kind, found
 
     def fields(self, entry: LogEntry) -> dict[str, Any]:
         """The entry's data brought up to the current version of its event, decoded."""
-        kind = self.event_type(entry)
-        data = orjson.loads(entry.state)
-        version = entry.event_version
-        if version > kind.version:
-            raise LogFormatError(
-                f"entry {entry.id} is {kind.name} version {version}; this version of the ledger "
-                f"reads versions up to {kind.version}: upgrade the ledger")
-        while version < kind.version:
-            data = kind.upcasters[version](data)
-            version += 1
+        kind, data = self.upcast(entry.topic, entry.event_version, entry.state, entry.id)
+        decoding = self._decoding.get(kind.name)
+        if decoding is None:
+            decoding = self._decoding[kind.name] = _decoders(kind)
+        fields = {}
         try:
-            return {name: _decode(data[name], field_type)
-                    for name, field_type in kind.fields.items()}
+            for name, decode in decoding:
+                value = data[name]
+                fields[name] = value if decode is None or value is None else decode(value)
+            return fields
         except KeyError as missing:
             raise LogFormatError(
                 f"entry {entry.id} ({kind.name} v{entry.event_version}) has no field {missing} "

@@ -213,6 +213,25 @@ class PostgresLog(ApplicationRecorder):
         parts.append(SQL(" ORDER BY aggregate_id, aggregate_version"))
         return self._stream(SQL("").join(parts), params)
 
+    def scan_data(self, events: Iterable[str], upto: int | None = None
+                  ) -> Iterator[tuple[int, str, str, int, bytes]]:
+        """``(position, aggregate id, event, event version, data)`` of the entries of
+        ``events``, in position order, streamed."""
+        parts = [SQL("SELECT position, aggregate_id, event, event_version, data FROM {0} "
+                     "WHERE event = ANY(%s)").format(self._log)]
+        params: list[Any] = [sorted(events)]
+        if upto is not None:
+            parts.append(SQL(" AND position <= %s"))
+            params.append(upto)
+        parts.append(SQL(" ORDER BY position"))
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor(name="ledger_scan_data") as cursor:
+            cursor.itersize = 5_000
+            cursor.execute(SQL("").join(parts), params)
+            for row in cursor:
+                yield (row["position"], str(row["aggregate_id"]), row["event"],
+                       row["event_version"], bytes(row["data"]))
+
     def select_aggregates(self, ids: Sequence[UUID | str], upto: int | None = None
                           ) -> list[LogEntry]:
         """The entries of several aggregates, ordered by (aggregate, version), in one read."""

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from commands.importer import ImportRejected, import_lines
 from eventstore.app import open_store
 from projections.charges import charges_as_of
-from projections.history import known_at
+from projections.history import iter_subscriptions_known_at, known_at
 from tests.conftest import (
     CONTRACT_END,
     activate,
@@ -173,3 +173,21 @@ def test_a_file_with_one_bad_line_stores_nothing(commands, bad, data):
         import_lines(app, lines)
     assert position + 1 in [e.line for e in caught.value.errors]
     assert app.recorder.max_notification_id() == baseline
+
+
+@SETTINGS
+@given(histories(), st.data())
+def test_folding_from_facts_gives_the_aggregate_the_library_folds(commands, data):
+    """Whole-ledger reads fold each subscription from its entries' fields
+    (``Subscription.from_facts``); per-domain reads fold the library's event objects. Both give
+    the same state, whatever the history and the log position read up to."""
+    app = fresh_store()
+    for command in commands:  # one transaction each: every entry has its own recorded time
+        import_lines(app, jsonl(command))
+    upto = data.draw(st.integers(1, app.position()))
+    for folded in iter_subscriptions_known_at(app, upto):
+        by_library = app.aggregate(folded.id, upto)
+        assert (folded.id, folded.version, folded.created_on, folded.modified_on,
+                folded.domain, folded.contracts, folded.entries) == \
+            (by_library.id, by_library.version, by_library.created_on, by_library.modified_on,
+             by_library.domain, by_library.contracts, by_library.entries)

@@ -4,15 +4,23 @@ in-memory ones give: same charges, same order, same bytes."""
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, datetime, timezone
+from uuid import uuid4
 
 import orjson
 import pytest
 
 from cli.output import print_json, print_json_array
 from commands import views
+from ledger.subscription import Subscription
 from projections.charges import charges_as_of, iter_charges_as_of
-from projections.history import known_at, resolve, subscriptions_by_customer, tariffs_known_at
+from projections.history import (
+    iter_subscriptions_known_at,
+    known_at,
+    resolve,
+    subscriptions_by_customer,
+    tariffs_known_at,
+)
 from tests.conftest import activate, add_storage, register, sign, terminate
 
 AS_OF = date(2029, 12, 31)
@@ -130,3 +138,57 @@ def test_billing_reads_its_buyers_a_batch_of_customers_at_a_time(ledger, apply, 
     batched = run()
     assert len({d["buyer"]["customer"] for d in whole.issued}) > 3
     assert batched.issued == whole.issued
+
+
+def _state(subscription) -> tuple:
+    return (subscription.id, subscription.version, subscription.created_on,
+            subscription.modified_on, subscription.domain, subscription.contracts,
+            subscription.entries)
+
+
+def test_whole_ledger_reads_fold_each_subscription_as_the_library_does(ledger):
+    """Whole-ledger reads fold subscriptions from their entries' fields
+    (``Subscription.from_facts``), not through the library's event objects: the state is the
+    one the library's own fold gives, entry positions included."""
+    upto = resolve(ledger, None)
+    streamed = list(iter_subscriptions_known_at(ledger, upto))
+    by_customer = [s for _, batch in subscriptions_by_customer(ledger, upto, batch=1)
+                   for s in batch]
+    assert len(streamed) == 12
+    assert {s.domain for s in by_customer} == {s.domain for s in streamed}
+    for subscription in streamed + by_customer:
+        assert _state(subscription) == _state(ledger.aggregate(subscription.id, upto))
+    shared = next(s for s in streamed if s.domain == "shared.fr")
+    assert len(shared.contracts) == 2 and shared.version == 6
+
+
+def test_a_subscription_folded_from_facts_keeps_when_it_was_recorded(app, apply):
+    """Created and modified times are the recorded times of its first and last entries."""
+    apply(register("c1"), sign("c1.fr", "c1"))
+    apply(activate("c1.fr"))  # another transaction: recorded later
+    upto = resolve(app, None)
+    [folded] = iter_subscriptions_known_at(app, upto)
+    entries = app.recorder.select_events(folded.id, upto=upto)
+    assert folded.created_on == entries[0].recorded_at
+    assert folded.modified_on == entries[-1].recorded_at
+    assert folded.created_on < folded.modified_on
+    assert _state(folded) == _state(app.aggregate(folded.id, upto))
+
+
+def test_a_subscription_whose_versions_do_not_follow_is_refused():
+    opened = ("Opened", 1, 1, {"domain": "a.fr"})
+    signed = ("OrderSigned", 3, 2, {
+        "order": "BC-1", "customer": "c", "storage_gb": 25, "extra_gb_packs": (),
+        "signed_on": date(2026, 1, 1), "received_on": date(2026, 1, 2),
+        "ends_on": date(2028, 12, 31), "facts": None})
+    when = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    with pytest.raises(ValueError, match="version 3 follows version 1"):
+        Subscription.from_facts(uuid4(), [opened, signed], when, when)
+    with pytest.raises(ValueError, match="starts with Opened"):
+        Subscription.from_facts(uuid4(), [signed], when, when)
+    with pytest.raises(ValueError, match="not an event of a subscription"):
+        Subscription.from_facts(uuid4(), [opened, ("InvoiceIssued", 2, 2, {})], when, when)
+    folded = Subscription.from_facts(uuid4(), [opened, (*signed[:1], 2, *signed[2:])],
+                                     when, when)
+    assert folded.version == 2 and folded.current.order == "BC-1"
+    assert folded.entries == [{"order": 2}]
