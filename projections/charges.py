@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import attrs
@@ -276,9 +277,9 @@ def subscription_charges(subscription: Subscription, schedules: Sequence[Schedul
     ]
 
 
-def _order(charge: Charge) -> tuple[Any, ...]:
-    return (charge.customer, charge.domain, charge.charge_date, charge.kind,
-            charge.order, charge.period_end, charge.basis)
+#: The order charges are listed in: customer, domain, date, kind (a tuple made in C: sorting
+#: every charge of the ledger calls it once per charge).
+_order = attrgetter("customer", "domain", "charge_date", "kind", "order", "period_end", "basis")
 
 
 def charges_as_of(known: Known, as_of: date, customer: str | None = None, *,

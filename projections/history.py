@@ -148,6 +148,12 @@ def _subscriptions(app: LedgerApplication, entries: Iterable[LogEntry]
     fraction of the cost on a full replay. A damaged run of entries is reported by position,
     as :func:`eventstore.app.fold` does."""
     fields, event_type = app.mapper.fields, app.mapper.event_type
+    classes = {name: REGISTRY.by_name[name].event_class for name in SUBSCRIPTION_EVENTS}
+
+    def event_class(entry: LogEntry) -> str:
+        found = classes.get(entry.topic)
+        return found if found is not None else event_type(entry).event_class  # says why not
+
     for _, group in groupby(entries, key=lambda entry: entry.originator_id):
         group = list(group)
         first, last = group[0], group[-1]
@@ -155,8 +161,8 @@ def _subscriptions(app: LedgerApplication, entries: Iterable[LogEntry]
         try:
             yield Subscription.from_facts(
                 originator if isinstance(originator, UUID) else UUID(str(originator)),
-                ((event_type(entry).event_class, entry.originator_version, entry.id,
-                  fields(entry)) for entry in group),
+                [(event_class(entry), entry.originator_version, entry.id, fields(entry))
+                 for entry in group],
                 first.recorded_at, last.recorded_at)
         except (ValueError, TypeError) as error:
             raise LogFormatError(
