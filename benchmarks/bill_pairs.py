@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 
 from benchmarks.build_store import build
-from benchmarks.run import machine
+from benchmarks.run import machine, new_result
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,8 +92,7 @@ def main() -> None:
     result = {"date": date.today().isoformat(), "events": args.events, "pairs": args.pairs,
               "run": "the next month's, after a first run" if args.again else "the first",
               "machine": machine(None), "versions": dict(versions), "runs": runs}
-    name = f"{date.today()}-bill-pairs-{args.events}{'-again' if args.again else ''}.json"
-    out = ROOT / "benchmarks" / "results" / name
+    out = new_result(f"{date.today()}-bill-pairs-{args.events}{'-again' if args.again else ''}")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(out)
 

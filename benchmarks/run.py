@@ -39,6 +39,16 @@ EVENTS_PER_SUBSCRIPTION = 7.37  # measured on the generator's mix, receipts incl
 CHUNK = 10_000  # subscriptions per imported file, like one file per batch of letters
 
 
+def new_result(name: str) -> Path:
+    """benchmarks/results/NAME.json, or NAME-2.json, NAME-3.json … if it is taken: a result
+    that the docs cite is never overwritten by a later run of the same day."""
+    out, n = RESULTS / f"{name}.json", 1
+    while out.exists():
+        n += 1
+        out = RESULTS / f"{name}-{n}.json"
+    return out
+
+
 def machine(postgres: str | None) -> dict[str, object]:
     cpu = "unknown"
     try:
@@ -329,7 +339,7 @@ def main() -> None:
             results["sizes"].append(outcome)
     RESULTS.mkdir(exist_ok=True)
     kind = "postgresql-" if args.postgres else "sqlite-"
-    out = RESULTS / f"{results['date']}-{kind}{'-'.join(str(s) for s in sizes)}.json"
+    out = new_result(f"{results['date']}-{kind}{'-'.join(str(s) for s in sizes)}")
     out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     print(f"written to {out}")
 

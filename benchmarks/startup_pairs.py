@@ -23,7 +23,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from benchmarks.run import machine
+from benchmarks.run import machine, new_result
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("cli", "commands", "eventstore", "exports", "ledger", "projections", "web")
@@ -77,7 +77,7 @@ def main() -> None:
     result = {"date": date.today().isoformat(), "pairs": args.pairs, "store": args.store,
               "machine": machine(None), "versions": dict(versions), "summary": summary,
               "runs": runs}
-    out = ROOT / "benchmarks" / "results" / f"{date.today()}-startup-pairs.json"
+    out = new_result(f"{date.today()}-startup-pairs")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(out)
 

@@ -20,7 +20,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from benchmarks.run import machine
+from benchmarks.run import machine, new_result
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_ONLY = ("charges_all", "charges_floor", "forecast", "replay", "read_decode_subscriptions",
@@ -68,8 +68,7 @@ def main() -> None:
               "pairs": args.pairs, "machine": machine(None), "versions": dict(versions),
               "runs": runs}
     against = f"-vs-{args.baseline}" if args.baseline else ""
-    out = ROOT / "benchmarks" / "results" / \
-        f"{date.today()}-{args.task}{against}-pairs-{kind}-{events}.json"
+    out = new_result(f"{date.today()}-{args.task}{against}-pairs-{kind}-{events}")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(out)
 

@@ -17,7 +17,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from benchmarks.run import machine
+from benchmarks.run import machine, new_result
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,7 +66,7 @@ def main() -> None:
     result = {"date": date.today().isoformat(), "events": events, "pairs": args.pairs,
               "machine": machine(None), "versions": dict(versions), "runs": runs}
     kind = "-postgresql" if args.operator else ""
-    out = ROOT / "benchmarks" / "results" / f"{date.today()}-verify-pairs{kind}-{events}.json"
+    out = new_result(f"{date.today()}-verify-pairs{kind}-{events}")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(out)
 
