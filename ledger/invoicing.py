@@ -160,14 +160,22 @@ def build_document(
 #: charge keys, credits) but not the documents themselves: what a billing run needs, in memory
 #: that does not grow with every document ever issued (:func:`lean`).
 LEAN: ContextVar[bool] = ContextVar("lean_invoicing", default=False)
+#: Cleared by ``lean(keys=False)``: documents issued meanwhile do not add their charge keys to
+#: the aggregate's ``invoiced_keys`` either.
+KEYS: ContextVar[bool] = ContextVar("invoicing_keeps_keys", default=True)
 
 
 @contextmanager
-def lean() -> Iterator[None]:
-    token = LEAN.set(True)
+def lean(keys: bool = True) -> Iterator[None]:
+    """Keep the numbering state only (:data:`LEAN`). With ``keys=False``, for a billing run
+    issuing what it found due: it read the charge keys invoiced before it started, and nothing
+    in the run reads them again, so the keys of its own invoices are not kept (33 MB of a run
+    of 287 000 invoices). The aggregate folded from the store afterwards has them all."""
+    token, keys_token = LEAN.set(True), KEYS.set(keys)
     try:
         yield
     finally:
+        KEYS.reset(keys_token)
         LEAN.reset(token)
 
 
@@ -241,7 +249,8 @@ class Invoicing(Aggregate):
 
         def apply(self, aggregate: Invoicing) -> None:
             aggregate._record(self.document, self.digest, self.basis_position)
-            aggregate.invoiced_keys |= {line["key"] for line in self.document["lines"]}
+            if KEYS.get():
+                aggregate.invoiced_keys |= {line["key"] for line in self.document["lines"]}
 
     class CreditNoteIssued(Aggregate.Event):
         document: dict[str, Any]

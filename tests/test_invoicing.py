@@ -21,6 +21,7 @@ from eventstore.app import open_store
 from exports.invoice_pdf import facturx_pdf
 from exports.journal import journal_rows
 from ledger.errors import LedgerError
+from ledger.invoicing import Invoicing, lean
 from tests.conftest import activate, add_storage, jsonl, register, sign, siret, terminate
 
 OPERATOR = {"id": "op", "type": "register_operator", "name": "Syndicat mixte Mégalis Bretagne",
@@ -61,6 +62,28 @@ def test_running_the_same_billing_twice_issues_nothing(ledger):
     before = ledger.recorder.max_notification_id()
     assert bill(ledger, D("2026-12-31"), D("2027-01-05")).issued == ()
     assert ledger.recorder.max_notification_id() == before
+
+
+def test_a_run_keeps_no_charge_key_of_its_own_invoices_and_the_log_has_them_all(ledger,
+                                                                               monkeypatch):
+    """A billing run issues under ``lean(keys=False)``: its invoicing aggregate does not
+    collect the charge keys of what it issues (memory), while the aggregate folded from the log
+    afterwards holds every one of them."""
+    issuing = []
+    real_issue = Invoicing.issue
+
+    def issue(self, document, basis_position):
+        real_issue(self, document, basis_position)
+        issuing.append(set(self.invoiced_keys))
+
+    monkeypatch.setattr(Invoicing, "issue", issue)
+    report = bill(ledger, D("2026-12-31"), D("2027-01-05"))
+    assert len(issuing) == 3 and all(keys == set() for keys in issuing)
+    keys = {line["key"] for document in report.issued for line in document["lines"]}
+    assert len(keys) == 3
+    assert invoicing_state(ledger).invoiced_keys == keys
+    with lean():  # how billing folds it
+        assert invoicing_state(ledger).invoiced_keys == keys
 
 
 def test_later_runs_continue_the_sequence_and_a_new_year_starts_a_new_one(ledger):
