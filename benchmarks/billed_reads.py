@@ -39,6 +39,7 @@ def main() -> None:
 
     app = open_store(args.store, args.operator)
     subscriptions, events = count_subscriptions(app), app.position()
+    kind = "postgresql" if app.recorder.kind == "postgres" else "sqlite"
     app.close()
 
     def say(text: str) -> None:
@@ -61,7 +62,7 @@ def main() -> None:
         if isinstance(value, dict):
             say(f"{name}: p50 {value['p50_ms']} ms, p99 {value['p99_ms']} ms")
     result = {"date": date.today().isoformat(),
-              "store": "postgresql" if args.operator else "sqlite", "events": events,
+              "store": kind, "events": events,
               "subscriptions": subscriptions, "machine": machine(None),
               "forecast": {"seconds": spread([f["seconds"] for f in forecasts]),
                            "rows": forecasts[0]["rows"],

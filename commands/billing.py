@@ -231,6 +231,7 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
         invoicing.check_open(issued_on)
         with DueCharges() as due:
             later, later_amount = _spool_due(due, invoicing.invoiced_keys, upto)
+            invoicing.issue_only()  # what is due is decided: the keys are not read again
             return _issue(due, invoicing, upto, seller, later, later_amount)
 
     def _spool_due(due: DueCharges, invoiced: set[str], upto: int) -> tuple[int, Decimal]:
@@ -289,7 +290,7 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
                         issued_on=issued_on, seller=seller, buyer=group.buyer,
                         lines=group.lines, format=format,
                     )
-                    with lean(keys=False):  # what is due was decided before issuing
+                    with lean():
                         invoicing.issue(document, basis_position=upto)
                     count += 1
                     total += Decimal(document["total_ht"])

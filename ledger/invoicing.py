@@ -160,22 +160,14 @@ def build_document(
 #: charge keys, credits) but not the documents themselves: what a billing run needs, in memory
 #: that does not grow with every document ever issued (:func:`lean`).
 LEAN: ContextVar[bool] = ContextVar("lean_invoicing", default=False)
-#: Cleared by ``lean(keys=False)``: documents issued meanwhile do not add their charge keys to
-#: the aggregate's ``invoiced_keys`` either.
-KEYS: ContextVar[bool] = ContextVar("invoicing_keeps_keys", default=True)
 
 
 @contextmanager
-def lean(keys: bool = True) -> Iterator[None]:
-    """Keep the numbering state only (:data:`LEAN`). With ``keys=False``, for a billing run
-    issuing what it found due: it read the charge keys invoiced before it started, and nothing
-    in the run reads them again, so the keys of its own invoices are not kept (33 MB of a run
-    of 287 000 invoices). The aggregate folded from the store afterwards has them all."""
-    token, keys_token = LEAN.set(True), KEYS.set(keys)
+def lean() -> Iterator[None]:
+    token = LEAN.set(True)
     try:
         yield
     finally:
-        KEYS.reset(keys_token)
         LEAN.reset(token)
 
 
@@ -189,9 +181,21 @@ class Invoicing(Aggregate):
     can be derived again from exactly the same history.
     """
 
+    #: Whether a document issued adds its charge keys to :attr:`invoiced_keys`. A billing run
+    #: turns it off on the aggregate it issues with (:meth:`issue_only`); a fold, a correction
+    #: or any other reader gets every key.
+    keeps_issued_keys = True
+
     @staticmethod
     def create_id() -> UUID:
         return invoicing_id()
+
+    def issue_only(self) -> None:
+        """From now on, this object records the documents it issues without adding their
+        charge keys to :attr:`invoiced_keys`: for a billing run, which read the keys invoiced
+        before it started and does not read them again (they were what still grew with the
+        run: 33 MB of 287 000 invoices). The log keeps them; a fold has them all."""
+        self.keeps_issued_keys = False
 
     @event("Opened")
     def __init__(self) -> None:
@@ -249,7 +253,7 @@ class Invoicing(Aggregate):
 
         def apply(self, aggregate: Invoicing) -> None:
             aggregate._record(self.document, self.digest, self.basis_position)
-            if KEYS.get():
+            if aggregate.keeps_issued_keys:
                 aggregate.invoiced_keys |= {line["key"] for line in self.document["lines"]}
 
     class CreditNoteIssued(Aggregate.Event):

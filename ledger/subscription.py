@@ -316,29 +316,42 @@ class Subscription(Aggregate):
         ``facts`` are ``(event class name, aggregate version, log position, fields)`` in
         version order. The same appliers as the event methods (:data:`APPLIERS`), without
         building the library's event objects — what a projection of every subscription does
-        (a fifth of a full replay went into them). ``ValueError`` if the versions do not
-        follow each other or an event is not one of a subscription's."""
+        (a fifth of a full replay went into them). :class:`DamagedHistory`, naming the
+        entry's position, if the versions do not follow each other, an event is not one of a
+        subscription's or cannot be applied where it stands."""
         facts = iter(facts)
         name, version, position, fields = next(facts)
         if name != "Opened" or version != 1:
-            raise ValueError(f"a subscription starts with Opened at version 1, not {name} "
-                             f"at version {version}")
+            raise DamagedHistory(position, f"a subscription starts with Opened at version 1, "
+                                           f"not {name} at version {version}")
         self = cls.__new__(cls)
         self.__base_init__(aggregate_id, version, created_on)
         self.domain, self.contracts = fields["domain"], ()
         self._note(name, position)
         for name, version, position, fields in facts:
             if version != self._version + 1:
-                raise ValueError(f"version {version} follows version {self._version}")
+                raise DamagedHistory(position, f"version {version} follows version "
+                                               f"{self._version}")
+            apply = APPLIERS.get(name)
+            if apply is None:
+                raise DamagedHistory(position, f"{name} is not an event of a subscription")
             try:
-                apply = APPLIERS[name]
-            except KeyError:
-                raise ValueError(f"{name} is not an event of a subscription") from None
-            self.contracts = apply(self.contracts, **fields)
+                self.contracts = apply(self.contracts, **fields)
+                self._note(name, position)
+            except Exception as error:  # noqa: BLE001 - e.g. an activation before any order
+                raise DamagedHistory(position, f"{name} cannot be applied here "
+                                               f"({type(error).__name__}: {error})") from None
             self._version = version
-            self._note(name, position)
         self._modified_on = modified_on
         return self
+
+
+class DamagedHistory(ValueError):
+    """Facts that cannot be folded into a subscription: the log they came from is damaged."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(reason)
+        self.position = position
 
 
 # Each event's facts applied to a domain's contracts: pure functions of the contracts and the

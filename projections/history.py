@@ -24,7 +24,7 @@ from eventstore.spool import Spool
 from ledger.customer import Customer
 from ledger.events import REGISTRY
 from ledger.identity import customer_ids, subscription_id, tariff_book_id
-from ledger.subscription import Subscription
+from ledger.subscription import DamagedHistory, Subscription
 from ledger.tariffs import Schedule
 
 SUBSCRIPTION_EVENTS = REGISTRY.names(Subscription)
@@ -144,9 +144,10 @@ def _subscriptions(app: LedgerApplication, entries: Iterable[LogEntry]
                    ) -> Iterator[Subscription]:
     """The subscriptions of ``entries`` (each aggregate's entries together, in version order),
     folded from their decoded fields by :meth:`Subscription.from_facts`: the same state as
-    folding the library's event objects (``tests/test_history.py`` compares them), at a
-    fraction of the cost on a full replay. A damaged run of entries is reported by position,
-    as :func:`eventstore.app.fold` does."""
+    folding the library's event objects (``tests/test_streaming.py`` and
+    ``tests/test_properties.py`` compare them), at a fraction of the cost on a full replay. An
+    entry that cannot be applied (a damaged log) is reported by its position, as
+    :func:`eventstore.app.fold` reports it."""
     fields, event_type = app.mapper.fields, app.mapper.event_type
     classes = {name: REGISTRY.by_name[name].event_class for name in SUBSCRIPTION_EVENTS}
 
@@ -164,11 +165,10 @@ def _subscriptions(app: LedgerApplication, entries: Iterable[LogEntry]
                 [(event_class(entry), entry.originator_version, entry.id, fields(entry))
                  for entry in group],
                 first.recorded_at, last.recorded_at)
-        except (ValueError, TypeError) as error:
+        except DamagedHistory as error:
             raise LogFormatError(
-                f"the entries of subscription {originator} from position {first.id} cannot "
-                f"be folded ({error}): the log is damaged — run `ledger audit verify`"
-            ) from None
+                f"the entry at position {error.position} cannot be applied to its aggregate "
+                f"({error}): the log is damaged — run `ledger audit verify`") from None
 
 
 def customers_known_at(app: LedgerApplication, at: Horizon = None,
@@ -248,7 +248,7 @@ def subscriptions_by_customer(
                prefix="ledger-signed-") as spool:
         # Only the customer of each order form is needed: read from the stored data without
         # building or decoding whole entries (a third of the time of the spool).
-        spool.add_all("signed", ((upcast(event, version, data, position)[1]["customer"],
+        spool.add_all("signed", ((_customer(upcast(event, version, data, position), position),
                                   aggregate)
                                  for position, aggregate, event, version, data
                                  in app.recorder.scan_data({ORDER_SIGNED}, upto)))
@@ -267,6 +267,16 @@ def subscriptions_by_customer(
                 pending, size = [], 0
         if pending:
             yield fetch(pending)
+
+
+def _customer(upcast: tuple[Any, dict[str, Any]], position: int) -> str:
+    """The customer of an order form's entry, upcast (``LogFormatError`` if it has none)."""
+    kind, data = upcast
+    try:
+        return data["customer"]
+    except KeyError:
+        raise LogFormatError(f"entry {position} ({kind.name}) has no field 'customer' and no "
+                             "upcaster provides it") from None
 
 
 @attrs.frozen

@@ -19,8 +19,13 @@ from commands.audit_verify import verify_ledger
 from commands.billing import invoicing_state
 from commands.verification import verify
 from eventstore.app import open_store
-from projections.charges import charges_as_of
-from projections.history import known_at, subscription_known_at
+from projections.charges import charges_as_of, iter_charges_as_of
+from projections.history import (
+    iter_subscriptions_known_at,
+    known_at,
+    subscription_known_at,
+    tariffs_known_at,
+)
 from projections.status import status_as_of
 
 DATA = Path(__file__).parent / "data"
@@ -43,6 +48,28 @@ def test_it_is_read_whole(frozen):
 @pytest.mark.parametrize("day", sorted(EXPECTED["charges"]))
 def test_charges_are_the_same(frozen, day):
     charges = charges_as_of(known_at(frozen), date.fromisoformat(day))
+    assert [c.to_json() for c in charges] == EXPECTED["charges"][day]
+
+
+def test_its_subscriptions_fold_from_facts_as_the_library_folds_them(frozen):
+    """Entries written by the earlier code (order forms of version 1, upcast on reading) give
+    the same subscriptions folded from their fields as through the library's event objects."""
+    upto = frozen.position()
+    folded = list(iter_subscriptions_known_at(frozen, upto))
+    assert folded
+    for subscription in folded:
+        by_library = frozen.aggregate(subscription.id, upto)
+        assert (subscription.version, subscription.created_on, subscription.modified_on,
+                subscription.domain, subscription.contracts, subscription.entries) == \
+            (by_library.version, by_library.created_on, by_library.modified_on,
+             by_library.domain, by_library.contracts, by_library.entries)
+
+
+@pytest.mark.parametrize("day", sorted(EXPECTED["charges"]))
+def test_charges_streamed_by_customer_are_the_same(frozen, day):
+    upto = frozen.position()
+    charges = iter_charges_as_of(frozen, upto, date.fromisoformat(day),
+                                 tariffs_known_at(frozen, upto), batch=2)
     assert [c.to_json() for c in charges] == EXPECTED["charges"][day]
 
 

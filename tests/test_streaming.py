@@ -3,18 +3,22 @@ in-memory ones give: same charges, same order, same bytes."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import date, datetime, timezone
 from uuid import uuid4
 
 import orjson
 import pytest
+from freezegun import freeze_time
 
 from cli.output import print_json, print_json_array
 from commands import views
-from ledger.subscription import Subscription
+from eventstore.log import LogFormatError
+from ledger.subscription import DamagedHistory, Subscription
 from projections.charges import charges_as_of, iter_charges_as_of
 from projections.history import (
+    _subscriptions,
     iter_subscriptions_known_at,
     known_at,
     resolve,
@@ -164,8 +168,12 @@ def test_whole_ledger_reads_fold_each_subscription_as_the_library_does(ledger):
 
 def test_a_subscription_folded_from_facts_keeps_when_it_was_recorded(app, apply):
     """Created and modified times are the recorded times of its first and last entries."""
-    apply(register("c1"), sign("c1.fr", "c1"))
-    apply(activate("c1.fr"))  # another transaction: recorded later
+    # The SQLite store stamps entries with the (frozen) clock, never earlier than the last
+    # entry; PostgreSQL with its own clock, in each transaction.
+    with freeze_time("2099-03-02 09:00:00"):
+        apply(register("c1"), sign("c1.fr", "c1"))
+    with freeze_time("2099-03-05 14:30:00"):
+        apply(activate("c1.fr"))  # another transaction: recorded later
     upto = resolve(app, None)
     [folded] = iter_subscriptions_known_at(app, upto)
     entries = app.recorder.select_events(folded.id, upto=upto)
@@ -175,6 +183,18 @@ def test_a_subscription_folded_from_facts_keeps_when_it_was_recorded(app, apply)
     assert _state(folded) == _state(app.aggregate(folded.id, upto))
 
 
+def test_a_damaged_history_is_reported_at_the_entry_that_cannot_be_applied(app, apply):
+    """An activation whose order form is missing (deleted from the log, the next entries
+    renumbered): whole-ledger reads report that entry's position, not a traceback."""
+    apply(register("c1"), sign("c1.fr", "c1"), activate("c1.fr"))
+    upto = resolve(app, None)
+    [subscription] = iter_subscriptions_known_at(app, upto)
+    opened, signed, activated = app.recorder.select_events(subscription.id, upto=upto)
+    damaged = [opened, dataclasses.replace(activated, originator_version=2)]
+    with pytest.raises(LogFormatError, match=f"position {activated.id} cannot be applied"):
+        list(_subscriptions(app, damaged))
+
+
 def test_a_subscription_whose_versions_do_not_follow_is_refused():
     opened = ("Opened", 1, 1, {"domain": "a.fr"})
     signed = ("OrderSigned", 3, 2, {
@@ -182,12 +202,17 @@ def test_a_subscription_whose_versions_do_not_follow_is_refused():
         "signed_on": date(2026, 1, 1), "received_on": date(2026, 1, 2),
         "ends_on": date(2028, 12, 31), "facts": None})
     when = datetime(2026, 1, 2, tzinfo=timezone.utc)
-    with pytest.raises(ValueError, match="version 3 follows version 1"):
+    with pytest.raises(DamagedHistory, match="version 3 follows version 1") as caught:
         Subscription.from_facts(uuid4(), [opened, signed], when, when)
+    assert caught.value.position == 2
     with pytest.raises(ValueError, match="starts with Opened"):
         Subscription.from_facts(uuid4(), [signed], when, when)
     with pytest.raises(ValueError, match="not an event of a subscription"):
         Subscription.from_facts(uuid4(), [opened, ("InvoiceIssued", 2, 2, {})], when, when)
+    activated = ("ServiceActivated", 2, 7, {"activated_on": date(2026, 2, 1)})
+    with pytest.raises(DamagedHistory, match="ServiceActivated cannot be applied") as caught:
+        Subscription.from_facts(uuid4(), [opened, activated], when, when)
+    assert caught.value.position == 7
     folded = Subscription.from_facts(uuid4(), [opened, (*signed[:1], 2, *signed[2:])],
                                      when, when)
     assert folded.version == 2 and folded.current.order == "BC-1"
