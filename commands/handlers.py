@@ -178,6 +178,16 @@ def touched_ids(command: Command) -> list[UUID]:
     return ids
 
 
+def touched_refs(command: Command) -> list[str]:
+    """The index references a command looks up (an order form's, a SIRET's), for
+    :meth:`UnitOfWork.prefetch`."""
+    if isinstance(command, (SignOrder, AddStorage)):
+        return [f"order:{command.order}"]
+    if isinstance(command, RegisterCustomer):
+        return [f"siret:{command.siret}"]
+    return []
+
+
 HANDLERS: dict[type, Callable[[Any, UnitOfWork], None]] = {
     RegisterCustomer: register_customer,
     UpdateCustomer: update_customer,

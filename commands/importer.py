@@ -26,7 +26,7 @@ import attrs
 import orjson
 from eventsourcing.persistence import IntegrityError
 
-from commands.handlers import handle, touched_ids
+from commands.handlers import handle, touched_ids, touched_refs
 from commands.messages import ParsedLine, parse_line
 from commands.provenance import metadata
 from commands.unit_of_work import UnitOfWork
@@ -171,7 +171,8 @@ def _apply(app: LedgerApplication, lines: Iterable[tuple[int, bytes]], source: s
                     parsed.append((number, parse_line(_decoded(number, raw))))
                 except LedgerError as error:
                     errors.add(number, str(error))
-            uow.prefetch([i for _, p in parsed for i in touched_ids(p.command)])
+            uow.prefetch([i for _, p in parsed for i in touched_ids(p.command)],
+                         [r for _, p in parsed for r in touched_refs(p.command)])
             for number, line in parsed:
                 try:
                     command_id = line.command.id

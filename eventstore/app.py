@@ -10,6 +10,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -182,11 +183,18 @@ class Session:
         """An aggregate as this transaction sees it (its own saves included)."""
         return fold(map(self.app.mapper.to_domain_event, self.raw.select_events(aggregate_id)))
 
-    def existing_ids(self, ids: list[UUID]) -> set[UUID]:
-        return self.raw.existing_ids(ids)
+    def aggregates(self, ids: list[UUID]) -> list[Any]:
+        """The aggregates of ``ids`` that exist, as this transaction sees them, read in one
+        query (those that do not exist are not in the list)."""
+        decode = self.app.mapper.to_domain_event
+        return [fold(map(decode, group)) for _, group in groupby(
+            self.raw.select_aggregates(ids), key=lambda entry: entry.originator_id)]
 
     def positions_of(self, ref: str) -> list[int]:
         return self.raw.positions_of(ref)
+
+    def known_refs(self, refs: list[str]) -> set[str]:
+        return self.raw.known_refs(refs)
 
     def entry(self, position: int) -> LogEntry | None:
         return self.raw.entry(position)

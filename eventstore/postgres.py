@@ -391,6 +391,24 @@ class PostgresSession:
             SQL("SELECT position FROM {0} WHERE ref = %s ORDER BY position").format(
                 self.log._refs), (ref,)).fetchall()]
 
+    def known_refs(self, refs: list[str]) -> set[str]:
+        """Which of ``refs`` the index holds, as this transaction sees it (one round trip)."""
+        if not refs:
+            return set()
+        return {row["ref"] for row in self.conn.execute(
+            SQL("SELECT DISTINCT ref FROM {0} WHERE ref = ANY(%s)").format(self.log._refs),
+            (refs,)).fetchall()}
+
+    def select_aggregates(self, ids: list[UUID]) -> list[LogEntry]:
+        """The entries of several aggregates, by (aggregate, version), as this transaction
+        sees them (one round trip)."""
+        if not ids:
+            return []
+        return [_entry(row) for row in self.conn.execute(
+            SQL("SELECT {0} FROM {1} WHERE aggregate_id = ANY(%s) "
+                "ORDER BY aggregate_id, aggregate_version").format(_COLUMNS, self.log._log),
+            (list(ids),)).fetchall()]
+
     def entry(self, position: int) -> LogEntry | None:
         row = self.conn.execute(SQL("SELECT {0} FROM {1} WHERE position = %s").format(
             _COLUMNS, self.log._log), (position,)).fetchone()

@@ -448,6 +448,28 @@ class SQLiteSession:
         return [row[0] for row in self.cursor.execute(
             f"SELECT position FROM {REFS} WHERE ref = ? ORDER BY position", (ref,))]
 
+    def known_refs(self, refs: list[str]) -> set[str]:
+        """Which of ``refs`` the index holds, as this transaction sees it."""
+        found: set[str] = set()
+        for start in range(0, len(refs), 500):
+            chunk = refs[start:start + 500]
+            found |= {row[0] for row in self.cursor.execute(
+                f"SELECT DISTINCT ref FROM {REFS} WHERE ref IN ({','.join('?' * len(chunk))})",
+                chunk)}
+        return found
+
+    def select_aggregates(self, ids: list[UUID]) -> list[LogEntry]:
+        """The entries of several aggregates, by (aggregate, version), as this transaction
+        sees them."""
+        found: list[LogEntry] = []
+        for start in range(0, len(ids), 500):
+            chunk = [str(i) for i in ids[start:start + 500]]
+            found += map(_entry, self.cursor.execute(
+                f"SELECT {_COLUMNS} FROM {LOG} WHERE aggregate_id IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY aggregate_id, aggregate_version",
+                chunk))
+        return found
+
     def entry(self, position: int) -> LogEntry | None:
         row = self.cursor.execute(f"SELECT {_COLUMNS} FROM {LOG} WHERE position = ?",
                                   (position,)).fetchone()

@@ -91,6 +91,23 @@ def test_a_siret_is_registered_for_one_customer_only(app, apply):
     assert [line for line, _ in errors] == [2]
 
 
+@pytest.mark.parametrize("flush", [3, 10_000])
+def test_references_are_checked_across_batches_of_one_file(app, monkeypatch, flush):
+    """An import looks up order form references and SIRETs a batch of lines at a time (one
+    query for the batch); a reference recorded by an earlier batch of the same file — saved
+    inside the transaction (``flush``) or not yet — is still refused."""
+    monkeypatch.setattr("commands.importer.BATCH", 2)
+    monkeypatch.setattr("commands.importer.FLUSH", flush)
+    first = register("alpha")
+    errors = rejected(app, first, register("beta"),
+                      sign("alpha.fr", "alpha", order="BC-X"), activate("alpha.fr"),
+                      sign("beta.fr", "beta", order="BC-X"),
+                      register("gamma", siret=first["siret"]))
+    assert [line for line, _ in errors] == [5, 6]
+    assert "order form BC-X is already recorded for domain 'alpha.fr'" in errors[0][1]
+    assert "is already registered for customer 'alpha'" in errors[1][1]
+
+
 def test_charges_dated_after_the_issue_date_wait_unless_asked(app, apply, store, capsys):
     apply(OPERATOR, register(), sign(), activate())
     report = bill(app, D("2028-12-31"), D("2027-01-05"), dry_run=True)
