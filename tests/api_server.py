@@ -43,12 +43,15 @@ class Server:
             except httpx.TransportError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
+                self.stop(keep_log=True)
                 output = Path(self.log.name).read_text(errors="replace")
+                Path(self.log.name).unlink(missing_ok=True)
                 raise RuntimeError(f"ledger serve did not start:\n{output}")
             time.sleep(0.1)
 
-    def stop(self) -> None:
+    def stop(self, keep_log: bool = False) -> None:
+        """Stop the server; its log file is removed unless ``keep_log`` (tests used to leave
+        one in the temporary folder per server started)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -56,6 +59,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.log.close()
+        if not keep_log:
+            Path(self.log.name).unlink(missing_ok=True)
 
     def errors(self) -> str:
         """The tracebacks the server logged (empty if none)."""
