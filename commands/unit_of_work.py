@@ -68,9 +68,9 @@ class UnitOfWork:
         self._reset()
 
     def _reset(self) -> None:
+        singletons, changed = (tariff_book_id(), operator_id()), getattr(self, "_changed", {})
         kept = {key: value for key, value in getattr(self, "_loaded", {}).items()
-                if key in (tariff_book_id(), operator_id()) and key not in
-                getattr(self, "_changed", {})}
+                if key in singletons and key not in changed}
         self._loaded: dict[UUID, Aggregate | None] = kept
         self._changed: dict[UUID, Aggregate] = {}
         self._attributed: dict[UUID, int] = {}
