@@ -43,6 +43,19 @@ _COLUMNS = SQL("position, recorded_at, aggregate_id, aggregate_version, event, e
                "data, metadata, leaf")
 
 
+def _select_aggregates(log: Any, ids: Sequence[UUID | str], upto: int | None = None
+                       ) -> tuple[SQL, list[Any]]:
+    """The query (and its parameters) of several aggregates' entries in (aggregate, version)
+    order: for the log's readers and for a write session alike."""
+    parts = [SQL("SELECT {0} FROM {1} WHERE aggregate_id = ANY(%s)").format(_COLUMNS, log)]
+    params: list[Any] = [[i if isinstance(i, UUID) else UUID(str(i)) for i in ids]]
+    if upto is not None:
+        parts.append(SQL(" AND position <= %s"))
+        params.append(upto)
+    parts.append(SQL(" ORDER BY aggregate_id, aggregate_version"))
+    return SQL("").join(parts), params
+
+
 def _entry(row: dict[str, Any]) -> LogEntry:
     return LogEntry(id=row["position"], recorded_at_text=format_time(row["recorded_at"]),
                     originator_id=str(row["aggregate_id"]),
@@ -235,24 +248,7 @@ class PostgresLog(ApplicationRecorder):
     def select_aggregates(self, ids: Sequence[UUID | str], upto: int | None = None
                           ) -> list[LogEntry]:
         """The entries of several aggregates, ordered by (aggregate, version), in one read."""
-        parts = [SQL("SELECT {0} FROM {1} WHERE aggregate_id = ANY(%s)").format(
-            _COLUMNS, self._log)]
-        params: list[Any] = [[i if isinstance(i, UUID) else UUID(str(i)) for i in ids]]
-        if upto is not None:
-            parts.append(SQL(" AND position <= %s"))
-            params.append(upto)
-        parts.append(SQL(" ORDER BY aggregate_id, aggregate_version"))
-        return self._rows(SQL("").join(parts), params)
-
-    def existing_ids(self, ids: list[UUID]) -> set[UUID]:
-        found: set[UUID] = set()
-        statement = SQL("SELECT DISTINCT aggregate_id FROM {0} WHERE aggregate_id = ANY(%s)"
-                        ).format(self._log)
-        with self.datastore.get_connection() as conn:
-            for start in range(0, len(ids), 500):
-                rows = conn.execute(statement, (ids[start:start + 500],)).fetchall()
-                found |= {row["aggregate_id"] for row in rows}
-        return found
+        return self._rows(*_select_aggregates(self._log, ids, upto))
 
     def positions_of(self, ref: str, upto: int | None = None) -> list[int]:
         parts = [SQL("SELECT position FROM {0} WHERE ref = %s").format(self._refs)]
@@ -377,15 +373,6 @@ class PostgresSession:
             SQL("SELECT {0} FROM {1} WHERE aggregate_id = %s ORDER BY aggregate_version").format(
                 _COLUMNS, self.log._log), (originator_id,)).fetchall()]
 
-    def existing_ids(self, ids: list[UUID]) -> set[UUID]:
-        found: set[UUID] = set()
-        statement = SQL("SELECT DISTINCT aggregate_id FROM {0} WHERE aggregate_id = ANY(%s)"
-                        ).format(self.log._log)
-        for start in range(0, len(ids), 500):
-            rows = self.conn.execute(statement, (ids[start:start + 500],)).fetchall()
-            found |= {row["aggregate_id"] for row in rows}
-        return found
-
     def positions_of(self, ref: str) -> list[int]:
         return [row["position"] for row in self.conn.execute(
             SQL("SELECT position FROM {0} WHERE ref = %s ORDER BY position").format(
@@ -405,9 +392,7 @@ class PostgresSession:
         if not ids:
             return []
         return [_entry(row) for row in self.conn.execute(
-            SQL("SELECT {0} FROM {1} WHERE aggregate_id = ANY(%s) "
-                "ORDER BY aggregate_id, aggregate_version").format(_COLUMNS, self.log._log),
-            (list(ids),)).fetchall()]
+            *_select_aggregates(self.log._log, ids)).fetchall()]
 
     def entry(self, position: int) -> LogEntry | None:
         row = self.conn.execute(SQL("SELECT {0} FROM {1} WHERE position = %s").format(

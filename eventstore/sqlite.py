@@ -88,6 +88,32 @@ def _entry(row: Sequence[Any]) -> LogEntry:
                     metadata=row[7], leaf=row[8])
 
 
+def _of_events(events: Iterable[str], upto: int | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) of a scan of some events up to a position."""
+    names = sorted(events)
+    clause, params = f"event IN ({','.join('?' * len(names))})", list(names)
+    if upto is not None:
+        clause, params = clause + " AND position <= ?", [*params, upto]
+    return clause, params
+
+
+def _select_aggregates(cursor: sqlite3.Cursor, ids: Sequence[UUID | str],
+                       upto: int | None = None) -> list[LogEntry]:
+    """The entries of several aggregates in (aggregate, version) order, 500 ids per query:
+    for the log's readers and for a write session alike."""
+    found: list[LogEntry] = []
+    for start in range(0, len(ids), 500):
+        chunk: list[Any] = [str(i) for i in ids[start:start + 500]]
+        statement = (f"SELECT {_COLUMNS} FROM {LOG} WHERE aggregate_id IN "
+                     f"({','.join('?' * len(chunk))})")
+        if upto is not None:
+            statement += " AND position <= ?"
+            chunk.append(upto)
+        found += map(_entry, cursor.execute(
+            statement + " ORDER BY aggregate_id, aggregate_version", chunk))
+    return found
+
+
 class SQLiteLog(ApplicationRecorder):
     """The ledger's log in a SQLite file (the library's datastore gives the connections)."""
 
@@ -274,16 +300,10 @@ class SQLiteLog(ApplicationRecorder):
                           ) -> Iterator[LogEntry]:
         """Entries of the given events ordered by (aggregate, version): one aggregate after
         another, so that a replay holds one aggregate at a time."""
-        names = sorted(events)
-        statement = (f"SELECT {_COLUMNS} FROM {LOG} WHERE event IN "
-                     f"({','.join('?' * len(names))})")
-        params: list[Any] = list(names)
-        if upto is not None:
-            statement += " AND position <= ?"
-            params.append(upto)
+        clause, params = _of_events(events, upto)
         with self._reading() as cursor:
-            for row in cursor.execute(statement + " ORDER BY aggregate_id, aggregate_version",
-                                      params):
+            for row in cursor.execute(f"SELECT {_COLUMNS} FROM {LOG} WHERE {clause} "
+                                      "ORDER BY aggregate_id, aggregate_version", params):
                 yield _entry(row)
 
     def scan_data(self, events: Iterable[str], upto: int | None = None
@@ -291,42 +311,18 @@ class SQLiteLog(ApplicationRecorder):
         """``(position, aggregate id, event, event version, data)`` of the entries of
         ``events``, in position order: a scan for one field of many entries, without building
         whole entries."""
-        names = sorted(events)
-        statement = (f"SELECT position, aggregate_id, event, event_version, data FROM {LOG} "
-                     f"WHERE event IN ({','.join('?' * len(names))})")
-        params: list[Any] = list(names)
-        if upto is not None:
-            statement += " AND position <= ?"
-            params.append(upto)
+        clause, params = _of_events(events, upto)
         with self._reading() as cursor:
-            yield from cursor.execute(statement + " ORDER BY position", params)
+            yield from cursor.execute(
+                "SELECT position, aggregate_id, event, event_version, data FROM "
+                f"{LOG} WHERE {clause} ORDER BY position", params)
 
     def select_aggregates(self, ids: Sequence[UUID | str], upto: int | None = None
                           ) -> list[LogEntry]:
         """The entries of several aggregates, ordered by (aggregate, version), in one read:
         a replay that needs its aggregates in an order of its own fetches them in batches."""
-        found: list[LogEntry] = []
         with self._reading() as cursor:
-            for start in range(0, len(ids), 500):
-                chunk: list[Any] = [str(i) for i in ids[start:start + 500]]
-                statement = (f"SELECT {_COLUMNS} FROM {LOG} WHERE aggregate_id IN "
-                             f"({','.join('?' * len(chunk))})")
-                if upto is not None:
-                    statement += " AND position <= ?"
-                    chunk.append(upto)
-                found += map(_entry, cursor.execute(
-                    statement + " ORDER BY aggregate_id, aggregate_version", chunk))
-        return found
-
-    def existing_ids(self, ids: list[UUID]) -> set[UUID]:
-        found: set[UUID] = set()
-        with self._reading() as cursor:
-            for start in range(0, len(ids), 500):
-                chunk = [str(i) for i in ids[start:start + 500]]
-                rows = cursor.execute(f"SELECT DISTINCT aggregate_id FROM {LOG} WHERE "
-                                      f"aggregate_id IN ({','.join('?' * len(chunk))})", chunk)
-                found |= {UUID(row[0]) for row in rows}
-        return found
+            return _select_aggregates(cursor, ids, upto)
 
     def positions_of(self, ref: str, upto: int | None = None) -> list[int]:
         statement = f"SELECT position FROM {REFS} WHERE ref = ?"
@@ -435,15 +431,6 @@ class SQLiteSession:
             f"SELECT {_COLUMNS} FROM {LOG} WHERE aggregate_id = ? ORDER BY aggregate_version",
             (str(originator_id),))]
 
-    def existing_ids(self, ids: list[UUID]) -> set[UUID]:
-        found: set[UUID] = set()
-        for start in range(0, len(ids), 500):
-            chunk = [str(i) for i in ids[start:start + 500]]
-            rows = self.cursor.execute(f"SELECT DISTINCT aggregate_id FROM {LOG} WHERE "
-                                       f"aggregate_id IN ({','.join('?' * len(chunk))})", chunk)
-            found |= {UUID(row[0]) for row in rows}
-        return found
-
     def positions_of(self, ref: str) -> list[int]:
         return [row[0] for row in self.cursor.execute(
             f"SELECT position FROM {REFS} WHERE ref = ? ORDER BY position", (ref,))]
@@ -461,14 +448,7 @@ class SQLiteSession:
     def select_aggregates(self, ids: list[UUID]) -> list[LogEntry]:
         """The entries of several aggregates, by (aggregate, version), as this transaction
         sees them."""
-        found: list[LogEntry] = []
-        for start in range(0, len(ids), 500):
-            chunk = [str(i) for i in ids[start:start + 500]]
-            found += map(_entry, self.cursor.execute(
-                f"SELECT {_COLUMNS} FROM {LOG} WHERE aggregate_id IN "
-                f"({','.join('?' * len(chunk))}) ORDER BY aggregate_id, aggregate_version",
-                chunk))
-        return found
+        return _select_aggregates(self.cursor, ids)
 
     def entry(self, position: int) -> LogEntry | None:
         row = self.cursor.execute(f"SELECT {_COLUMNS} FROM {LOG} WHERE position = ?",
