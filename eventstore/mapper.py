@@ -71,6 +71,9 @@ class LogMapper(Mapper):
         # that an aggregate is imported only when its events are read.
         self._classes: dict[str, tuple[type, str | None]] = {}
         self._decoding: dict[str, tuple[tuple[str, Any], ...]] = {}
+        # The same decoders by (event, version) for entries of the current version of their
+        # event: those need no upcasting, so a replay goes straight to decoding them.
+        self._current: dict[tuple[str, int], tuple[tuple[str, Any], ...]] = {}
         # Entries of one aggregate come together in replays: its UUID is made once.
         self._last_id: tuple[str, UUID] = ("", UUID(int=0))
 
@@ -124,10 +127,15 @@ class LogMapper(Mapper):
 
     def fields(self, entry: LogEntry) -> dict[str, Any]:
         """The entry's data brought up to the current version of its event, decoded."""
-        kind, data = self.upcast(entry.topic, entry.event_version, entry.state, entry.id)
-        decoding = self._decoding.get(kind.name)
-        if decoding is None:
-            decoding = self._decoding[kind.name] = _decoders(kind)
+        decoding = self._current.get((entry.topic, entry.event_version))
+        if decoding is None:  # not yet seen, or written by an earlier version of its event
+            kind, data = self.upcast(entry.topic, entry.event_version, entry.state, entry.id)
+            decoding = self._decoding.get(kind.name)
+            if decoding is None:
+                decoding = self._decoding[kind.name] = _decoders(kind)
+                self._current[(kind.name, kind.version)] = decoding
+        else:
+            data = orjson.loads(entry.state)
         fields = {}
         try:
             for name, decode in decoding:
@@ -136,7 +144,7 @@ class LogMapper(Mapper):
             return fields
         except KeyError as missing:
             raise LogFormatError(
-                f"entry {entry.id} ({kind.name} v{entry.event_version}) has no field {missing} "
+                f"entry {entry.id} ({entry.topic} v{entry.event_version}) has no field {missing} "
                 "and no upcaster provides it") from None
 
     def to_domain_event(self, stored_event: LogEntry) -> Any:  # type: ignore[override]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 import attrs
 
@@ -163,9 +164,10 @@ class _Index:
             return found
 
     def key(self, schedule: Schedule, day: date, component: str, gb: int, facts: Facts) -> tuple:
+        dated = self.dated[schedule.id]
         return (schedule.id, component, gb,
                 facts if self.facts_matter[schedule.id] else None,
-                tuple(line.available_on(day) for line in self.dated[schedule.id]))
+                tuple(line.available_on(day) for line in dated) if dated else ())
 
 
 def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str,
@@ -251,18 +253,21 @@ def billing_start(received_on: date) -> date:
     return first_of_next_month(received_on)
 
 
-def yearly_periods(start: date, end: date) -> Iterator[tuple[date, date]]:
+@lru_cache(maxsize=4096)
+def yearly_periods(start: date, end: date) -> tuple[tuple[date, date], ...]:
     """R4: consecutive 12-month periods (first day, last day) from ``start``.
 
     Tacit renewal repeats them; only periods starting on or before the contract
     end ``end`` are produced. The last one is returned whole: cutting it is R5's job.
+    (Remembered: a replay asks for the same few dozen starts and ends again and again.)
     """
+    periods = []
     k = 0
     while True:
         first = add_months(start, 12 * k)
         if first > end:
-            return
-        yield first, add_months(start, 12 * (k + 1)) - ONE_DAY
+            return tuple(periods)
+        periods.append((first, add_months(start, 12 * (k + 1)) - ONE_DAY))
         k += 1
 
 

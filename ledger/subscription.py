@@ -8,6 +8,7 @@ by ``projections``.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -395,8 +396,17 @@ def termination_requested(contracts: tuple[Contract, ...], received_on: date
     return _replace_last(contracts, termination_received_on=received_on)
 
 
+#: A contract's fields, read in one call (C): :func:`_replace_last` copies them.
+_CONTRACT_FIELDS = tuple(field.name for field in attrs.fields(Contract))
+_contract_values = operator.attrgetter(*_CONTRACT_FIELDS)
+
+
 def _replace_last(contracts: tuple[Contract, ...], **changes: object) -> tuple[Contract, ...]:
-    return (*contracts[:-1], attrs.evolve(contracts[-1], **changes))
+    # ``attrs.evolve`` without its per-call look-up of the class's fields (a fold of every
+    # subscription calls this for each activation, pack and termination).
+    values = dict(zip(_CONTRACT_FIELDS, _contract_values(contracts[-1])))
+    values.update(changes)
+    return (*contracts[:-1], Contract(**values))
 
 
 #: What each event after ``Opened`` does to the contracts, by its class name.
