@@ -7,7 +7,7 @@ quoted against the French sentence of the order form it implements in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
