@@ -129,7 +129,10 @@ def _syntax(lines: Iterable[tuple[int, bytes]], errors: _Errors) -> int:
             except LedgerError as bad:
                 errors.add(number, str(bad))
                 continue
-            errors.add(number, f"not valid JSON ({error.msg} at column {error.colno})")
+            # The line still has its end of line: an error past it (a closing brace missing)
+            # is at the end of the line, not at column 1 of the next.
+            where = f"column {error.colno}" if error.lineno == 1 else "the end of the line"
+            errors.add(number, f"not valid JSON ({error.msg} at {where})")
             continue
         if type(value) is not dict:
             errors.add(number, "expected a JSON object {...}")

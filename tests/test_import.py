@@ -106,6 +106,22 @@ def test_malformed_lines(app, line, message):
     assert message in errors[0][1]
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_a_json_error_in_a_file_names_its_column(app, tmp_path, end):
+    # A file's lines are parsed with their end of line: a closing brace missing is reported
+    # at the end of the line, not at column 1 of a next line.
+    path = tmp_path / "bad.jsonl"
+    cut = '{"id": "x", "type": "activate", "domain": "a.fr", "activated_on": "2026-04-02"'
+    path.write_bytes(f'{cut}{end}{{"id": "y", "type": x}}{end}{cut}'.encode())
+    with pytest.raises(ImportRejected) as caught:
+        import_file(app, path)
+    messages = [(e.line, e.message) for e in caught.value.errors]
+    assert messages[0][0] == 1 and "at the end of the line" in messages[0][1]
+    assert messages[1][0] == 2 and "at column 21" in messages[1][1]  # the x
+    # The last line, without an end of line: the end of the line is its next column.
+    assert messages[2][0] == 3 and f"at column {len(cut) + 1}" in messages[2][1]
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
