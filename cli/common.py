@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from ledger.dates import parse_iso_date
+from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
     from eventstore.app import LedgerApplication
@@ -97,4 +98,10 @@ def open_ledger(args: argparse.Namespace, *, create: bool = False) -> LedgerAppl
     file on first use)."""
     from eventstore.app import open_store
 
-    return open_store(*store_options(args), create=create)
+    app = open_store(*store_options(args), create=create)
+    given = getattr(args, "known_at_position", None)
+    positions = given if isinstance(given, list) else [] if given is None else [given]
+    if positions and max(positions) > (end := app.position()):
+        raise LedgerError(f"--known-at-position {max(positions)} is past the end of the log, "
+                          f"which has {end} entries")
+    return app

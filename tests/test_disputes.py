@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import zipfile
@@ -145,6 +146,9 @@ def test_explain_a_domain_before_it_is_invoiced(app, apply, store, capsys):
     assert main(["--store", store, "explain", "--domain", "lanvenec.fr", "--as-of",
                  "2027-06-01"]) == 0
     assert "Pas encore facturée." in capsys.readouterr().out
+    # A domain given where a document number goes: the message says how to ask for it.
+    assert main(["--store", store, "explain", "lanvenec.fr"]) == 1
+    assert "ledger explain --domain lanvenec.fr" in capsys.readouterr().err
 
 
 def test_the_etat_liquidatif_is_joined_to_the_factur_x(app, apply):
@@ -179,6 +183,16 @@ def test_diff_names_the_entries_behind_each_change(app, apply, store, capsys):
     assert orjson.loads(capsys.readouterr().out)["changes"] == result["changes"]
     assert main(["--store", store, "diff", "--known-at-position", "3"]) == 1
     assert "give two states of knowledge" in capsys.readouterr().err
+    # A position past the end of the log is a mistake, said as such (not "no change").
+    end = app.position()
+    assert main(["--store", store, "diff", "--known-at-position", str(end),
+                 "--known-at-position", str(end + 9)]) == 1
+    err = capsys.readouterr().err
+    assert f"--known-at-position {end + 9} is past the end of the log, which has {end} " \
+           "entries" in err and "Traceback" not in err
+    assert main(["--store", store, "charges", "--known-at-position", str(end + 1)]) == 1
+    assert "past the end of the log" in capsys.readouterr().err
+    assert main(["--store", store, "charges", "--known-at-position", str(end), "--json"]) == 0
 
 
 def test_a_new_bareme_shows_in_the_diff(app, apply):
@@ -228,6 +242,38 @@ def test_the_dossier_verifies_offline_and_any_alteration_is_caught(app, apply, t
     other = keygen(app, tmp_path / "other.key", "territorial-ledger/other").verifier.text
     with pytest.raises(Rejected, match="not signed by"):
         check_dossier(files, other)
+
+
+def test_the_dossier_history_speaks_french(app, apply, tmp_path):
+    """The member reads history.md: French labels, fields, dates and amounts; no text cut
+    inside a word."""
+    files, _ = dossier_files(app, apply, tmp_path)
+    text = files["history.md"].decode()
+    rows = [line for line in text.splitlines()[4:] if line.startswith("|")]
+    assert rows and len(rows) == len(orjson.loads(files["history.json"]))
+    for label in ("adhérent enregistré", "bon de commande reçu", "service activé",
+                  "demande de résiliation reçue", "facture émise"):
+        assert f"| {label} |" in text
+    assert re.search(r"SIRET \d{14}", text) and "reçu le 16/02/2026" in text
+    assert "\xa0€ HT |" in text and "catégorie commune" in text
+    for english in ("customer.registered", "registered", "signed on", "received on", ", line "):
+        assert english not in text
+    for row in rows:  # a summary is whole, or cut between words and marked
+        summary = row.rstrip(" |").rsplit(" | ", 1)[1]
+        assert len(summary) <= 160 and (not summary.endswith("…") or summary.endswith(" …"))
+
+
+def test_a_long_timeline_summary_is_cut_between_words():
+    from projections.timeline import _summary, _summary_fr
+
+    fields = {"key": "x" * 30, "name": "Communauté de communes " + "de Brocéliande " * 12,
+              "siret": "21560103000012", "population": 14200, "member": True}
+    for summary in (_summary("customer.registered", fields), _summary_fr(fields)):
+        assert len(summary) <= 160 and summary.endswith(" …")
+        assert summary[:-2].split()[-1] in fields["name"].split() + ["de"]
+    moved = {"name": None, "address": {"line1": "Place de la Mairie", "postcode": "56320",
+                                       "city": "Lanvénec"}, "member": False}
+    assert _summary_fr(moved) == "adresse Place de la Mairie, 56320 Lanvénec, membre non"
 
 
 def test_the_dossier_verifier_runs_alone(app, apply, tmp_path):
