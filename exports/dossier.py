@@ -28,6 +28,7 @@ from eventstore.notes import Signer, open_checkpoint, sign_note
 from exports.einvoice import etat_name, facturx_xml
 from exports.explain import etat_liquidatif, explain_document, to_json, to_markdown
 from exports.invoice_pdf import facturx_pdf
+from ledger.dates import french_date
 from ledger.errors import LedgerError
 from ledger.rules import RULES
 from ledger.tariff_plain import to_plain
@@ -36,6 +37,15 @@ from projections.timeline import history
 
 #: Every file of the zip carries this time, so that the same dossier gives the same bytes.
 ZIP_TIME = (2000, 1, 1, 0, 0, 0)
+
+
+def _day(day: str | None) -> str:
+    return french_date(day) if day else ""
+
+
+def _source(source: str | None) -> str:
+    """Where an entry came from, in French: a file and its line, or the way it came in."""
+    return (source or "").replace(", line ", ", ligne ")
 
 
 def _json(value: Any) -> bytes:
@@ -99,9 +109,9 @@ def make_dossier(app: LedgerApplication, customer: str, out: str | Path, signer:
     files["history.md"] = ("\n".join(
         [f"# Historique de {customer}", "", "| n° | enregistré le | date | écriture | par | "
          "source | résumé |", "|---|---|---|---|---|---|---|"]
-        + [f"| {m['position']} | {m['recorded_at']} | {m['business_date'] or ''} | "
-           f"{m['event']} | {m['actor'] or ''} | {m['source'] or ''} | {m['summary']} |"
-           for m in timeline]) + "\n").encode("utf-8")
+        + [f"| {m['position']} | {m['recorded_at']} | {_day(m['business_date'])} | "
+           f"{m['label_fr']} | {m['actor'] or ''} | {_source(m['source'])} | "
+           f"{m['summary_fr']} |" for m in timeline]) + "\n").encode("utf-8")
     schedules = set()
     for number in numbers:
         entry, fields = document_entry(app, number)

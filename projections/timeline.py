@@ -3,6 +3,8 @@ by whom, at which log position."""
 
 from __future__ import annotations
 
+import textwrap
+from datetime import date
 from typing import Any
 
 import attrs
@@ -10,9 +12,11 @@ import orjson
 
 from eventstore.app import LedgerApplication
 from eventstore.log import LogEntry
+from ledger.dates import french_date
 from ledger.errors import LedgerError
 from ledger.events import REGISTRY
 from ledger.identity import customer_id, subscription_id
+from ledger.money import french_amount
 from ledger.subscription import Subscription
 
 ORDER_SIGNED = REGISTRY.name_of(Subscription, "OrderSigned")
@@ -30,6 +34,9 @@ class Moment:
     actor: str | None
     source: str | None
     summary: str
+    #: The same, in French: what a member reads in a dossier (``history.md``).
+    label_fr: str = ""
+    summary_fr: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -79,7 +86,8 @@ def _moment(app: LedgerApplication, entry: LogEntry) -> Moment:
     elif meta.get("via"):
         source = str(meta["via"])
     return Moment(entry.id, entry.recorded_at_text, str(business) if business else None,
-                  kind.name, kind.label, meta.get("actor"), source, _summary(kind.name, fields))
+                  kind.name, kind.label, meta.get("actor"), source, _summary(kind.name, fields),
+                  LABELS_FR.get(kind.name, kind.label), _summary_fr(fields))
 
 
 def _summary(name: str, fields: dict[str, Any]) -> str:
@@ -91,5 +99,69 @@ def _summary(name: str, fields: dict[str, Any]) -> str:
     if "file" in fields:  # a PES file
         return f"{fields['file']['name']}, {len(fields['file']['documents'])} document(s)"
     shown = {k: v for k, v in fields.items() if k not in ("note", "profile", "address")}
-    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items()
-                     if v not in (None, (), [], ""))[:120]
+    return _shorten(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items()
+                              if v not in (None, (), [], "")))
+
+
+def _shorten(text: str, width: int = 120) -> str:
+    """At most ``width`` characters, cut between words (never inside one), ``…`` if cut."""
+    return textwrap.shorten(text, width=width, placeholder=" …")
+
+
+#: What each entry records, in French, for the documents a member receives.
+LABELS_FR = {
+    "customer.registered": "adhérent enregistré",
+    "customer.updated": "fiche de l'adhérent modifiée",
+    "customer.billing_references_set": "références Chorus Pro enregistrées",
+    "subscription.opened": "domaine ouvert",
+    "subscription.order_signed": "bon de commande reçu",
+    "subscription.service_activated": "service activé",
+    "subscription.storage_added": "bon de commande de stockage supplémentaire reçu",
+    "subscription.termination_requested": "demande de résiliation reçue",
+    "receipt.command_applied": "commande appliquée",
+    "tariffs.schedule_adopted": "barème adopté",
+    "invoicing.invoice_issued": "facture émise",
+    "invoicing.credit_note_issued": "avoir émis",
+    "invoicing.period_closed": "période clôturée",
+    "treasury.pes_file_recorded": "fichier PES remis au comptable public",
+}
+
+#: The fields of those entries, in French.
+FIELDS_FR = {
+    "key": "clé", "name": "nom", "siret": "SIRET", "category": "catégorie",
+    "population": "population", "kind": "nature", "member": "membre",
+    "member_communes": "communes membres", "year": "année", "code_service": "code service",
+    "engagement_number": "n° d'engagement", "code_service_required": "code service exigé",
+    "engagement_required": "n° d'engagement exigé", "domain": "domaine",
+    "order": "bon de commande", "customer": "adhérent", "storage_gb": "stockage (Go)",
+    "extra_gb_packs": "stockage supplémentaire (Go)", "signed_on": "signé le",
+    "received_on": "reçu le", "ends_on": "fin du contrat", "activated_on": "activé le",
+    "command_id": "commande", "command_type": "type de commande", "period": "période",
+    "address": "adresse",
+}
+
+
+def _french(value: Any) -> str:
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, date):
+        return french_date(value)
+    if isinstance(value, list | tuple):
+        return " + ".join(str(item) for item in value)
+    if isinstance(value, dict):  # an address
+        return ", ".join(str(value[k]) for k in ("line1", "line2") if value.get(k)) + \
+            f", {value.get('postcode', '')} {value.get('city', '')}".rstrip(", ")
+    return str(value)
+
+
+def _summary_fr(fields: dict[str, Any]) -> str:
+    """:func:`_summary` in French."""
+    document = fields.get("document")
+    if isinstance(document, dict) and "total_ht" in document:
+        return f"{document['number']}, {french_amount(document['total_ht'])} HT"
+    if isinstance(document, dict):
+        return f"barème {document.get('id')}"
+    if "file" in fields:
+        return f"{fields['file']['name']}, {len(fields['file']['documents'])} document(s)"
+    return _shorten(", ".join(f"{FIELDS_FR[k]} {_french(v)}" for k, v in fields.items()
+                              if k in FIELDS_FR and v not in (None, (), [], "")), 160)
