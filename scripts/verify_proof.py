@@ -114,4 +114,11 @@ def main(proof_file: str, verifier_key: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    try:
+        main(sys.argv[1], sys.argv[2])
+    except OSError as error:  # a mistake of the command line, not a proof that fails
+        print(f"error: cannot read {sys.argv[1]}: {error.strerror}", file=sys.stderr)
+        sys.exit(1)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+        fail("format", f"not a proof or key this script can read ({type(error).__name__}: "
+                       f"{error})")

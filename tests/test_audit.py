@@ -78,7 +78,9 @@ def test_an_untouched_ledger_verifies(audited):
     assert report.ok, report.failures
     assert report.entries == audited.app.position()
     assert report.documents == len(invoicing_state(audited.app).documents) > 4
-    assert report.checkpoints == 4  # two recorded in the log, two given
+    # Two recorded in the log, the same two given: two checkpoints, each checked twice.
+    assert report.checkpoints == 2
+    assert audited.verify(audited.first).checkpoints == 2
 
 
 def test_every_recorded_checkpoint_is_in_the_log_it_signs(audited):
@@ -523,6 +525,14 @@ def test_the_standalone_verifier_checks_a_proof_without_the_ledger(audited, tmp_
     forged = tmp_path / "forged.tlog-proof"
     forged.write_text(proof.read_text().replace("\nindex ", "\nindex 1", 1))
     assert run(forged).returncode == 4
+    # A user's mistakes are said in one line, never with a traceback.
+    missing = run(tmp_path / "missing.tlog-proof")
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+    garbled = tmp_path / "garbled.tlog-proof"
+    garbled.write_text("c2sp.org/tlog-proof@v1\nextra !!!\nindex x\n")
+    for done in (missing, run(garbled)):
+        assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    assert run(garbled).returncode == 4
 
 
 def test_membership_in_a_sorted_stream_sets_aside_the_keys_never_asked_about():
