@@ -3,7 +3,6 @@ by whom, at which log position."""
 
 from __future__ import annotations
 
-import textwrap
 from datetime import date
 from typing import Any
 
@@ -104,26 +103,34 @@ def _summary(name: str, fields: dict[str, Any]) -> str:
 
 
 def _shorten(text: str, width: int = 120) -> str:
-    """At most ``width`` characters, cut between words (never inside one), ``…`` if cut."""
-    return textwrap.shorten(text, width=width, placeholder=" …")
+    """``text`` as it is when it fits in ``width`` characters; else cut at the last space
+    before it (never inside a word, hyphenated or not) and marked `` …``."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 2]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > 0 else cut) + " …"
 
 
-#: What each entry records, in French, for the documents a member receives.
+#: What each entry records, in French: the dossier a member receives, and the web view.
 LABELS_FR = {
-    "customer.registered": "adhérent enregistré",
-    "customer.updated": "fiche de l'adhérent modifiée",
-    "customer.billing_references_set": "références Chorus Pro enregistrées",
-    "subscription.opened": "domaine ouvert",
-    "subscription.order_signed": "bon de commande reçu",
+    "customer.registered": "membre enregistré", "customer.updated": "membre modifié",
+    "customer.billing_references_set": "références Chorus Pro",
+    "subscription.opened": "domaine ouvert", "subscription.order_signed": "bon de commande reçu",
     "subscription.service_activated": "service activé",
-    "subscription.storage_added": "bon de commande de stockage supplémentaire reçu",
+    "subscription.storage_added": "commande de stockage reçue",
     "subscription.termination_requested": "demande de résiliation reçue",
-    "receipt.command_applied": "commande appliquée",
-    "tariffs.schedule_adopted": "barème adopté",
-    "invoicing.invoice_issued": "facture émise",
-    "invoicing.credit_note_issued": "avoir émis",
-    "invoicing.period_closed": "période clôturée",
-    "treasury.pes_file_recorded": "fichier PES remis au comptable public",
+    "receipt.command_applied": "commande appliquée", "tariffs.opened": "barèmes ouverts",
+    "tariffs.schedule_adopted": "barème adopté", "operator.opened": "ordonnateur ouvert",
+    "operator.registered": "ordonnateur enregistré", "invoicing.opened": "facturation ouverte",
+    "invoicing.invoice_issued": "facture émise", "invoicing.credit_note_issued": "avoir émis",
+    "invoicing.period_closed": "période clôturée", "treasury.opened": "trésorerie ouverte",
+    "treasury.helios_profile_set": "identifiants Hélios enregistrés",
+    "treasury.pes_file_recorded": "fichier PES pour le comptable",
+    "access.opened": "accès ouverts", "access.token_created": "jeton créé",
+    "access.token_revoked": "jeton révoqué", "api.request_answered": "écriture par l'API",
+    "audit.opened": "audit ouvert", "audit.key_registered": "clé de signature enregistrée",
+    "audit.checkpoint_recorded": "point de contrôle signé",
 }
 
 #: The fields of those entries, in French.
@@ -149,8 +156,8 @@ def _french(value: Any) -> str:
     if isinstance(value, list | tuple):
         return " + ".join(str(item) for item in value)
     if isinstance(value, dict):  # an address
-        return ", ".join(str(value[k]) for k in ("line1", "line2") if value.get(k)) + \
-            f", {value.get('postcode', '')} {value.get('city', '')}".rstrip(", ")
+        town = " ".join(str(value[k]) for k in ("postcode", "city") if value.get(k))
+        return ", ".join(part for part in (value.get("line1"), value.get("line2"), town) if part)
     return str(value)
 
 

@@ -251,7 +251,7 @@ def test_the_dossier_history_speaks_french(app, apply, tmp_path):
     text = files["history.md"].decode()
     rows = [line for line in text.splitlines()[4:] if line.startswith("|")]
     assert rows and len(rows) == len(orjson.loads(files["history.json"]))
-    for label in ("adhérent enregistré", "bon de commande reçu", "service activé",
+    for label in ("membre enregistré", "bon de commande reçu", "service activé",
                   "demande de résiliation reçue", "facture émise"):
         assert f"| {label} |" in text
     assert re.search(r"SIRET \d{14}", text) and "reçu le 16/02/2026" in text
@@ -274,6 +274,13 @@ def test_a_long_timeline_summary_is_cut_between_words():
     moved = {"name": None, "address": {"line1": "Place de la Mairie", "postcode": "56320",
                                        "city": "Lanvénec"}, "member": False}
     assert _summary_fr(moved) == "adresse Place de la Mairie, 56320 Lanvénec, membre non"
+    assert _summary_fr({"address": {"postcode": "56320", "city": "Lanvénec"}}) == \
+        "adresse 56320 Lanvénec"
+    # Hyphenated names are words too; a summary that fits is left as it is, spaces included.
+    hyphens = {"name": "Syndicat " + "Saint-Jean-de-Brévelay " * 8}
+    for summary in (_summary("customer.updated", hyphens), _summary_fr(hyphens)):
+        assert summary.endswith(" …") and summary[:-2].split()[-1] == "Saint-Jean-de-Brévelay"
+    assert _summary_fr({"name": "Le  Faouët"}) == "nom Le  Faouët"
 
 
 def test_the_dossier_verifier_runs_alone(app, apply, tmp_path):

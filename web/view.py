@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ledger.dates import french_date
 from ledger.money import french_amount
+from projections.timeline import LABELS_FR
 
 TEMPLATES = Path(__file__).parent / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -28,25 +29,7 @@ _env.filters["euros"] = lambda value: french_amount(value) if value not in (None
 _env.filters["moment"] = lambda value: value[:19].replace("T", " à ") if value else ""
 
 #: What each entry is, for a French reader (the stable names are in ledger/events.py).
-LABELS = {
-    "customer.registered": "membre enregistré", "customer.updated": "membre modifié",
-    "customer.billing_references_set": "références Chorus Pro",
-    "subscription.opened": "domaine ouvert", "subscription.order_signed": "bon de commande reçu",
-    "subscription.service_activated": "service activé",
-    "subscription.storage_added": "commande de stockage reçue",
-    "subscription.termination_requested": "demande de résiliation reçue",
-    "receipt.command_applied": "commande appliquée", "tariffs.opened": "barèmes ouverts",
-    "tariffs.schedule_adopted": "barème adopté", "operator.opened": "ordonnateur ouvert",
-    "operator.registered": "ordonnateur enregistré", "invoicing.opened": "facturation ouverte",
-    "invoicing.invoice_issued": "facture émise", "invoicing.credit_note_issued": "avoir émis",
-    "invoicing.period_closed": "période clôturée", "treasury.opened": "trésorerie ouverte",
-    "treasury.helios_profile_set": "identifiants Hélios enregistrés",
-    "treasury.pes_file_recorded": "fichier PES pour le comptable",
-    "access.opened": "accès ouverts", "access.token_created": "jeton créé",
-    "access.token_revoked": "jeton révoqué", "api.request_answered": "écriture par l'API",
-    "audit.opened": "audit ouvert", "audit.key_registered": "clé de signature enregistrée",
-    "audit.checkpoint_recorded": "point de contrôle signé",
-}
+LABELS = LABELS_FR
 _env.filters["label_fr"] = lambda name: LABELS.get(name, name)
 _env.filters["source_fr"] = lambda text: (text or "").replace(", line ", ", ligne ")
 
