@@ -3,6 +3,7 @@ a log checked in one pass, in memory that does not grow with the log (docs/audit
 
 from __future__ import annotations
 
+import base64
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -163,8 +164,12 @@ def _verify(app: LedgerApplication, recorded: list[tuple[LogEntry, dict[str, Any
                 failures.append(Failure(signed.size, "", f"{where}: {error}"))
     failures += _check_documents(app, documents)
     failures += _check_closings(closings, documents)
-    # A published checkpoint that the log also records is one checkpoint, checked twice.
-    distinct = {str(fields["note"]) for _, fields in recorded} | {note for *_, note in published}
+    # A published checkpoint that the log also records is one checkpoint, checked twice (its
+    # copy may carry other signature lines — a witness's cosignature: the tree it signs counts).
+    distinct = {(str(fields["origin"]), int(fields["size"]), str(fields["root"]))
+                for _, fields in recorded} | \
+        {(signed.origin, signed.size, base64.b64encode(signed.root).decode())
+         for _, signed, _ in published}
     return VerifyReport(size, len(distinct), documents.count(), len(closings),
                         tuple(sorted(failures)), tuple(warnings))
 

@@ -81,6 +81,15 @@ def test_an_untouched_ledger_verifies(audited):
     # Two recorded in the log, the same two given: two checkpoints, each checked twice.
     assert report.checkpoints == 2
     assert audited.verify(audited.first).checkpoints == 2
+    # A published copy that a witness cosigned is still the same checkpoint.
+    import base64
+
+    witness = "\u2014 witness.example/w " + base64.b64encode(b"\x00" * 68).decode() + "\n"
+    cosigned = audited.published + witness
+    assert cosigned != audited.published
+    report = audited.verify(cosigned)
+    assert report.ok, report.failures
+    assert report.checkpoints == 2
 
 
 def test_every_recorded_checkpoint_is_in_the_log_it_signs(audited):
@@ -533,6 +542,17 @@ def test_the_standalone_verifier_checks_a_proof_without_the_ledger(audited, tmp_
     for done in (missing, run(garbled)):
         assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
     assert run(garbled).returncode == 4
+    bad_key = subprocess.run([sys.executable, "-I", str(script), str(proof), "not a key"],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert bad_key.returncode == 1 and "is not a verifier key" in bad_key.stderr
+    # Every line of the proof damaged in turn: a rejection or an error, never a traceback.
+    lines = proof.read_text().split("\n")
+    for number in range(len(lines)):
+        damaged = tmp_path / f"damaged-{number}.tlog-proof"
+        damaged.write_text("\n".join(lines[:number] + ["#!" + lines[number][::-1]]
+                                     + lines[number + 1:]))
+        done = run(damaged)
+        assert done.returncode in (1, 4) and "Traceback" not in done.stderr, (number, done)
 
 
 def test_membership_in_a_sorted_stream_sets_aside_the_keys_never_asked_about():
