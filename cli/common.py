@@ -102,6 +102,7 @@ def open_ledger(args: argparse.Namespace, *, create: bool = False) -> LedgerAppl
     given = getattr(args, "known_at_position", None)
     positions = given if isinstance(given, list) else [] if given is None else [given]
     if positions and max(positions) > (end := app.position()):
+        app.close()
         raise LedgerError(f"--known-at-position {max(positions)} is past the end of the log, "
                           f"which has {end} entries")
     return app

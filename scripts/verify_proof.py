@@ -29,6 +29,12 @@ def fail(step: str, why: str) -> None:
     sys.exit(4)
 
 
+def usage(why: str) -> None:
+    """A mistake on the command line (a file that cannot be read, a key that is not one)."""
+    print(f"error: {why}", file=sys.stderr)
+    sys.exit(1)
+
+
 def node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
@@ -53,25 +59,43 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, path: list[bytes]) -
     return r
 
 
-def main(proof_file: str, verifier_key: str) -> None:
-    text = open(proof_file, encoding="utf-8").read()
-    if text.lstrip().startswith("{"):  # the --json form
-        data = json.loads(text)
-        index, entry = int(data["index"]), base64.b64decode(data["leaf"])
-        path, note = [base64.b64decode(h) for h in data["hashes"]], data["checkpoint"]
-    else:
+def read_proof(proof_file: str) -> tuple[int, bytes, list[bytes], str]:
+    """``(index, entry bytes, inclusion path, checkpoint note)`` of a proof file, in either of
+    its forms; a file that is not one is rejected, saying so."""
+    try:
+        with open(proof_file, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        usage(f"cannot read {proof_file}: {getattr(error, 'strerror', None) or error}")
+    try:
+        if text.lstrip().startswith("{"):  # the --json form
+            data = json.loads(text)
+            return (int(data["index"]), base64.b64decode(data["leaf"], validate=True),
+                    [base64.b64decode(h, validate=True) for h in data["hashes"]],
+                    str(data["checkpoint"]))
         head, _, note = text.partition("\n\n")
         lines = head.split("\n")
-        if lines[0] != "c2sp.org/tlog-proof@v1" or not lines[1].startswith("extra "):
+        if lines[0] != "c2sp.org/tlog-proof@v1" or len(lines) < 3 \
+                or not lines[1].startswith("extra "):
             fail("format", "not a c2sp.org/tlog-proof@v1 file with an 'extra' entry line")
-        entry = base64.b64decode(lines[1][6:])
-        index = int(lines[2].removeprefix("index "))
-        path = [base64.b64decode(h) for h in lines[3:]]
+        return (int(lines[2].removeprefix("index ")), base64.b64decode(lines[1][6:], validate=True),
+                [base64.b64decode(h, validate=True) for h in lines[3:]], note)
+    except (ValueError, KeyError, TypeError) as error:
+        fail("format", f"not a proof this script can read ({type(error).__name__}: {error})")
+        raise  # not reached
+
+
+def main(proof_file: str, verifier_key: str) -> None:
+    index, entry, path, note = read_proof(proof_file)
 
     # 1. The signed checkpoint.
-    name, key_id, material = verifier_key.strip().split("+", 2)
-    raw = base64.b64decode(material)
-    if raw[0] != 1 or len(raw) != 33:
+    try:
+        name, key_id, material = verifier_key.strip().split("+", 2)
+        raw = base64.b64decode(material, validate=True)
+    except ValueError:
+        usage(f"{verifier_key!r} is not a verifier key (NAME+ID+KEY, as `ledger audit key` "
+              "prints it)")
+    if len(raw) != 33 or raw[0] != 1:
         fail("key", "not an Ed25519 verifier key")
     public = raw[1:]
     expected_id = hashlib.sha256(name.encode() + b"\n\x01" + public).digest()[:4]
@@ -82,7 +106,10 @@ def main(proof_file: str, verifier_key: str) -> None:
     signed = False
     for line in signatures.split("\n"):
         signer, _, blob = line.removeprefix("\u2014 ").rpartition(" ")
-        blob = base64.b64decode(blob)
+        try:
+            blob = base64.b64decode(blob, validate=True)
+        except ValueError:
+            fail("format", f"a signature line of the checkpoint is not base64: {line!r}")
         if signer == name and blob[:4] == expected_id:
             try:
                 Ed25519PublicKey.from_public_bytes(public).verify(blob[4:], body.encode())
@@ -91,8 +118,11 @@ def main(proof_file: str, verifier_key: str) -> None:
             signed = True
     if not signed:
         fail("signature", f"the checkpoint is not signed by {name}")
-    origin, size, root = body.split("\n")[:3]
-    size, root = int(size), base64.b64decode(root)
+    try:  # signed by the key given: a malformed body is the operator's, but still said so
+        origin, size, root = body.split("\n")[:3]
+        size, root = int(size), base64.b64decode(root, validate=True)
+    except ValueError:
+        fail("format", "the checkpoint's body is not origin, tree size and root hash")
 
     # 2. The entry is in the signed tree.
     leaf = hashlib.sha256(b"\x00" + entry).digest()
@@ -100,25 +130,24 @@ def main(proof_file: str, verifier_key: str) -> None:
         fail("inclusion", "the entry is not in the tree the checkpoint signed")
 
     # 3. The entry is the one at that position.
-    record = json.loads(entry)
-    if record.get("position") != index + 1:
-        fail("entry", f"the entry says position {record.get('position')}, not {index + 1}")
-    print(f"OK: entry {record['position']} ({record['event']}, recorded {record['recorded_at']}) "
-          f"is in the tree of {size} entries signed by {origin}.")
-    document = record.get("data", {}).get("document")
-    if isinstance(document, dict):
-        print(f"    {document['number']} of {document['issued_on']}: {document['total_ht']} € HT, "
-              f"buyer {document['buyer']['name']} (SIRET {document['buyer']['siret']})")
+    try:
+        record = json.loads(entry)
+    except ValueError:
+        fail("entry", "the proven entry is not JSON")
+    if not isinstance(record, dict) or record.get("position") != index + 1:
+        said = record.get("position") if isinstance(record, dict) else None
+        fail("entry", f"the entry says position {said}, not {index + 1}")
+    print(f"OK: entry {record['position']} ({record.get('event')}, recorded "
+          f"{record.get('recorded_at')}) is in the tree of {size} entries signed by {origin}.")
+    document = (record.get("data") or {}).get("document")
+    if isinstance(document, dict):  # what the proven entry says, shown: nothing more is checked
+        buyer = document.get("buyer") or {}
+        print(f"    {document.get('number')} of {document.get('issued_on')}: "
+              f"{document.get('total_ht')} € HT, buyer {buyer.get('name')} "
+              f"(SIRET {buyer.get('siret')})")
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    try:
-        main(sys.argv[1], sys.argv[2])
-    except OSError as error:  # a mistake of the command line, not a proof that fails
-        print(f"error: cannot read {sys.argv[1]}: {error.strerror}", file=sys.stderr)
-        sys.exit(1)
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
-        fail("format", f"not a proof or key this script can read ({type(error).__name__}: "
-                       f"{error})")
+    main(sys.argv[1], sys.argv[2])
