@@ -147,22 +147,37 @@ def _add_own(commands: _Commands, common: argparse.ArgumentParser) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from cli.output import progress
     from commands.importer import import_file
     from eventstore.config import store_config
 
+    config = store_config(getattr(args, "store", None), getattr(args, "operator", None))
+    # A SQLite file this import creates is removed again if the import stores nothing: a
+    # refused file leaves no trace, not even an empty ledger.
+    created = Path(config.location) if config.kind == "sqlite" and not \
+        config.location.startswith("file:") and config.location != ":memory:" and not \
+        Path(config.location).exists() else None
     app = open_ledger(args, create=True)
-    total = None
-    if not args.quiet and sys.stderr.isatty():
-        with open(args.file, "rb") as handle:
-            total = sum(1 for _ in handle)
-    with progress(f"importing {args.file}", total, quiet=args.quiet) as advance:
-        report = import_file(app, args.file, on_line=advance, by=args.by)
+    try:
+        total = None
+        if not args.quiet and sys.stderr.isatty():
+            with open(args.file, "rb") as handle:
+                total = sum(1 for _ in handle)
+        with progress(f"importing {args.file}", total, quiet=args.quiet) as advance:
+            report = import_file(app, args.file, on_line=advance, by=args.by)
+    except BaseException:
+        if created is not None and app.position() == 0:
+            app.close()
+            for path in (created, Path(f"{created}-wal"), Path(f"{created}-shm")):
+                path.unlink(missing_ok=True)
+        raise
     if not args.quiet:
         print(
             f"{report.source}: {report.applied} command(s) applied, "
             f"{report.skipped} already applied; {report.events} event(s) recorded "
-            f"in {store_config(getattr(args, 'store', None), getattr(args, 'operator', None)).description}."
+            f"in {config.description}."
         )
     return 0
 

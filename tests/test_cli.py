@@ -187,6 +187,28 @@ def test_console_script_runs_the_examples_without_traceback(tmp_path):
     assert "Traceback" not in done.stderr and "line 1: not valid JSON" in done.stderr
 
 
+def test_a_refused_import_into_a_new_store_leaves_no_file(tmp_path, capsys):
+    fresh = tmp_path / "new.sqlite3"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "z", "type": "activate"\n')
+    assert main(["--store", str(fresh), "import", str(bad)]) == 1
+    assert "line 1: not valid JSON" in capsys.readouterr().err
+    refused = tmp_path / "refused.jsonl"  # valid JSON, refused by the rules (no barème yet)
+    refused.write_text("\n".join(jsonl(register(), sign())) + "\n")
+    assert main(["--store", str(fresh), "import", str(refused)]) == 1
+    assert "no tariff schedule" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "refused.jsonl"]
+    # A file that is stored creates the store, and a later refusal leaves it as it was.
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(jsonl(register())) + "\n")
+    assert main(["--store", str(fresh), "import", str(good)]) == 0
+    assert main(["--store", str(fresh), "import", str(bad)]) == 1
+    assert fresh.exists()
+    capsys.readouterr()
+    assert main(["--store", str(fresh), "customers", "--json"]) == 0
+    assert [c["customer"] for c in orjson.loads(capsys.readouterr().out)] == ["lanvenec"]
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
