@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +14,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger.categories import category as category_of
 from ledger.categories import valid_category as _valid_category
 from ledger.categories import valid_kind
+from ledger.folding import Fact, fold_facts
 from ledger.identity import customer_id
 from ledger.tariffs import Facts
 
@@ -70,16 +73,18 @@ class Customer(Aggregate):
         member: bool = True,
         member_communes: int | None = None,
     ) -> None:
-        self.key = key
-        self.name = name
-        self.siret = siret
-        self.category = category
-        self.population = population
-        self.address = dict(address) if address else None
-        self.kind = kind
-        self.member = member
-        self.member_communes = member_communes
-        self.references: dict[int, BillingReferences] = {}
+        registered(self, key=key, name=name, siret=siret, category=category,
+                   population=population, address=address, kind=kind, member=member,
+                   member_communes=member_communes)
+
+    @classmethod
+    def from_facts(cls, aggregate_id: UUID, facts: Iterable[Fact], created_on: datetime,
+                   modified_on: datetime) -> Customer:
+        """The customer its stored events give, folded straight from their fields with the
+        functions its event methods call (:func:`ledger.folding.fold_facts`): what a read of
+        every customer billed does, without building the library's event objects."""
+        return fold_facts(cls, "a customer", aggregate_id, facts, created_on, modified_on,
+                          appliers=_FOLDING)
 
     @property
     def facts(self) -> Facts:
@@ -111,18 +116,8 @@ class Customer(Aggregate):
         self, name: str | None, address: dict[str, str] | None, population: int | None,
         kind: str | None, member: bool | None, member_communes: int | None,
     ) -> None:
-        if name is not None:
-            self.name = name
-        if address is not None:
-            self.address = dict(address)
-        if population is not None:
-            self.population = population
-        if kind is not None:
-            self.kind = kind
-        if member is not None:
-            self.member = member
-        if member_communes is not None:
-            self.member_communes = member_communes
+        updated(self, name=name, address=address, population=population, kind=kind,
+                member=member, member_communes=member_communes)
 
     def set_billing_references(
         self,
@@ -148,11 +143,10 @@ class Customer(Aggregate):
         code_service_required: bool,
         engagement_required: bool,
     ) -> None:
-        self.references = {
-            **self.references,
-            year: BillingReferences(code_service, engagement_number, code_service_required,
-                                    engagement_required),
-        }
+        references_set(self, year=year, code_service=code_service,
+                       engagement_number=engagement_number,
+                       code_service_required=code_service_required,
+                       engagement_required=engagement_required)
 
     def references_for(self, year: int) -> BillingReferences:
         return self.references.get(year, BillingReferences())
@@ -175,3 +169,53 @@ class BillingReferences:
         if self.engagement_required and not self.engagement_number:
             missing.append("engagement number")
         return missing
+
+
+# Each event's fields applied to a customer: the one definition of what each event does (the
+# event methods above call these, and so does :meth:`Customer.from_facts`).
+
+def registered(customer: Customer, *, key: str, name: str, siret: str, category: str,
+               population: int, address: dict[str, str] | None = None, kind: str | None = None,
+               member: bool = True, member_communes: int | None = None) -> None:
+    customer.key = key
+    customer.name = name
+    customer.siret = siret
+    customer.category = category
+    customer.population = population
+    customer.address = dict(address) if address else None
+    customer.kind = kind
+    customer.member = member
+    customer.member_communes = member_communes
+    customer.references = {}
+
+
+def updated(customer: Customer, *, name: str | None, address: dict[str, str] | None,
+            population: int | None, kind: str | None, member: bool | None,
+            member_communes: int | None) -> None:
+    if name is not None:
+        customer.name = name
+    if address is not None:
+        customer.address = dict(address)
+    if population is not None:
+        customer.population = population
+    if kind is not None:
+        customer.kind = kind
+    if member is not None:
+        customer.member = member
+    if member_communes is not None:
+        customer.member_communes = member_communes
+
+
+def references_set(customer: Customer, *, year: int, code_service: str | None,
+                   engagement_number: str | None, code_service_required: bool,
+                   engagement_required: bool) -> None:
+    customer.references = {
+        **customer.references,
+        year: BillingReferences(code_service, engagement_number, code_service_required,
+                                engagement_required),
+    }
+
+
+#: What :meth:`Customer.from_facts` applies, by event class name, the creating one first.
+_FOLDING = {"CustomerRegistered": registered, "CustomerUpdated": updated,
+            "BillingReferencesSet": references_set}

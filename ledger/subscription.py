@@ -20,6 +20,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger import rules
 from ledger.customer import Customer
 from ledger.errors import BusinessRuleViolation
+from ledger.folding import fold_facts
 from ledger.identity import subscription_id
 from ledger.tariffs import Facts, Schedule
 
@@ -319,40 +320,9 @@ class Subscription(Aggregate):
         building the library's event objects — what a projection of every subscription does
         (a fifth of a full replay went into them). :class:`DamagedHistory`, naming the
         entry's position, if the versions do not follow each other, an event is not one of a
-        subscription's or cannot be applied where it stands."""
-        facts = iter(facts)
-        name, version, position, fields = next(facts)
-        if name != "Opened" or version != 1:
-            raise DamagedHistory(position, f"a subscription starts with Opened at version 1, "
-                                           f"not {name} at version {version}")
-        self = cls.__new__(cls)
-        self.__base_init__(aggregate_id, version, created_on)
-        self.domain, self.contracts = fields["domain"], ()
-        self._note(name, position)
-        for name, version, position, fields in facts:
-            if version != self._version + 1:
-                raise DamagedHistory(position, f"version {version} follows version "
-                                               f"{self._version}")
-            apply = APPLIERS.get(name)
-            if apply is None:
-                raise DamagedHistory(position, f"{name} is not an event of a subscription")
-            try:
-                self.contracts = apply(self.contracts, **fields)
-                self._note(name, position)
-            except Exception as error:  # noqa: BLE001 - e.g. an activation before any order
-                raise DamagedHistory(position, f"{name} cannot be applied here "
-                                               f"({type(error).__name__}: {error})") from None
-            self._version = version
-        self._modified_on = modified_on
-        return self
-
-
-class DamagedHistory(ValueError):
-    """Facts that cannot be folded into a subscription: the log they came from is damaged."""
-
-    def __init__(self, position: int, reason: str) -> None:
-        super().__init__(reason)
-        self.position = position
+        subscription's or cannot be applied where it stands (:func:`ledger.folding.fold_facts`)."""
+        return fold_facts(cls, "a subscription", aggregate_id, facts, created_on, modified_on,
+                          appliers=_FOLDING, noted=cls._note)
 
 
 # Each event's facts applied to a domain's contracts: pure functions of the contracts and the
@@ -412,3 +382,17 @@ def _replace_last(contracts: tuple[Contract, ...], **changes: object) -> tuple[C
 #: What each event after ``Opened`` does to the contracts, by its class name.
 APPLIERS = {"OrderSigned": order_signed, "ServiceActivated": service_activated,
             "StorageAdded": storage_added, "TerminationRequested": termination_requested}
+
+
+def _opened(subscription: Subscription, domain: str) -> None:
+    subscription.domain, subscription.contracts = domain, ()
+
+
+def _on_contracts(apply):
+    def applier(subscription: Subscription, **fields: object) -> None:
+        subscription.contracts = apply(subscription.contracts, **fields)
+    return applier
+
+
+#: What :meth:`Subscription.from_facts` applies, by event class name, ``Opened`` first.
+_FOLDING = {"Opened": _opened, **{name: _on_contracts(apply) for name, apply in APPLIERS.items()}}

@@ -18,13 +18,13 @@ from uuid import UUID
 import attrs
 
 from eventstore.app import LedgerApplication
-from eventstore.app import fold as _fold
 from eventstore.log import LogEntry, LogFormatError
 from eventstore.spool import Spool
 from ledger.customer import Customer
 from ledger.events import REGISTRY
+from ledger.folding import DamagedHistory
 from ledger.identity import customer_ids, subscription_id, tariff_book_id
-from ledger.subscription import DamagedHistory, Subscription
+from ledger.subscription import Subscription
 from ledger.tariffs import Schedule
 
 SUBSCRIPTION_EVENTS = REGISTRY.names(Subscription)
@@ -129,17 +129,6 @@ def known_at(
     return Known(subscriptions, tariffs_known_at(app, upto), upto)
 
 
-def _aggregates(app: LedgerApplication, events: Iterable[str], upto: int) -> Iterator[Any]:
-    """Every aggregate having some of ``events`` up to ``upto``, folded one at a time in one
-    ordered scan of the log (memory does not grow with the ledger)."""
-    decode = app.mapper.to_domain_event
-    for _, entries in groupby(app.recorder.scan_by_aggregate(events, upto),
-                              key=lambda entry: entry.originator_id):
-        aggregate = _fold(map(decode, entries))
-        if aggregate is not None:
-            yield aggregate
-
-
 def _subscriptions(app: LedgerApplication, entries: Iterable[LogEntry]
                    ) -> Iterator[Subscription]:
     """The subscriptions of ``entries`` (each aggregate's entries together, in version order),
@@ -148,8 +137,18 @@ def _subscriptions(app: LedgerApplication, entries: Iterable[LogEntry]
     ``tests/test_properties.py`` compare them), at a fraction of the cost on a full replay. An
     entry that cannot be applied (a damaged log) is reported by its position, as
     :func:`eventstore.app.fold` reports it."""
+    return _folded(app, entries, Subscription)
+
+
+def _customers(app: LedgerApplication, entries: Iterable[LogEntry]) -> Iterator[Customer]:
+    """The customers of ``entries``, folded as :func:`_subscriptions` folds subscriptions
+    (:meth:`Customer.from_facts`)."""
+    return _folded(app, entries, Customer)
+
+
+def _folded(app: LedgerApplication, entries: Iterable[LogEntry], cls: type) -> Iterator[Any]:
     fields, event_type = app.mapper.fields, app.mapper.event_type
-    classes = {name: REGISTRY.by_name[name].event_class for name in SUBSCRIPTION_EVENTS}
+    classes = {name: REGISTRY.by_name[name].event_class for name in REGISTRY.names(cls)}
 
     def event_class(entry: LogEntry) -> str:
         found = classes.get(entry.topic)
@@ -160,7 +159,7 @@ def _subscriptions(app: LedgerApplication, entries: Iterable[LogEntry]
         first, last = group[0], group[-1]
         originator = first.originator_id
         try:
-            yield Subscription.from_facts(
+            yield cls.from_facts(
                 originator if isinstance(originator, UUID) else UUID(str(originator)),
                 [(event_class(entry), entry.originator_version, entry.id, fields(entry))
                  for entry in group],
@@ -175,8 +174,8 @@ def customers_known_at(app: LedgerApplication, at: Horizon = None,
                        only: set[str] | None = None) -> dict[str, Customer]:
     """Every customer known at ``at`` (or only those of ``only``), by key, in one scan of the
     log; the others are not kept."""
-    return {customer.key: customer
-            for customer in _aggregates(app, CUSTOMER_EVENTS, resolve(app, at))
+    entries = app.recorder.scan_by_aggregate(CUSTOMER_EVENTS, resolve(app, at))
+    return {customer.key: customer for customer in _customers(app, entries)
             if only is None or customer.key in only}
 
 
@@ -186,10 +185,7 @@ def customers_of(app: LedgerApplication, keys: Iterable[str], at: Horizon = None
     streamed projection: the cost follows the batch, not the ledger)."""
     upto = resolve(app, at)
     entries = app.recorder.select_aggregates(sorted(map(str, customer_ids(keys))), upto)
-    decode = app.mapper.to_domain_event
-    found = (_fold(map(decode, group))
-             for _, group in groupby(entries, key=lambda entry: entry.originator_id))
-    return {customer.key: customer for customer in found if customer is not None}
+    return {customer.key: customer for customer in _customers(app, entries)}
 
 
 def count_subscriptions(app: LedgerApplication, at: Horizon = None) -> int:

@@ -65,6 +65,19 @@ def test_its_subscriptions_fold_from_facts_as_the_library_folds_them(frozen):
              by_library.domain, by_library.contracts, by_library.entries)
 
 
+def test_its_customers_fold_from_facts_as_the_library_folds_them(frozen):
+    """Customers as the earlier code recorded them (upcast on reading where older): folded from
+    their fields for a billing run's batches, the same as through the library."""
+    from projections.history import customers_known_at, customers_of
+
+    upto = frozen.position()
+    every = customers_known_at(frozen, upto)
+    assert every and customers_of(frozen, list(every), upto).keys() == every.keys()
+    for customer in every.values():
+        by_library = frozen.aggregate(customer.id, upto)
+        assert vars(customer) == vars(by_library)
+
+
 @pytest.mark.parametrize("day", sorted(EXPECTED["charges"]))
 def test_charges_streamed_by_customer_are_the_same(frozen, day):
     upto = frozen.position()

@@ -15,10 +15,14 @@ from freezegun import freeze_time
 from cli.output import print_json, print_json_array
 from commands import views
 from eventstore.log import LogFormatError
-from ledger.subscription import DamagedHistory, Subscription
+from ledger.folding import DamagedHistory
+from ledger.subscription import Subscription
 from projections.charges import charges_as_of, iter_charges_as_of
 from projections.history import (
+    _customers,
     _subscriptions,
+    customers_known_at,
+    customers_of,
     iter_subscriptions_known_at,
     known_at,
     resolve,
@@ -193,6 +197,47 @@ def test_a_damaged_history_is_reported_at_the_entry_that_cannot_be_applied(app, 
     damaged = [opened, dataclasses.replace(activated, originator_version=2)]
     with pytest.raises(LogFormatError, match=f"position {activated.id} cannot be applied"):
         list(_subscriptions(app, damaged))
+
+
+def _customer_state(customer) -> tuple:
+    return (customer.id, customer.version, customer.created_on, customer.modified_on,
+            customer.key, customer.name, customer.siret, customer.category,
+            customer.population, customer.address, customer.kind, customer.member,
+            customer.member_communes, customer.references)
+
+
+def test_whole_ledger_reads_fold_each_customer_as_the_library_does(app, apply):
+    """Billing and verification read the customers they bill a batch at a time, folded from
+    their entries' fields (``Customer.from_facts``): the state the library's fold gives,
+    updates and yearly Chorus Pro references included, at any log position."""
+    with freeze_time("2099-03-02 09:00:00"):
+        apply(register("c1"), register("c2", category="epci", kind="cc", member=False))
+    with freeze_time("2099-03-05 14:30:00"):
+        apply({"id": "u1", "type": "update_customer", "customer": "c1",
+               "name": "Commune nouvelle de C1", "population": 2400,
+               "address": {"line1": "1 place de l'Église", "postcode": "29280",
+                           "city": "C1"}},
+              {"id": "r1", "type": "set_billing_references", "customer": "c1", "year": 2027,
+               "code_service": "FIN", "engagement_number": None,
+               "code_service_required": True, "engagement_required": False},
+              {"id": "r2", "type": "set_billing_references", "customer": "c1", "year": 2028,
+               "code_service": None, "engagement_number": "EJ-1",
+               "code_service_required": False, "engagement_required": True})
+    for upto in range(1, app.position() + 1):
+        every = customers_known_at(app, upto)
+        batch = customers_of(app, ["c1", "c2", "nobody"], upto)
+        assert set(batch) <= set(every) and "nobody" not in every
+        for customer in [*every.values(), *batch.values()]:
+            assert _customer_state(customer) == _customer_state(app.aggregate(customer.id, upto))
+    c1 = customers_known_at(app)["c1"]
+    assert (c1.name, c1.version, sorted(c1.references)) == ("Commune nouvelle de C1", 4,
+                                                             [2027, 2028])
+    assert c1.created_on < c1.modified_on
+    # A damaged history: an update whose registration is gone.
+    registered, update, *_ = app.recorder.select_events(c1.id)
+    damaged = [dataclasses.replace(update, originator_version=1)]
+    with pytest.raises(LogFormatError, match=f"position {update.id} cannot be applied"):
+        list(_customers(app, damaged))
 
 
 def test_a_subscription_whose_versions_do_not_follow_is_refused():
