@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from commands.importer import ImportRejected, import_lines
 from eventstore.app import open_store
 from projections.charges import charges_as_of
-from projections.history import iter_subscriptions_known_at, known_at
+from projections.history import customers_known_at, iter_subscriptions_known_at, known_at
 from tests.conftest import (
     CONTRACT_END,
     activate,
@@ -182,7 +182,9 @@ def test_folding_from_facts_gives_the_aggregate_the_library_folds(commands, data
     (``Subscription.from_facts``); per-domain reads fold the library's event objects. Both give
     the same state, whatever the history and the log position read up to."""
     app = fresh_store()
-    for command in commands:  # one transaction each: every entry has its own recorded time
+    keys = sorted({c["customer"] for c in commands if c["type"] == "register_customer"})
+    changes = data.draw(st.lists(customer_changes(keys), max_size=4))
+    for command in commands + changes:  # one transaction each: its own recorded time
         import_lines(app, jsonl(command))
     upto = data.draw(st.integers(1, app.position()))
     for folded in iter_subscriptions_known_at(app, upto):
@@ -191,3 +193,23 @@ def test_folding_from_facts_gives_the_aggregate_the_library_folds(commands, data
                 folded.domain, folded.contracts, folded.entries) == \
             (by_library.id, by_library.version, by_library.created_on, by_library.modified_on,
              by_library.domain, by_library.contracts, by_library.entries)
+    # Customers too (Customer.from_facts), their updates and yearly references included.
+    for customer in customers_known_at(app, upto).values():
+        assert vars(customer) == vars(app.aggregate(customer.id, upto))
+
+
+@st.composite
+def customer_changes(draw, keys: list[str]) -> dict:
+    """An update of one of ``keys``, or its Chorus Pro references for a year."""
+    key = draw(st.sampled_from(keys))
+    if draw(st.booleans()):
+        update = {"id": f"u-{draw(st.uuids())}", "type": "update_customer", "customer": key,
+                  "population": draw(st.integers(1, 500_000))}
+        name = draw(st.sampled_from(["Commune nouvelle", "Ville", None]))
+        return update if name is None else {**update, "name": name}
+    return {"id": f"r-{draw(st.uuids())}", "type": "set_billing_references", "customer": key,
+            "year": draw(st.integers(2026, 2029)),
+            "code_service": draw(st.sampled_from(["FIN", None])),
+            "engagement_number": draw(st.sampled_from(["EJ-1", None])),
+            "code_service_required": draw(st.booleans()),
+            "engagement_required": draw(st.booleans())}
