@@ -14,7 +14,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger.categories import category as category_of
 from ledger.categories import valid_category as _valid_category
 from ledger.categories import valid_kind
-from ledger.folding import Fact, fold_facts
+from ledger.folding import Fact, Fold
 from ledger.identity import customer_id
 from ledger.tariffs import Facts
 
@@ -81,10 +81,9 @@ class Customer(Aggregate):
     def from_facts(cls, aggregate_id: UUID, facts: Iterable[Fact], created_on: datetime,
                    modified_on: datetime) -> Customer:
         """The customer its stored events give, folded straight from their fields with the
-        functions its event methods call (:func:`ledger.folding.fold_facts`): what a read of
+        functions its event methods call (:class:`ledger.folding.Fold`): what a read of
         every customer billed does, without building the library's event objects."""
-        return fold_facts(cls, "a customer", aggregate_id, facts, created_on, modified_on,
-                          appliers=_FOLDING)
+        return _FOLD(cls, aggregate_id, facts, created_on, modified_on)
 
     @property
     def facts(self) -> Facts:
@@ -216,6 +215,8 @@ def references_set(customer: Customer, *, year: int, code_service: str | None,
     }
 
 
-#: What :meth:`Customer.from_facts` applies, by event class name, the creating one first.
-_FOLDING = {"CustomerRegistered": registered, "CustomerUpdated": updated,
-            "BillingReferencesSet": references_set}
+#: How :meth:`Customer.from_facts` folds: each event's applier, the creating one first.
+_FOLD = Fold("a customer", {
+    "CustomerRegistered": lambda customer, fields: registered(customer, **fields),
+    "CustomerUpdated": lambda customer, fields: updated(customer, **fields),
+    "BillingReferencesSet": lambda customer, fields: references_set(customer, **fields)})

@@ -2,7 +2,7 @@
 
 Whole-ledger reads fold every subscription and every customer of the log. Building the
 library's event objects for each entry, and letting its ``@event`` machinery match arguments to
-parameters, cost more than the fold itself; :func:`fold_facts` applies each entry's decoded
+parameters, cost more than the fold itself; a :class:`Fold` applies each entry's decoded
 fields through the same functions the aggregate's event methods call, so that there is one
 definition of what each event does. Tests compare both folds, entry positions included.
 """
@@ -28,44 +28,49 @@ class DamagedHistory(ValueError):
         self.position = position
 
 
-def fold_facts(cls: type[Folded], what: str, aggregate_id: UUID, facts: Iterable[Fact],
-               created_on: datetime, modified_on: datetime, *,
-               appliers: Mapping[str, Callable[..., None]],
-               noted: Callable[[Any, str, int], None] | None = None) -> Folded:
-    """The aggregate of class ``cls`` (``what`` names it in messages: "a subscription") that
-    its facts give, in version order: the first is the event that creates it, at version 1.
-    ``appliers`` apply each event's fields to the aggregate, by event class name (the creating
-    one included); ``noted`` is told which entry set which fact. :class:`DamagedHistory`,
-    naming the entry's position, if the versions do not follow each other, an event is not one
-    of this aggregate's or cannot be applied where it stands."""
-    facts = iter(facts)
-    name, version, position, fields = next(facts)
-    creating = next(iter(appliers))
-    if name != creating or version != 1:
-        raise DamagedHistory(position, f"{what} starts with {creating} at version 1, not "
-                                       f"{name} at version {version}")
-    self: Any = cls.__new__(cls)
-    self.__base_init__(aggregate_id, version, created_on)
-    _apply(self, appliers, noted, name, position, fields)
-    for name, version, position, fields in facts:
-        if version != self._version + 1:
-            raise DamagedHistory(position, f"version {version} follows version "
-                                           f"{self._version}")
-        if name == creating or name not in appliers:
-            raise DamagedHistory(position, f"{name} is not an event of {what}")
-        _apply(self, appliers, noted, name, position, fields)
-        self._version = version
-    self._modified_on = modified_on
-    return self
+class Fold:
+    """How facts fold into an aggregate of one class: ``what`` names it in messages ("a
+    subscription"); ``appliers`` apply one event's decoded fields to the aggregate, by event
+    class name, the creating event first; ``noted`` is told which entry set which fact."""
 
+    def __init__(self, what: str, appliers: Mapping[str, Callable[[Any, dict[str, Any]], None]],
+                 noted: Callable[[Any, str, int], None] | None = None) -> None:
+        self.what, self.appliers, self.noted = what, dict(appliers), noted
+        self.creating = next(iter(self.appliers))
 
-def _apply(aggregate: Any, appliers: Mapping[str, Callable[..., None]],
-           noted: Callable[[Any, str, int], None] | None, name: str, position: int,
-           fields: dict[str, Any]) -> None:
-    try:
-        appliers[name](aggregate, **fields)
-        if noted is not None:
-            noted(aggregate, name, position)
-    except Exception as error:  # noqa: BLE001 - e.g. an activation before any order
-        raise DamagedHistory(position, f"{name} cannot be applied here "
-                                       f"({type(error).__name__}: {error})") from None
+    def __call__(self, cls: type[Folded], aggregate_id: UUID, facts: Iterable[Fact],
+                 created_on: datetime, modified_on: datetime) -> Folded:
+        """The aggregate of class ``cls`` its facts give, in version order: the first is the
+        creating event, at version 1. :class:`DamagedHistory`, naming the entry's position, if
+        the versions do not follow each other, an event is not one of this aggregate's or
+        cannot be applied where it stands."""
+        what, appliers, noted, creating = self.what, self.appliers, self.noted, self.creating
+        facts = iter(facts)
+        name, version, position, fields = next(facts)
+        if name != creating or version != 1:
+            raise DamagedHistory(position, f"{what} starts with {creating} at version 1, not "
+                                           f"{name} at version {version}")
+        folded: Any = cls.__new__(cls)
+        folded.__base_init__(aggregate_id, version, created_on)
+        try:  # one handler for the whole fold: entering it costs nothing (Python 3.11)
+            appliers[name](folded, fields)
+            if noted is not None:
+                noted(folded, name, position)
+            for name, version, position, fields in facts:
+                if version != folded._version + 1:
+                    raise DamagedHistory(position, f"version {version} follows version "
+                                                   f"{folded._version}")
+                apply = appliers.get(name) if name != creating else None
+                if apply is None:
+                    raise DamagedHistory(position, f"{name} is not an event of {what}")
+                apply(folded, fields)
+                if noted is not None:
+                    noted(folded, name, position)
+                folded._version = version
+        except DamagedHistory:
+            raise
+        except Exception as error:  # noqa: BLE001 - e.g. an activation before any order
+            raise DamagedHistory(position, f"{name} cannot be applied here "
+                                           f"({type(error).__name__}: {error})") from None
+        folded._modified_on = modified_on
+        return folded

@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger import rules
 from ledger.customer import Customer
 from ledger.errors import BusinessRuleViolation
-from ledger.folding import fold_facts
+from ledger.folding import Fold
 from ledger.identity import subscription_id
 from ledger.tariffs import Facts, Schedule
 
@@ -320,9 +320,8 @@ class Subscription(Aggregate):
         building the library's event objects — what a projection of every subscription does
         (a fifth of a full replay went into them). :class:`DamagedHistory`, naming the
         entry's position, if the versions do not follow each other, an event is not one of a
-        subscription's or cannot be applied where it stands (:func:`ledger.folding.fold_facts`)."""
-        return fold_facts(cls, "a subscription", aggregate_id, facts, created_on, modified_on,
-                          appliers=_FOLDING, noted=cls._note)
+        subscription's or cannot be applied where it stands (:class:`ledger.folding.Fold`)."""
+        return _FOLD(cls, aggregate_id, facts, created_on, modified_on)
 
 
 # Each event's facts applied to a domain's contracts: pure functions of the contracts and the
@@ -384,15 +383,16 @@ APPLIERS = {"OrderSigned": order_signed, "ServiceActivated": service_activated,
             "StorageAdded": storage_added, "TerminationRequested": termination_requested}
 
 
-def _opened(subscription: Subscription, domain: str) -> None:
-    subscription.domain, subscription.contracts = domain, ()
+def _opened(subscription: Subscription, fields: dict) -> None:
+    subscription.domain, subscription.contracts = fields["domain"], ()
 
 
 def _on_contracts(apply):
-    def applier(subscription: Subscription, **fields: object) -> None:
+    def applier(subscription: Subscription, fields: dict) -> None:
         subscription.contracts = apply(subscription.contracts, **fields)
     return applier
 
 
-#: What :meth:`Subscription.from_facts` applies, by event class name, ``Opened`` first.
-_FOLDING = {"Opened": _opened, **{name: _on_contracts(apply) for name, apply in APPLIERS.items()}}
+#: How :meth:`Subscription.from_facts` folds: each event's applier, ``Opened`` first.
+_FOLD = Fold("a subscription", {"Opened": _opened, **{
+    name: _on_contracts(apply) for name, apply in APPLIERS.items()}}, Subscription._note)
