@@ -64,7 +64,7 @@ def run_explain(args: argparse.Namespace) -> int:
         explanation = ex.explain_domain(app, args.domain, args.as_of or date.today(),
                                         resolve(app, horizon(args)))
     elif args.number:
-        if "." in args.number and "/" not in args.number:
+        if "." in args.number:  # numbers are F-YYYY-NNNNNN or A-YYYY-NNNNNN
             raise LedgerError(f"{args.number!r} looks like a domain, not a document number: "
                               f"for a domain's charges, ledger explain --domain {args.number}")
         explanation = ex.explain_document(app, args.number)

@@ -33,7 +33,7 @@ from ledger.errors import LedgerError
 from ledger.rules import RULES
 from ledger.tariff_plain import to_plain
 from projections.history import customers_known_at, tariffs_known_at
-from projections.timeline import history
+from projections.timeline import history, source_fr
 
 #: Every file of the zip carries this time, so that the same dossier gives the same bytes.
 ZIP_TIME = (2000, 1, 1, 0, 0, 0)
@@ -41,11 +41,6 @@ ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 
 def _day(day: str | None) -> str:
     return french_date(day) if day else ""
-
-
-def _source(source: str | None) -> str:
-    """Where an entry came from, in French: a file and its line, or the way it came in."""
-    return (source or "").replace(", line ", ", ligne ")
 
 
 def _json(value: Any) -> bytes:
@@ -110,7 +105,7 @@ def make_dossier(app: LedgerApplication, customer: str, out: str | Path, signer:
         [f"# Historique de {customer}", "", "| n° | enregistré le | date | écriture | par | "
          "source | résumé |", "|---|---|---|---|---|---|---|"]
         + [f"| {m['position']} | {m['recorded_at']} | {_day(m['business_date'])} | "
-           f"{m['label_fr']} | {m['actor'] or ''} | {_source(m['source'])} | "
+           f"{m['label_fr']} | {m['actor'] or ''} | {source_fr(m['source'])} | "
            f"{m['summary_fr']} |" for m in timeline]) + "\n").encode("utf-8")
     schedules = set()
     for number in numbers:

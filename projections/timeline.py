@@ -102,6 +102,11 @@ def _summary(name: str, fields: dict[str, Any]) -> str:
                               if v not in (None, (), [], "")))
 
 
+def source_fr(source: str | None) -> str:
+    """Where an entry came from, in French: a file and its line, or the way it came in."""
+    return (source or "").replace(", line ", ", ligne ")
+
+
 def _shorten(text: str, width: int = 120) -> str:
     """``text`` as it is when it fits in ``width`` characters; else cut at the last space
     before it (never inside a word, hyphenated or not) and marked `` …``."""

@@ -69,6 +69,11 @@ def test_an_auditor_reads_a_timeline_as_known_at_a_time_and_a_document(site, tmp
         # As known just after the imports, before billing: the invoices' entries are not there.
         times = page.locator("table >> nth=0 >> tbody tr >> td:nth-child(2)").all_inner_texts()
         events = page.locator("table >> nth=0 >> tbody tr >> td:nth-child(4)").all_inner_texts()
+        # The member's history in French: what each entry records, and its details.
+        details = page.locator("table >> nth=0 >> tbody tr >> td:nth-child(7)").all_inner_texts()
+        assert "bon de commande reçu" in events and any("reçu le" in d for d in details)
+        assert not any("received on" in d or "customer registered" in e
+                       for d, e in zip(details, events))
         imported = [t for t, e in zip(times, events) if e != "facture émise"]
         moment = (datetime.fromisoformat(imported[-1].replace(" à ", "T"))
                   + timedelta(seconds=1)).isoformat()

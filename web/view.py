@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ledger.dates import french_date
 from ledger.money import french_amount
-from projections.timeline import LABELS_FR
+from projections.timeline import source_fr
 
 TEMPLATES = Path(__file__).parent / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -28,10 +28,7 @@ _env.filters["date_fr"] = lambda value: french_date(value) if value else ""
 _env.filters["euros"] = lambda value: french_amount(value) if value not in (None, "") else ""
 _env.filters["moment"] = lambda value: value[:19].replace("T", " à ") if value else ""
 
-#: What each entry is, for a French reader (the stable names are in ledger/events.py).
-LABELS = LABELS_FR
-_env.filters["label_fr"] = lambda name: LABELS.get(name, name)
-_env.filters["source_fr"] = lambda text: (text or "").replace(", line ", ", ligne ")
+_env.filters["source_fr"] = source_fr
 
 
 def page(name: str, **context: Any) -> HTMLResponse:
