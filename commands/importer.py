@@ -188,8 +188,7 @@ def _apply(app: LedgerApplication, lines: Iterable[tuple[int, bytes]], source: s
                         skipped += 1
                         continue
                     handle(line.command, uow)
-                    uow.add(CommandReceipt(command_id=command_id, digest=line.digest,
-                                           command_type=line.type))
+                    uow.add(CommandReceipt.applied(command_id, line.digest, line.type))
                     uow.attribute(command=command_id, line=number)
                     applied += 1
                     since_flush += 1

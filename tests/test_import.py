@@ -247,3 +247,117 @@ def test_orders_need_a_schedule_in_force(store):
 def test_blank_lines_are_ignored(app):
     report = import_lines(app, ["", *jsonl(register()), "   "])
     assert report.applied == 1
+
+
+def test_a_receipt_built_directly_is_the_one_the_library_builds(app):
+    """Imports build each line's receipt without the library's generic construction
+    (:meth:`CommandReceipt.applied`): the same aggregate, the same pending event, the same
+    stored entry, the same receipt folded back from the log."""
+    from eventstore.app import fold
+    from ledger.receipt import CommandReceipt
+
+    made = CommandReceipt(command_id="c-42", digest="ab" * 32, command_type="sign_order")
+    direct = CommandReceipt.applied("c-42", "ab" * 32, "sign_order")
+    timestamps = {"_created_on", "_modified_on", "timestamp"}
+
+    def state(obj):
+        return {k: v for k, v in vars(obj).items() if k not in timestamps | {"_pending_events"}}
+
+    assert type(direct) is CommandReceipt and state(direct) == state(made)
+    assert direct.id == made.id and direct.version == made.version == 1
+    assert direct.created_on == direct.modified_on == direct.pending_events[0].timestamp
+    [event], [expected] = direct.pending_events, made.pending_events
+    assert type(event) is type(expected)
+    assert state(event) == state(expected)
+    assert app.mapper.to_stored_event(event) == app.mapper.to_stored_event(expected)
+    app.save(direct)
+    folded = fold([app.mapper.to_domain_event(e) for e in app.recorder.select_events(direct.id)])
+    assert state(folded) == state(made)
+
+
+# One JSON line read by orjson or by the standard parser: always the standard parser's value.
+
+def _standard(text: str):
+    import json
+
+    from commands.messages import _no_duplicates, _refuse_constant
+    from ledger.errors import InvalidCommand
+
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates,
+                          parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise InvalidCommand(f"not valid JSON ({error.msg} at column {error.colno})") from None
+
+
+def _read_both(text: str):
+    """(value or error message) by the importer's reading and by the standard parser alone."""
+    import json
+
+    from commands.messages import _json_object
+    from ledger.errors import InvalidCommand
+
+    outcomes = []
+    for read in (_json_object, _standard):
+        try:
+            value = read(text)
+            # the value with the type of each number (1 and 1.0 are equal in Python)
+            outcomes.append(("value", value, json.dumps(value, sort_keys=True)))
+        except InvalidCommand as error:
+            outcomes.append(("error", str(error), None))
+    return outcomes
+
+
+@pytest.mark.parametrize("text", [
+    '{"id": "a", "type": "sign_order", "id": "b"}',                  # a key twice
+    '{"id": "a", "x": {"k": 1, "k": 2}}',                            # twice in a nested object
+    '{"id": "a", "x": [{"k": 1}, {"k": 2}]}',                        # the same key in two objects
+    '{"id": "k", "k": 1}',                                           # a key that is also a value
+    '{"id": "a", "population": 123456789012345678901234567890}',    # beyond 64 bits
+    '{"id": "a", "population": 1e400}',
+    '{"id": "a", "population": NaN}',
+    '{"id": "a", "population": -Infinity}',
+    '{"id": "a", "population": 12.50}',
+    '{"id": "a", "n\\u0061me": "x", "name": "y"}',                   # a key twice, escaped once
+    '{"id": "a\\u0000"}',
+    '{"id": "a\tb"}',                                                # a raw tab in a text
+    '{"id": "a"',
+    '{"id": "a"} x',
+    '[{"id": "a"}]',
+    '{"": 1, "id": ""}',
+    '{"id": "é", "name": "Mairie de Lanvénec 🏛"}',
+])
+def test_a_line_reads_as_the_standard_parser_reads_it(text):
+    ours, standard = _read_both(text)
+    assert ours == standard
+
+
+def test_a_line_reads_as_the_standard_parser_reads_it_generated():
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    keys = st.sampled_from(["id", "type", "name", "k", "", "n\\u0061me", "é"])
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
+                        st.sampled_from(["1.5", "1e400", "NaN", "-0.0", "0"]),
+                        st.text(max_size=4).map(lambda s: orjson.dumps(s).decode()),
+                        st.sampled_from(['"k"', '"id"', '"a\\"b"', '"\\u00e9"']))
+
+    def rendered(draw_value):
+        return draw_value.map(lambda v: v if isinstance(v, str) else json.dumps(v))
+
+    leaves = rendered(scalars)
+    values = st.recursive(leaves, lambda inner: st.one_of(
+        st.lists(st.tuples(keys, inner), max_size=4).map(
+            lambda pairs: "{" + ", ".join(f'"{k}": {v}' for k, v in pairs) + "}"),
+        st.lists(inner, max_size=3).map(lambda items: "[" + ",".join(items) + "]")),
+        max_leaves=8)
+
+    @settings(max_examples=300, deadline=None)
+    @given(values)
+    def check(text):
+        ours, standard = _read_both(text)
+        assert ours == standard
+
+    check()
