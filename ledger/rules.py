@@ -59,7 +59,8 @@ RULES: dict[str, tuple[str, str]] = {
 def offer_terms(schedules: Iterable[Schedule], day: date) -> Offer:
     """The terms of the offer (eligibility, end of the contract) in the barème in force on
     ``day``: an order form is governed by the barème in force when it is received."""
-    schedule = schedule_in_force(schedules, day, OFFER)
+    schedule = _index(schedules).in_force(day) if isinstance(schedules, tuple) \
+        else schedule_in_force(schedules, day, OFFER)
     if schedule is None:
         raise TariffMissing(
             f"no tariff schedule of the Suite Territoriale is in force on {day}: "
@@ -170,6 +171,16 @@ class _Index:
                 tuple(line.available_on(day) for line in dated) if dated else ())
 
 
+def _index(schedules: tuple[Schedule, ...]) -> _Index:
+    """The :class:`_Index` of a tuple of schedules, made on first use."""
+    known = _PRICED.get(id(schedules))
+    if known is None or known[0] is not schedules:
+        if len(_PRICED) >= 8:
+            _PRICED.clear()
+        known = _PRICED[id(schedules)] = (schedules, _Index(schedules))
+    return known[1]
+
+
 def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, what: str,
             facts: Facts) -> Fee:
     """Price one component of the offer with the schedule in force on ``day``.
@@ -178,12 +189,7 @@ def _priced(schedules: Iterable[Schedule], day: date, component: str, gb: int, w
     """
     if not isinstance(schedules, tuple):
         return _price(schedules, day, component, gb, what, facts)
-    known = _PRICED.get(id(schedules))
-    if known is None or known[0] is not schedules:
-        if len(_PRICED) >= 8:
-            _PRICED.clear()
-        known = _PRICED[id(schedules)] = (schedules, _Index(schedules))
-    index = known[1]
+    index = _index(schedules)
     schedule = index.in_force(day)
     if schedule is None:
         return _price(schedules, day, component, gb, what, facts)  # raises, saying why
