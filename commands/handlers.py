@@ -43,7 +43,7 @@ def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> None:
             "one customer key (a CCAS or an EPCI has a SIRET of its own)")
     uow._sirets[cmd.siret] = cmd.customer
     uow.add(
-        Customer(
+        Customer.register(
             key=cmd.customer,
             name=cmd.name,
             siret=cmd.siret,
@@ -129,7 +129,7 @@ def _recorded(cmd: SignOrder | AddStorage, subscription: Subscription, uow: Unit
 def sign_order(cmd: SignOrder, uow: UnitOfWork) -> None:
     form = _order_form(cmd, uow)
     customer = _existing_customer(cmd.customer, uow)
-    subscription = uow.subscription(cmd.domain) or Subscription(domain=cmd.domain)
+    subscription = uow.subscription(cmd.domain) or Subscription.open(cmd.domain)
     subscription.sign_order(customer=customer, storage_gb=cmd.storage_gb, **form)
     _recorded(cmd, subscription, uow)
 

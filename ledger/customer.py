@@ -78,6 +78,19 @@ class Customer(Aggregate):
                    member_communes=member_communes)
 
     @classmethod
+    def register(cls, *, key: str, name: str, siret: str, category: str, population: int,
+                 address: dict[str, str] | None = None, kind: str | None = None,
+                 member: bool = True, member_communes: int | None = None) -> Customer:
+        """``Customer(key=…, …)``: a newly registered customer, its ``CustomerRegistered``
+        event pending. Commands record their events through the fold's appliers
+        (:meth:`ledger.folding.Fold.record`); the event methods are what the library applies
+        when it folds the stored events back."""
+        return _FOLD.create(cls, customer_id(key), {
+            "key": key, "name": name, "siret": siret, "category": category,
+            "population": population, "address": address, "kind": kind, "member": member,
+            "member_communes": member_communes})
+
+    @classmethod
     def from_facts(cls, aggregate_id: UUID, facts: Iterable[Fact], created_on: datetime,
                    modified_on: datetime) -> Customer:
         """The customer its stored events give, folded straight from their fields with the
@@ -107,7 +120,7 @@ class Customer(Aggregate):
             return False
         if "kind" in changed:
             valid_kind(self.category, changed["kind"])
-        self._updated(**{k: changed.get(k) for k in self.UPDATABLE})
+        _FOLD.record(self, "CustomerUpdated", {k: changed.get(k) for k in self.UPDATABLE})
         return True
 
     @event("CustomerUpdated")
@@ -128,10 +141,10 @@ class Customer(Aggregate):
         engagement_required: bool,
     ) -> None:
         """Record the Chorus Pro references the body gave for a year (« et ce, chaque année »)."""
-        self._references_set(
-            year=year, code_service=code_service, engagement_number=engagement_number,
-            code_service_required=code_service_required, engagement_required=engagement_required,
-        )
+        _FOLD.record(self, "BillingReferencesSet", {
+            "year": year, "code_service": code_service, "engagement_number": engagement_number,
+            "code_service_required": code_service_required,
+            "engagement_required": engagement_required})
 
     @event("BillingReferencesSet")
     def _references_set(

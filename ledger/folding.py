@@ -74,3 +74,53 @@ class Fold:
                                            f"({type(error).__name__}: {error})") from None
         folded._modified_on = modified_on
         return folded
+
+    # Recording: what a command does, through the same appliers.
+
+    def create(self, cls: type[Folded], aggregate_id: UUID, fields: dict[str, Any]) -> Folded:
+        """A new aggregate of class ``cls`` with its creating event applied and pending: what
+        calling the class does (``Subscription(domain=…)``), without the library's generic
+        construction. See :func:`created`."""
+        return created(cls, self.creating, aggregate_id, fields, self.appliers[self.creating])
+
+    def record(self, aggregate: Any, name: str, fields: dict[str, Any]) -> None:
+        """The event ``name`` with ``fields`` applied to ``aggregate`` and pending: what
+        calling its ``@event`` method does. See :func:`recorded`."""
+        recorded(aggregate, name, fields, self.appliers[name])
+
+
+# An import records one or two events per line. The library's way — calling the class, or a
+# method decorated with ``@event`` — looks up the aggregate's topic and matches the event's
+# fields to the method's parameters, twice, for every event: 17 µs of the 22 µs it takes to
+# create a subscription, 17 of the 40 it takes to record its activation. These build the same
+# event object (the library's class, with every field the method takes, as given) and apply it
+# with the function the fold applies it with; ``tests/test_events.py`` checks that both ways
+# give the same aggregate, the same pending events and the same stored entries.
+
+def created(cls: type[Folded], name: str, aggregate_id: UUID, fields: dict[str, Any],
+            apply: Callable[[Any, dict[str, Any]], None]) -> Folded:
+    """A new aggregate of class ``cls``, created by its event class ``name`` (an attribute of
+    ``cls``) with ``fields`` — every field the event has — applied by ``apply``, the event
+    pending."""
+    event_class = getattr(cls, name)
+    new = event_class(originator_topic=f"{cls.__module__}:{cls.__qualname__}",
+                      originator_id=aggregate_id, originator_version=1,
+                      timestamp=event_class.create_timestamp(), **fields)
+    aggregate: Any = cls.__new__(cls)
+    aggregate.__base_init__(aggregate_id, 1, new.timestamp)
+    apply(aggregate, fields)
+    aggregate.pending_events.append(new)
+    return aggregate
+
+
+def recorded(aggregate: Any, name: str, fields: dict[str, Any],
+             apply: Callable[[Any, dict[str, Any]], None]) -> None:
+    """The event class ``name`` of ``aggregate``'s class, with ``fields`` — every field the
+    event has — applied by ``apply`` as the next version, the event pending."""
+    event_class = getattr(type(aggregate), name)
+    new = event_class(originator_id=aggregate.id, originator_version=aggregate.version + 1,
+                      timestamp=event_class.create_timestamp(), **fields)
+    apply(aggregate, fields)  # before the version moves, as the library does
+    aggregate.version = new.originator_version
+    aggregate.modified_on = new.timestamp
+    aggregate.pending_events.append(new)

@@ -130,6 +130,14 @@ class Subscription(Aggregate):
         self.domain = domain
         self.contracts: tuple[Contract, ...] = ()
 
+    @classmethod
+    def open(cls, domain: str) -> Subscription:
+        """``Subscription(domain=domain)``: the subscription of a domain never seen before,
+        its ``Opened`` event pending. Commands record their events through the fold's
+        appliers (:meth:`ledger.folding.Fold.record`): the event methods below are what the
+        library applies when it folds the stored events back."""
+        return _FOLD.create(cls, subscription_id(domain), {"domain": domain})
+
     @property
     def current(self) -> Contract:
         return self.contracts[-1]
@@ -201,16 +209,16 @@ class Subscription(Aggregate):
                     f"by {received_on}; one order form per domain name — more storage "
                     "goes through add_storage"
                 )
-        self._order_signed(
-            order=order,
-            customer=customer.key,
-            storage_gb=storage_gb,
-            extra_gb_packs=tuple(extra_gb_packs),
-            signed_on=signed_on,
-            received_on=received_on,
-            ends_on=ends_on,
-            facts=attrs.asdict(facts),
-        )
+        _FOLD.record(self, "OrderSigned", {
+            "order": order,
+            "customer": customer.key,
+            "storage_gb": storage_gb,
+            "extra_gb_packs": tuple(extra_gb_packs),
+            "signed_on": signed_on,
+            "received_on": received_on,
+            "ends_on": ends_on,
+            "facts": attrs.asdict(facts),
+        })
 
     def activate(self, *, activated_on: date) -> None:
         current = self.current
@@ -224,7 +232,7 @@ class Subscription(Aggregate):
                 f"was received ({current.received_on})"
             )
         _check_within_offer("activated_on", activated_on, current.ends_on)
-        self._activated(activated_on=activated_on)
+        _FOLD.record(self, "ServiceActivated", {"activated_on": activated_on})
 
     def add_storage(
         self,
@@ -252,10 +260,9 @@ class Subscription(Aggregate):
         _check_within_offer("received_on", received_on, current.ends_on)
         self._check_new_order(order)
         _check_packs(schedules, extra_gb_packs, received_on, current.facts)
-        self._storage_added(
-            order=order, extra_gb_packs=tuple(extra_gb_packs), signed_on=signed_on,
-            received_on=received_on,
-        )
+        _FOLD.record(self, "StorageAdded", {
+            "order": order, "extra_gb_packs": tuple(extra_gb_packs), "signed_on": signed_on,
+            "received_on": received_on})
 
     def request_termination(self, *, received_on: date) -> None:
         current = self.current
@@ -275,9 +282,11 @@ class Subscription(Aggregate):
                 f"date {current.activated_on}"
             )
         _check_within_offer("received_on", received_on, current.ends_on)
-        self._termination_requested(received_on=received_on)
+        _FOLD.record(self, "TerminationRequested", {"received_on": received_on})
 
-    # Events: apply facts only. Never read the clock or anything outside the event.
+    # Events: apply facts only. Never read the clock or anything outside the event. Commands
+    # record them with ``_FOLD.record`` (the same appliers, without the library's matching of
+    # arguments to parameters); the library calls these when it folds stored events.
 
     @event("OrderSigned")
     def _order_signed(
