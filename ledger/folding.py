@@ -5,6 +5,11 @@ library's event objects for each entry, and letting its ``@event`` machinery mat
 parameters, cost more than the fold itself; a :class:`Fold` applies each entry's decoded
 fields through the same functions the aggregate's event methods call, so that there is one
 definition of what each event does. Tests compare both folds, entry positions included.
+
+Commands record their events through the same functions (:meth:`Fold.create`,
+:meth:`Fold.record`): the library's event object, built with every field, applied by the
+applier and left pending — what the library's ``@event`` machinery does, without matching the
+fields to the method's parameters for each event.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
+
+from eventsourcing.utils import get_topic
 
 Folded = TypeVar("Folded")
 
@@ -103,7 +110,7 @@ def created(cls: type[Folded], name: str, aggregate_id: UUID, fields: dict[str, 
     ``cls``) with ``fields`` — every field the event has — applied by ``apply``, the event
     pending."""
     event_class = getattr(cls, name)
-    new = event_class(originator_topic=f"{cls.__module__}:{cls.__qualname__}",
+    new = event_class(originator_topic=get_topic(cls),
                       originator_id=aggregate_id, originator_version=1,
                       timestamp=event_class.create_timestamp(), **fields)
     aggregate: Any = cls.__new__(cls)

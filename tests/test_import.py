@@ -361,3 +361,31 @@ def test_a_line_reads_as_the_standard_parser_reads_it_generated():
         assert ours == standard
 
     check()
+
+
+def test_a_plain_line_is_read_by_orjson_and_a_doubtful_one_by_the_standard_parser(monkeypatch):
+    """The standard parser is only asked about lines orjson's reading could differ on (the
+    importer's speed depends on it; what both read is compared above)."""
+    import json
+
+    from commands import messages
+    from tests.conftest import jsonl, register
+
+    asked = []
+    standard = json.loads
+
+    def watched(text, **options):
+        asked.append(text)
+        return standard(text, **options)
+
+    monkeypatch.setattr(messages.json, "loads", watched)
+    [line] = jsonl(register("lanvenec"))
+    assert messages.parse_line(line).type == "register_customer" and asked == []
+    for doubtful in ('{"id": "a", "id": "b"}', '{"id": "a\\u0062"}', '{"id": "a", "n": 1.5}',
+                     '{"id": "a", "n": 123456789012345678901234567890}'):
+        asked.clear()
+        try:
+            messages._json_object(doubtful)
+        except LedgerError:  # the duplicated key is refused, by the standard parser
+            pass
+        assert asked == [doubtful]
