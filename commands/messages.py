@@ -299,6 +299,14 @@ def _json_object(text: str) -> Any:
 
 def parse_line(text: str) -> ParsedLine:
     """Parse one JSON line into a command, or raise :class:`InvalidCommand` saying why."""
+    try:
+        return _parse_line(text)
+    except RecursionError:  # orjson reads up to 1 024 levels; walking them is Python's recursion
+        raise InvalidCommand("nested too deeply: a command's fields hold objects and lists a "
+                             "few levels deep, not hundreds") from None
+
+
+def _parse_line(text: str) -> ParsedLine:
     raw = _json_object(text)
     if not isinstance(raw, dict):
         raise InvalidCommand("expected a JSON object {...}")

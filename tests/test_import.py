@@ -389,3 +389,13 @@ def test_a_plain_line_is_read_by_orjson_and_a_doubtful_one_by_the_standard_parse
         except LedgerError:  # the duplicated key is refused, by the standard parser
             pass
         assert asked == [doubtful]
+
+
+def test_a_line_nested_hundreds_of_levels_deep_is_a_bad_line_not_a_traceback(app, baseline):
+    deep = 1000  # orjson reads up to 1 024 levels; walking them would exhaust Python's stack
+    line = ('{"id": "a", "type": "register_customer", "customer": "x", "address": '
+            + "[" * deep + "]" * deep + "}")
+    assert rejected(app, lines=[line]) == [
+        (1, "nested too deeply: a command's fields hold objects and lists a few levels deep, "
+            "not hundreds")]
+    assert stored_event_count(app) == baseline
