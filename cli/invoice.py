@@ -263,7 +263,7 @@ def run_invoices(args: argparse.Namespace) -> int:
 
 def _export_pes(app, args: argparse.Namespace) -> int:
     from cli.output import print_json
-    from exports.pes_export import export_pes, summary, treasury_state, write
+    from exports.pes_export import check_writable, export_pes, summary, treasury_state, write
 
     if args.out is None:
         raise LedgerError("say where to write the PES file: --out FILE.xml")
@@ -278,9 +278,18 @@ def _export_pes(app, args: argparse.Namespace) -> int:
         export = Export(args.pes_file, written_again(app, args.pes_file),
                         tuple(recorded["documents"]) if recorded else (), new=False)
     else:
+        check_writable(args.out)  # before the file is recorded as sent
         export = export_pes(app, first=args.first, last=args.last, file_date=args.file_date,
                             by=args.by, mandats=mandats)
-    path = write(export, args.out)
+    try:
+        path = write(export, args.out)
+    except OSError as error:
+        if not export.new:
+            raise
+        raise LedgerError(
+            f"{export.name} was recorded as sent but could not be written to {args.out} "
+            f"({error.strerror}): write it again, identical, with `ledger invoices export "
+            f"--format pes --file {export.name} --out FILE`") from None
     content = summary(export, treasury_state(app))
     if args.json:
         print_json({"file": export.name, "out": str(path), "new": export.new,

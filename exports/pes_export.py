@@ -8,6 +8,7 @@ schemas and the rules of their annotations before anything is recorded or writte
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Mapping
@@ -173,6 +174,21 @@ def written_again(app: LedgerApplication, name: str) -> bytes:
             f"{recorded['sha256']}): the code that writes PES files changed since; nothing "
             "was written")
     return data
+
+
+def check_writable(out: str | os.PathLike[str]) -> None:
+    """Raise ``OSError`` now if a file cannot be written at ``out`` (its folder missing or
+    read-only, ``out`` a folder): checked before a new file is recorded, so that a file is not
+    recorded as sent when it could not be written."""
+    path = Path(out)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a folder", str(path))
+    temporary = path.with_name(f".{path.name}.part")
+    try:
+        temporary.write_bytes(b"")
+        temporary.unlink()
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def write(export: Export, out: str | os.PathLike[str]) -> Path:

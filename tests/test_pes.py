@@ -177,6 +177,25 @@ def test_numbers_are_recorded_once_and_a_file_is_written_again_byte_for_byte(led
     assert v(next(root.iter("Piece")), "BlocPiece/IdPce") == "1"  # a new exercice: from 1
 
 
+def test_a_file_that_cannot_be_written_is_not_recorded_as_sent(ledger, store, tmp_path,
+                                                                capsys):
+    bill(ledger, D("2026-12-31"), D("2027-01-05"))
+    before = ledger.position()
+    for out in (tmp_path / "missing" / "titres.xml", tmp_path):  # no such folder; a folder
+        with freeze_time("2027-01-06"):
+            assert main(["--store", store, "invoices", "export", "--format", "pes", "--out",
+                         str(out)]) == 1
+        assert f"cannot write {out}" in capsys.readouterr().err
+        assert ledger.position() == before and not treasury_state(ledger).files
+    assert not list(tmp_path.glob(".*.part"))
+    written = tmp_path / "titres.xml"
+    with freeze_time("2027-01-06"):
+        assert main(["--store", store, "invoices", "export", "--format", "pes", "--out",
+                     str(written)]) == 0
+    (file,) = treasury_state(ledger).files.values()
+    assert file["sha256"] == hashlib.sha256(written.read_bytes()).hexdigest()
+
+
 def late_termination(app, apply, *, sent: bool) -> None:
     """The 1 March 2027 renewal invoiced (and ``sent`` to the comptable, or not); the letter of
     31 January 2027 entered on 12 March."""
