@@ -34,9 +34,16 @@ def string(check: Callable[[str], str]) -> Callable[[Any], str]:
     return parse
 
 
+#: The largest whole number a command may hold: what JSON readers and the stored, canonical
+#: form of every entry can carry exactly (a signed 64-bit integer).
+LARGEST = 2**63 - 1
+
+
 def whole(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected a whole number, got {shown(value)}")
+    if not -LARGEST <= value <= LARGEST:
+        raise ValueError(f"{shown(value)} is too large a number")
     return value
 
 
@@ -138,7 +145,10 @@ def iso_date(value: Any) -> date:
 
 
 def shown(value: Any) -> str:
-    shown = orjson.dumps(value).decode()
+    try:
+        shown = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, at any depth
+        shown = repr(value)
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 

@@ -315,6 +315,8 @@ def _parse_line(text: str) -> ParsedLine:
     kind = raw.get("type")
     if kind is None:
         raise InvalidCommand("missing field 'type'")
+    if not isinstance(kind, str):
+        raise InvalidCommand(f"field 'type': expected text, got {fields.shown(kind)}")
     if kind not in SCHEMAS:
         raise InvalidCommand(
             f"unknown command type {fields.shown(kind)} (expected one of {', '.join(SCHEMAS)})"
@@ -361,4 +363,7 @@ def _parse_line(text: str) -> ParsedLine:
 
 def content_digest(raw: dict[str, Any]) -> str:
     """SHA-256 of a command's canonical JSON: the same content gives the same digest."""
-    return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except orjson.JSONEncodeError:  # what the fields let through, it could not be stored
+        raise InvalidCommand("a number in it is too large (beyond 64 bits)") from None

@@ -399,3 +399,35 @@ def test_a_line_nested_hundreds_of_levels_deep_is_a_bad_line_not_a_traceback(app
         (1, "nested too deeply: a command's fields hold objects and lists a few levels deep, "
             "not hundreds")]
     assert stored_event_count(app) == baseline
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"type": []}, "field 'type': expected text, got []"),
+    ({"type": {"a": 1}}, "field 'type': expected text, got {\"a\":1}"),
+    ({"type": 10**40}, "field 'type': expected text, got 1000000000000000000000000000000000000..."),
+    ({"population": 10**40},
+     "field 'population': 1000000000000000000000000000000000000... is too large a number"),
+    ({"population": -(2**63)}, "field 'population': -9223372036854775808 is too large a number"),
+    ({"name": 10**40},
+     "field 'name': expected non-empty text, got 1000000000000000000000000000000000000..."),
+])
+def test_a_type_that_is_not_text_or_a_number_beyond_64_bits_is_a_bad_line(app, baseline, change,
+                                                                          message):
+    import json
+
+    from tests.conftest import register
+
+    line = json.dumps({**register("x1"), **change})  # orjson does not write such integers
+    assert rejected(app, lines=[line]) == [(1, message)]
+    assert stored_event_count(app) == baseline
+
+
+def test_a_pack_beyond_64_bits_is_a_bad_line(app, apply):
+    import json
+
+    from tests.conftest import register, sign
+
+    apply(register())
+    assert rejected(app, lines=[json.dumps(sign(extra_gb_packs=[10**40]))]) == [
+        (1, "field 'extra_gb_packs': 1000000000000000000000000000000000000... is too large a "
+            "number")]
