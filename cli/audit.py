@@ -171,6 +171,9 @@ def run_verify(args: argparse.Namespace) -> int:
             notes.append(Path(name).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise audit.AuditError(f"checkpoint file {name} not found") from None
+        except UnicodeDecodeError:
+            raise audit.AuditError(f"checkpoint file {name} is not text: a checkpoint is a "
+                                   "signed note in UTF-8 (ledger audit checkpoint)") from None
     keys = [audit.parse_verifier(text) for text in args.key]
     quiet = args.json or args.quiet
     total = app.position() if sys.stderr.isatty() and not quiet else None
@@ -238,6 +241,10 @@ def run_check_proof(args: argparse.Namespace) -> int:
         text = Path(args.file).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise audit.AuditError(f"proof file {args.file} not found") from None
+    except UnicodeDecodeError:
+        print(f"PROOF REJECTED: {args.file} is not text: a proof is UTF-8 text "
+              "(ledger audit prove)", file=sys.stderr)
+        return VERIFY_FAILED
     verifier = audit.parse_verifier(args.key)
     try:
         checked = audit.check_proof(text, verifier)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cli.common import store_options
+from ledger.errors import LedgerError
 
 
 def add_parsers(commands, common: argparse.ArgumentParser) -> None:
@@ -37,8 +38,13 @@ def run_db(args: argparse.Namespace) -> int:
         return 0
     from eventstore import postgres_schema as postgres
 
-    for line in postgres.init_operator(config):
-        print(line)
+    try:
+        for line in postgres.init_operator(config):
+            print(line)
+    except Exception as error:  # psycopg's own errors: the server cannot be reached, refused
+        if type(error).__module__.startswith("psycopg"):
+            raise LedgerError(f"cannot set up {config.description}: {error}") from None
+        raise
     role = postgres.writer_role(config.schema)
     env = config.env
     print(f"Write with: --store postgresql://{role}@{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/"

@@ -86,7 +86,12 @@ def _hypothetical(app: LedgerApplication, known, path: str):
 
     uow = UnitOfWork(app)
     problems = []
-    for number, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise LedgerError(f"{path} is not UTF-8 text: --with takes a file of commands, one "
+                          "JSON object per line") from None
+    for number, text in enumerate(lines, 1):
         if not text.strip():
             continue
         try:
@@ -108,6 +113,9 @@ def run_forecast(args: argparse.Namespace) -> int:
 
     if args.end < args.start:
         raise LedgerError(f"--to {args.end} is before --from {args.start}")
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg"):
+        raise LedgerError(f"--plot {args.plot}: the drawing is written as .png or .svg; "
+                          "name the file so")
     app = _open(args)
     # Streamed: every pass below folds the subscriptions again, so memory holds totals, not
     # the ledger (except for --plot, which draws every charge).

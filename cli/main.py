@@ -337,6 +337,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a file given that cannot be read or written: say which
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: nothing more was stored", file=sys.stderr)
         return 130

@@ -112,7 +112,11 @@ def parse_verifier(text: str) -> Verifier:
     """A verifier key given as text, or as the name of a file holding it."""
     candidate = Path(text)
     if "+" not in text and candidate.is_file():
-        text = candidate.read_text(encoding="ascii")
+        try:
+            text = candidate.read_text(encoding="ascii")
+        except UnicodeDecodeError:
+            raise AuditError(f"public key: {text} is not a key file (a key is one line of "
+                             "text, as `ledger audit key` prints it)") from None
     try:
         return Verifier.parse(text)
     except NoteError as error:

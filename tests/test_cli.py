@@ -241,3 +241,46 @@ def test_the_command_line_choices_are_the_domains():
 
     assert forecast_cli.ASSUMPTIONS == ASSUMPTIONS
     assert serve_cli.ROLES == ROLES
+
+
+# Files given on the command line that cannot be read or written: a message naming the file,
+# never a traceback (found by a hostile trial of every command's options).
+
+def test_files_that_cannot_be_read_or_written_are_named(capsys, store, example_file, tmp_path):
+    operator = Path(__file__).resolve().parent.parent / "docs" / "examples" / "00-operator.jsonl"
+    assert run(capsys, "--store", store, "import", str(operator))[0] == 0
+    assert run(capsys, "--store", store, "import", str(example_file))[0] == 0
+    assert run(capsys, "--store", store, "bill", "--through", "2027-03-31", "--issue-date",
+               "2027-04-02")[0] == 0
+    binary = tmp_path / "random.bin"
+    binary.write_bytes(bytes(range(128, 256)) * 3)
+    missing = tmp_path / "missing" / "out"
+    period = ("--from", "2026-01", "--to", "2027-01")
+    for argv, message in [
+        (("forecast", *period, "--with", str(tmp_path / "none.jsonl")),
+         f"error: {tmp_path / 'none.jsonl'}: No such file or directory"),
+        (("forecast", *period, "--with", str(binary)), f"error: {binary} is not UTF-8 text"),
+        (("forecast", *period, "--csv", f"{missing}.csv"),
+         f"error: {missing}.csv: No such file or directory"),
+        (("forecast", *period, "--plot", "revenue.gif"),
+         "error: --plot revenue.gif: the drawing is written as .png or .svg"),
+        (("accruals", "--at", "2026-12-31", "--csv", str(tmp_path)),
+         f"error: {tmp_path}: Is a directory"),
+        (("explain", "F-2027-000001", "--format", "html", "--out", f"{missing}.html"),
+         f"error: {missing}.html: No such file or directory"),
+        (("audit", "verify", "--checkpoint", str(binary)),
+         f"error: checkpoint file {binary} is not text"),
+        (("audit", "verify", "--key", str(binary)),
+         f"error: public key: {binary} is not a key file"),
+    ]:
+        code, _, err = run(capsys, "--store", store, *argv)
+        assert (code, err.splitlines()[0][:len(message)]) == (1, message), argv
+        assert "Traceback" not in err
+    code, _, err = run(capsys, "audit", "check-proof", str(binary), "--key", str(binary))
+    assert code == 4 and err.startswith(f"PROOF REJECTED: {binary} is not text")
+
+
+def test_db_init_on_a_server_that_cannot_be_reached_says_so(capsys):
+    code, _, err = run(capsys, "--store", "postgresql://nobody@127.0.0.1:1/none", "db", "init")
+    assert code == 1 and err.startswith("error: cannot set up postgres ")
+    assert "Connection refused" in err and "Traceback" not in err
