@@ -73,6 +73,13 @@ def _known(app: LedgerApplication, args: argparse.Namespace, stream: bool = Fals
 
     # One customer: only its subscriptions are read.
     customer = getattr(args, "customer", None)
+    if customer and not getattr(args, "hypothetical", None):  # --with may register it
+        from ledger.errors import UnknownCustomer
+        from ledger.identity import customer_id
+        from projections.history import aggregate_known_at
+
+        if aggregate_known_at(app, customer_id(customer), horizon(args)) is None:
+            raise UnknownCustomer(customer)  # as `charges --customer` says
     return known_at(app, horizon(args), customer=customer, stream=stream and customer is None)
 
 

@@ -72,7 +72,7 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
     """Check the whole log, its checkpoints and every issued document. See docs/audit.md."""
     failures: list[Failure] = []
     warnings: list[str] = []
-    given_keys = list(keys)
+    given_keys, external = list(keys), list(external)
     # Checkpoints recorded in the log are claims until their signature and root are checked.
     recorded = [(e, app.mapper.fields(e)) for e in app.scan(events={CHECKPOINT_RECORDED})]
     published: list[tuple[int, Checkpoint, str]] = []
@@ -87,7 +87,7 @@ def verify_ledger(app: LedgerApplication, external: Iterable[str] = (),
     if not given_keys:
         warnings.append("no --key given: signatures were checked with the keys registered in the "
                         "ledger itself; an auditor should give the key the operator published")
-    if not published:
+    if not external:
         warnings.append("no --checkpoint given: the log was checked against the checkpoints it "
                         "records; give the latest checkpoint the operator published to detect "
                         "entries removed at the end")

@@ -344,6 +344,9 @@ def _parse_line(text: str) -> ParsedLine:
             values[name] = parse(raw[name])
         except (ValueError, TypeError) as error:
             raise InvalidCommand(f"field {name!r}: {error}") from None
+    if kind == "update_customer" and not set(values) - {"id", "customer"}:
+        raise InvalidCommand("update_customer changes nothing: give at least one of "
+                             + ", ".join(name for name in expected if name != "customer"))
     if kind == "set_helios_profile":
         from ledger.helios_profile import check_profile
 

@@ -63,7 +63,12 @@ def valid_operator(name: str) -> str:
 
 
 def store_path(store: str | None = None) -> str:
-    """The store to use: the given one, else ``$LEDGER_STORE``, else ``ledger.sqlite3``."""
+    """The store to use: the given one, else ``$LEDGER_STORE``, else ``ledger.sqlite3``. An
+    empty ``--store`` (``--store "$LEDGER_STORE"`` with the variable unset) is an error, not
+    the default store: it would read, or write, a store the user did not mean."""
+    if store is not None and not store.strip():
+        raise StoreError("--store is empty: name a SQLite file or a postgresql:// URL (an "
+                         "unset variable?)")
     return store or os.environ.get(STORE_VARIABLE) or DEFAULT_STORE
 
 

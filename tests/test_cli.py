@@ -284,3 +284,26 @@ def test_db_init_on_a_server_that_cannot_be_reached_says_so(capsys):
     code, _, err = run(capsys, "--store", "postgresql://nobody@127.0.0.1:1/none", "db", "init")
     assert code == 1 and err.startswith("error: cannot set up postgres ")
     assert "Connection refused" in err and "Traceback" not in err
+
+
+def test_what_a_hostile_trial_found_unsaid(capsys, store, example_file, tmp_path):
+    """An empty --store is not the default store; forecast, like charges, refuses a customer
+    it does not know; verify does not say no checkpoint was given when one was, unreadable;
+    an update_customer that changes nothing is a bad line."""
+    code, _, err = run(capsys, "--store", "", "charges")
+    assert code == 1 and err.startswith("error: --store is empty")
+    assert run(capsys, "--store", store, "import", str(example_file))[0] == 0
+    code, _, err = run(capsys, "--store", store, "forecast", "--from", "2026-01", "--to",
+                       "2027-01", "--customer", "nobody")
+    assert code == 1 and err.startswith("error: unknown customer 'nobody'")
+    code, out, _ = run(capsys, "--store", store, "forecast", "--from", "2026-01", "--to",
+                       "2027-01", "--customer", "lanvenec", "--json")
+    assert code == 0 and orjson.loads(out)
+    garbage = tmp_path / "checkpoint.txt"
+    garbage.write_text("not a checkpoint\n")
+    code, _, err = run(capsys, "--store", store, "audit", "verify", "--checkpoint", str(garbage))
+    assert code != 0 and "checkpoint #1 given" in err and "no --checkpoint given" not in err
+    update = tmp_path / "update.jsonl"
+    update.write_text('{"id": "u1", "type": "update_customer", "customer": "lanvenec"}\n')
+    code, _, err = run(capsys, "--store", store, "import", str(update))
+    assert code == 1 and "update_customer changes nothing: give at least one of name" in err
