@@ -176,6 +176,11 @@ def written_again(app: LedgerApplication, name: str) -> bytes:
     return data
 
 
+def _part(path: Path) -> Path:
+    """Where a file is written before it is renamed to ``path``."""
+    return path.with_name(f".{path.name}.part")
+
+
 def check_writable(out: str | os.PathLike[str]) -> None:
     """Raise ``OSError`` now if a file cannot be written at ``out`` (its folder missing or
     read-only, ``out`` a folder): checked before a new file is recorded, so that a file is not
@@ -183,7 +188,7 @@ def check_writable(out: str | os.PathLike[str]) -> None:
     path = Path(out)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "it is a folder", str(path))
-    temporary = path.with_name(f".{path.name}.part")
+    temporary = _part(path)
     try:
         temporary.write_bytes(b"")
         temporary.unlink()
@@ -194,7 +199,7 @@ def check_writable(out: str | os.PathLike[str]) -> None:
 def write(export: Export, out: str | os.PathLike[str]) -> Path:
     """Write the file atomically (a temporary file renamed): never half a file."""
     path = Path(out)
-    temporary = path.with_name(f".{path.name}.part")
+    temporary = _part(path)
     temporary.write_bytes(export.data)
     temporary.replace(path)
     return path

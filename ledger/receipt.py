@@ -23,9 +23,8 @@ class CommandReceipt(Aggregate):
 
     @event("CommandApplied")
     def __init__(self, command_id: str, digest: str, command_type: str) -> None:
-        self.command_id = command_id
-        self.digest = digest
-        self.command_type = command_type
+        _applied(self, {"command_id": command_id, "digest": digest,
+                        "command_type": command_type})
 
     @classmethod
     def applied(cls, command_id: str, digest: str, command_type: str) -> CommandReceipt:
@@ -38,6 +37,7 @@ class CommandReceipt(Aggregate):
 
 
 def _applied(receipt: CommandReceipt, fields: dict) -> None:
+    """What ``CommandApplied`` does, whichever way it is applied."""
     receipt.command_id = fields["command_id"]
     receipt.digest = fields["digest"]
     receipt.command_type = fields["command_type"]
