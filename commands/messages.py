@@ -273,7 +273,7 @@ def _strings(value: Any) -> int:
 
 
 def _json_object(text: str) -> Any:
-    """The line's JSON value. Most lines are read by orjson (a quarter of the time the
+    """The line's JSON value. Most lines are read by orjson (about a third of the time the
     standard parser takes), which keeps the last of a key written twice: its reading is taken
     when the line holds no escape — then every text in it is written between two quotes and
     holds none, so a key written twice shows as more quotes than the value has texts — and no
