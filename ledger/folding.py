@@ -101,8 +101,8 @@ class Fold:
 # fields to the method's parameters, twice, for every event (a subscription made and
 # activated: 36 µs that way, 15 µs this way; ``python -m benchmarks.micro``). These build the
 # same event object (the library's class, with every field the method takes, as given) and
-# apply it with the function the fold applies it with; ``tests/test_events.py`` checks that both ways
-# give the same aggregate, the same pending events and the same stored entries.
+# apply it with the function the fold applies it with; ``tests/test_events.py`` checks that
+# both ways give the same aggregate, the same pending events and the same stored entries.
 
 def created(cls: type[Folded], name: str, aggregate_id: UUID, fields: dict[str, Any],
             apply: Callable[[Any, dict[str, Any]], None]) -> Folded:
