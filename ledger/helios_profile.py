@@ -14,12 +14,15 @@ from stdnum.fr import siret as stdnum_siret
 # The profile (set_helios_profile) --------------------------------------------------------------
 
 def _need(mapping: Mapping[str, Any], key: str, where: str, pattern: str | None = None,
-          what: str = "") -> str:
+          what: str = "", size: int | None = None) -> str:
     value = mapping.get(key)
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{where}{key}: required text{(' (' + what + ')') if what else ''}")
     if pattern and not re.fullmatch(pattern, value):
         raise ValueError(f"{where}{key}: {value!r} is not {what}")
+    if size and len(value) > size:
+        # The PES file's field holds no more (its schema): refused here rather than cut there.
+        raise ValueError(f"{where}{key}: at most {size} characters (got {len(value)})")
     return value
 
 
@@ -27,10 +30,7 @@ def _maybe(mapping: Mapping[str, Any], key: str, where: str, pattern: str | None
            what: str = "", size: int | None = None) -> str | None:
     if mapping.get(key) is None:
         return None
-    value = _need(mapping, key, where, pattern, what)
-    if size and len(value) > size:
-        raise ValueError(f"{where}{key}: at most {size} characters (got {len(value)})")
-    return value
+    return _need(mapping, key, where, pattern, what, size)
 
 
 def _known(mapping: Any, keys: set[str], where: str) -> Mapping[str, Any]:
@@ -78,10 +78,11 @@ def _rules(raw: Any, where: str, recette: bool) -> list[dict[str, Any]]:
 
 def _address(raw: Any, where: str, street: bool) -> dict[str, str | None]:
     _known(raw, {"adr2", "adr3", "cp", "ville"}, where)
-    return {"adr2": _need(raw, "adr2", where) if street else _maybe(raw, "adr2", where),
-            "adr3": _maybe(raw, "adr3", where),
+    return {"adr2": _need(raw, "adr2", where, size=38) if street
+            else _maybe(raw, "adr2", where, size=38),
+            "adr3": _maybe(raw, "adr3", where, size=38),
             "cp": _need(raw, "cp", where, r"[0-9]{5}", "a 5-digit postcode"),
-            "ville": _need(raw, "ville", where)}
+            "ville": _need(raw, "ville", where, size=38)}
 
 
 def check_profile(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,19 +132,20 @@ def check_profile(raw: Mapping[str, Any]) -> dict[str, Any]:
     if not stdnum_iban.is_valid(iban):
         raise ValueError(f"asap.centre_finances_publiques.iban: {iban!r} is not a valid IBAN")
     profile["asap"] = {
-        "signataire": {key: _need(signataire, key, "asap.signataire.")
-                       for key in ("nom", "prenom", "role")},
+        "signataire": {key: _need(signataire, key, "asap.signataire.", size=size)
+                       for key, size in (("nom", 38), ("prenom", 38), ("role", 50))},
         "ref_bdf": _need(asap, "ref_bdf", "asap.", r"[0-9A-Z]{1,35}",
                          "the budget's numéro émetteur (from the comptable)"),
         "tel": _maybe(asap, "tel", "asap.", size=20),
-        "email": _maybe(asap, "email", "asap.", r"[^@\s]+@[^@\s]+", "an e-mail address"),
+        "email": _maybe(asap, "email", "asap.", r"[^@\s]+@[^@\s]+", "an e-mail address",
+                        size=50),
         "horaires": _maybe(asap, "horaires", "asap.", size=38),
         "centre_encaissement": _address(asap.get("centre_encaissement"),
                                         "asap.centre_encaissement.", street=False),
         "centre_finances_publiques": {
             **_address({k: v for k, v in cfp.items() if k in ("adr2", "adr3", "cp", "ville")},
                        "asap.centre_finances_publiques.", street=True),
-            "nom": _need(cfp, "nom", "asap.centre_finances_publiques."),
+            "nom": _need(cfp, "nom", "asap.centre_finances_publiques.", size=38),
             "bic": _maybe(cfp, "bic", "asap.centre_finances_publiques.",
                           r"[A-Z]{6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3})?", "a BIC"),
             "iban": stdnum_iban.compact(iban),

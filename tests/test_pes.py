@@ -18,6 +18,7 @@ from cli.main import main
 from commands.billing import bill, invoicing_state
 from commands.corrections import apply_correction, proposals
 from commands.importer import ImportRejected, import_lines
+from commands.messages import parse_line
 from exports.explain import etat_liquidatif, explain_document
 from exports.invoice_pdf import facturx_pdf
 from exports.pes import xsd_errors
@@ -327,6 +328,38 @@ def test_a_wrong_profile_is_refused_naming_the_field_and_nothing_is_stored(app, 
     assert app.position() == before
 
 
+def _with(profile, path, value):
+    """A copy of ``profile`` with the text at ``path`` (keys, dotted) replaced."""
+    copy = orjson.loads(orjson.dumps(profile))
+    *parents, last = path.split(".")
+    node = copy
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return copy
+
+
+@pytest.mark.parametrize(("path", "size"), [
+    ("asap.signataire.nom", 38), ("asap.signataire.prenom", 38), ("asap.signataire.role", 50),
+    ("asap.centre_finances_publiques.nom", 38), ("asap.centre_finances_publiques.adr2", 38),
+    ("asap.centre_finances_publiques.ville", 38), ("asap.centre_encaissement.ville", 38),
+    ("asap.centre_encaissement.adr3", 38), ("asap.email", 50),
+])
+def test_a_profile_text_longer_than_its_pes_field_is_refused_not_cut(app, path, size):
+    """The PES file holds no more of these texts: the profile that the titres would print cut
+    (or, for an e-mail address, wrong) is refused when it is set, naming the field."""
+    fill = (lambda n: "a" * (n - 7) + "@ex.org") if path.endswith("email") else \
+        (lambda n: "A" * n)
+    accepted = parse_line(orjson.dumps(_with(PROFILE, path, fill(size))).decode())
+    assert accepted.command.profile  # at the limit: accepted
+    before = app.position()
+    with pytest.raises(ImportRejected) as caught:
+        import_lines(app, jsonl(_with(PROFILE, path, fill(size + 1))), source="helios.jsonl")
+    assert (f"helios.jsonl, line 1: field {path}: at most {size} characters (got {size + 1})"
+            in str(caught.value))
+    assert app.position() == before
+
+
 def test_a_line_without_imputation_is_refused_before_anything_is_recorded(ledger, apply):
     apply({**PROFILE, "id": "helios-2", "imputations": [
         {"match": "st-access-*", "nature": "13248", "cod_prod_loc": "STAC"}]})
@@ -368,8 +401,6 @@ def test_the_demo_profile_is_valid(tmp_path):
     lines = (ROOT / "docs" / "examples" / "00-operator.jsonl").read_text(encoding="utf-8")
     profile = next(orjson.loads(line) for line in lines.splitlines()
                    if '"set_helios_profile"' in line)
-    from commands.messages import parse_line
-
     assert parse_line(orjson.dumps(profile).decode()).command.profile["cod_col"] == "351"
 
 
