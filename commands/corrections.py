@@ -23,7 +23,7 @@ from commands.unit_of_work import record
 from commands.verification import document_entry
 from eventstore.app import LedgerApplication
 from ledger.dates import french_date
-from ledger.errors import LedgerError
+from ledger.errors import BusinessRuleViolation, LedgerError
 from ledger.events import REGISTRY
 from ledger.identity import subscription_id
 from ledger.invoicing import (
@@ -243,6 +243,12 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
             invoicing = invoicing_state(app)
         invoicing.check_open(issued_on)
         original = document_entry(app, chosen.invoice)[1]["document"]
+        if issued_on.isoformat() < original["issued_on"]:
+            # A credit note dated before the invoice it credits (a typo in the year, most
+            # often) would put the correction in an exercice the titre was never in.
+            raise BusinessRuleViolation(
+                f"{original['number']} was issued on {original['issued_on']}: its correction "
+                f"cannot be issued before that (--issue-date {issued_on})")
         credit = build_document(
             kind=CREDIT_NOTE, number=invoicing.next_number(CREDIT_NOTE, issued_on),
             issued_on=issued_on, seller=original["seller"], buyer=original["buyer"],

@@ -205,6 +205,23 @@ def test_a_charge_no_longer_due_is_credited_without_a_new_invoice(app, apply):
     assert [(d["number"], d["total_ht"]) for d in issued] == [("A-2027-000001", "60.00")]
 
 
+@pytest.mark.parametrize("issued_on", ["2026-01-02", "2027-03-04"])
+def test_a_correction_is_not_issued_before_the_invoice_it_corrects(app, apply, issued_on):
+    """The renewal was invoiced on 5 March 2027: its credit note dated earlier (a typo in the
+    year, most often) would sit in an exercice the titre was never in."""
+    late_termination(app, apply)
+    (proposal,) = proposals(app)
+    before = app.position()
+    with freeze_time("2027-03-15T10:00:00Z"), pytest.raises(
+            LedgerError, match=f"{proposal.invoice} was issued on 2027-03-05: its correction "
+                               f"cannot be issued before that \\(--issue-date {issued_on}\\)"):
+        apply_correction(app, proposal.id, "Mme Riou", D(issued_on))
+    assert app.position() == before
+    with freeze_time("2027-03-15T10:00:00Z"):  # the day of the invoice itself is fine
+        credit, _ = apply_correction(app, proposal.id, "Mme Riou", D("2027-03-05"))
+    assert credit["issued_on"] == "2027-03-05"
+
+
 def test_applying_an_unknown_proposal(ledger):
     with pytest.raises(LedgerError, match="no correction 'F-2027-000009' is proposed"):
         apply_correction(ledger, "F-2027-000009", "me", D("2027-03-15"))
