@@ -270,6 +270,13 @@ def test_billing_runs_and_corrections(served):
                           headers={"Idempotency-Key": str(uuid.uuid4())}), 422)
         problem(http.post("/billing-runs", json={"through": "2027-12-31", "extra": 1},
                           headers={"Idempotency-Key": str(uuid.uuid4())}), 422)
+        # A flag is a JSON boolean: "false" is a text, not Python's truth of one.
+        for flags in ({"dry_run": "false"}, {"dry_run": 1}, {"dry_run": True, "in_advance": "no"}):
+            refused = problem(http.post("/billing-runs", json={
+                "through": "2027-12-31", "issue_date": "2028-01-05", **flags},
+                headers={"Idempotency-Key": str(uuid.uuid4())}), 422)
+            assert "expected true or false" in refused["detail"], refused
+        assert int(http.get("/invoices").headers["Ledger-Position"]) == before
         problem(http.post("/corrections/F-1999-000001/apply", json={},
                           headers={"Idempotency-Key": str(uuid.uuid4())}), 422)
 

@@ -99,8 +99,8 @@ def add_write_routes(api: FastAPI, ledger: Any, Writer: Any) -> None:
             through = _date(data, "through", required=True)
             issued_on = _date(data, "issue_date") or date.today()
             return answer(bill(ledger.app, through, issued_on, by=actor or who[0],
-                               in_advance=bool(data.get("in_advance", False)),
-                               dry_run=bool(data.get("dry_run", False)),
+                               in_advance=_flag(data, "in_advance"),
+                               dry_run=_flag(data, "dry_run"),
                                note=_note(who, reason, comment, idempotency_key),
                                also=lambda report: remember(*answer(report))))
         return await _idempotent(request, idempotency_key, who, work)
@@ -180,6 +180,16 @@ def _object(body: bytes, keys: set[str]) -> dict[str, Any]:
         raise Problem(422, "Invalid request", f"unknown field {unknown[0]!r} (expected "
                       f"{', '.join(sorted(keys))})", "invalid-request")
     return data
+
+
+def _flag(data: dict[str, Any], name: str) -> bool:
+    """A JSON true or false (absent: false). Not Python's truth: ``"false"`` is a text, and a
+    run asked as ``"dry_run": "false"`` must not be taken as a dry run (nor the reverse)."""
+    value = data.get(name, False)
+    if type(value) is not bool:
+        raise Problem(422, "Invalid request", f"{name}: expected true or false, got "
+                      f"{orjson.dumps(value).decode()}", "invalid-request")
+    return value
 
 
 def _date(data: dict[str, Any], name: str, required: bool = False) -> date | None:
