@@ -54,7 +54,7 @@ def _rules_text() -> bytes:
     return "\n".join(lines).encode("utf-8")
 
 
-VERIFY_MD = """# Vérifier ce dossier / Checking this dossier
+VERIFY_MD = """# Vérifier ce dossier
 
 Ce dossier a été produit par le grand livre de l'ordonnateur ({seller}) le {made}. Tout ce qu'il
 contient se vérifie sans ce logiciel, avec Python 3 et le paquet `cryptography` :
@@ -75,10 +75,11 @@ de `key.txt` : celle-ci n'est là que pour mémoire ({key}).
 
 Code de sortie 0 si tout tient, 4 sinon — avec le premier défaut trouvé.
 
-Contents: `history.json` / `history.md` (the customer's entries), `documents/` (each document as
-recorded, its Factur-X PDF and XML, its état liquidatif, its PES piece if sent),
-`explanations/` (the bases de la liquidation of each document), `schedules/` (the tariff
-schedules as adopted), `rules.md` (the sentences of the order form), `proofs/`, `checkpoint.txt`,
+Contenu : `history.json` et `history.md` (les écritures du membre), `documents/` (chaque
+document tel qu'il a été enregistré, sa facture Factur-X en PDF et en XML, son état liquidatif,
+sa pièce du fichier PES s'il a été transmis), `explanations/` (les bases de la liquidation de
+chaque document), `schedules/` (les barèmes tels qu'ils ont été adoptés), `rules.md` (les
+phrases du bon de commande), `proofs/`, `checkpoint.txt`,
 `key.txt`, `MANIFEST.json`, `MANIFEST.sig`, `verify.py`.
 """
 
@@ -86,11 +87,21 @@ schedules as adopted), `rules.md` (the sentences of the order form), `proofs/`, 
 def make_dossier(app: LedgerApplication, customer: str, out: str | Path, signer: Signer, *,
                  start: date | None = None, end: date | None = None,
                  by: str | None = None) -> dict[str, Any]:
-    """Write the dossier of ``customer``: its documents issued from ``start`` to ``end``."""
+    """Write the dossier of ``customer``: its documents issued from ``start`` to ``end``.
+
+    ``out`` is checked first: a dossier may sign and record a checkpoint, which must not be
+    left behind by a dossier that could not be written."""
+    from exports.pes_export import check_writable
+
+    if not str(out):
+        raise LedgerError("--out: give the path of the zip to write")
+    if start is not None and end is not None and start > end:
+        raise LedgerError(f"--from {start} is after --to {end}: no document can be in between")
     if customer not in customers_known_at(app):
         raise LedgerError(f"no customer {customer!r} in this ledger")
     if signer.verifier.text not in {v.text for v in registered_verifiers(app)}:
         raise LedgerError("this key is not registered in the ledger (ledger audit keygen)")
+    check_writable(out)
     invoicing = invoicing_state(app)
     numbers = [number for number, document in invoicing.documents.items()
                if document["buyer"]["customer"] == customer

@@ -258,6 +258,10 @@ def test_the_dossier_history_speaks_french(app, apply, tmp_path):
     assert "\xa0€ HT |" in text and "catégorie commune" in text
     for english in ("customer.registered", "registered", "signed on", "received on", ", line "):
         assert english not in text
+    guide = files["VERIFY.md"].decode()
+    assert guide.startswith("# Vérifier ce dossier\n") and "Contenu : `history.json`" in guide
+    for english in ("Checking", "Contents", "the customer's entries", "as recorded"):
+        assert english not in guide
     for row in rows:  # a summary is whole, or cut between words and marked
         summary = row.rstrip(" |").rsplit(" | ", 1)[1]
         assert len(summary) <= 160 and (not summary.endswith("…") or summary.endswith(" …"))
@@ -321,3 +325,24 @@ def test_dossier_from_the_command_line(app, apply, store, tmp_path, capsys):
     assert main(["--store", store, "dossier", "nobody", "--key", str(key), "--out",
                  str(out)]) == 1
     assert "no customer 'nobody'" in capsys.readouterr().err
+
+
+def test_a_dossier_that_cannot_be_written_records_nothing(app, apply, store, tmp_path, capsys):
+    """A dossier signs a checkpoint when the latest does not cover what it proves: a zip that
+    could not be written must not leave that checkpoint behind, nor a run with dates that
+    hold nothing pass for an empty dossier."""
+    contested(app, apply)
+    key = tmp_path / "operator.key"
+    assert main(["--store", store, "audit", "keygen", "--out", str(key)]) == 0
+    capsys.readouterr()
+    before = app.position()
+    for out, message in ((tmp_path / "missing" / "d.zip", "missing/d.zip"),
+                         (tmp_path, "it is a folder"), ("", "--out: give the path")):
+        assert main(["--store", store, "dossier", "lanvenec", "--key", str(key), "--out",
+                     str(out)]) == 1
+        assert message in capsys.readouterr().err
+        assert app.position() == before
+    assert main(["--store", store, "dossier", "lanvenec", "--key", str(key), "--out",
+                 str(tmp_path / "d.zip"), "--from", "2028-01-01", "--to", "2027-01-01"]) == 1
+    assert "--from 2028-01-01 is after --to 2027-01-01" in capsys.readouterr().err
+    assert app.position() == before and not (tmp_path / "d.zip").exists()
