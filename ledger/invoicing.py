@@ -293,6 +293,12 @@ class Invoicing(Aggregate):
             raise BusinessRuleViolation(
                 f"the books are already closed through {self.closed_through}, which includes "
                 f"month {period}")
+        if kind == "year" and self.closed_through is not None and end < self.closed_through:
+            # A year is closed once its months are (its last day may be the last one closed);
+            # one that ended before a later closing is a period skipped, or a mistyped year.
+            raise BusinessRuleViolation(
+                f"the books are already closed through {self.closed_through}, after the end of "
+                f"year {period}: periods are closed in order")
         closing = closing_totals(self.documents.values(), kind, period, start, end)
         self._period_closed(**closing)
         return closing

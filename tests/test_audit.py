@@ -382,6 +382,23 @@ def test_closing_a_month_records_its_totals_and_then_refuses_documents_dated_in_
     assert verify_ledger(audited.app, [note], [audited.signer.verifier]).ok
 
 
+def test_periods_are_closed_in_order_and_a_year_after_its_months(audited):
+    """A year is closed once its months are; a year that ended before a later closing (a
+    period skipped, a mistyped year) is refused, as a month already covered is."""
+    for month in range(1, 13):
+        close_period(audited.app, f"2027-{month:02d}", audited.signer, D("2028-01-02"))
+    closing, _ = close_period(audited.app, "2027", audited.signer, D("2028-01-02"))
+    assert closing["kind"] == "year" and closing["end"] == D("2027-12-31")
+    before = audited.app.position()
+    for year in ("2026", "1900"):
+        with pytest.raises(LedgerError, match=f"closed through 2027-12-31, after the end of "
+                                              f"year {year}: periods are closed in order"):
+            close_period(audited.app, year, audited.signer, D("2028-01-02"))
+    with pytest.raises(LedgerError, match="which includes month 2026-11"):
+        close_period(audited.app, "2026-11", audited.signer, D("2028-01-02"))
+    assert audited.app.position() == before
+
+
 def test_a_closing_whose_totals_were_changed_is_caught(audited):
     close_period(audited.app, "2027", audited.signer, D("2028-01-02"))
     target = audited.raw.find("invoicing.period_closed")
