@@ -30,6 +30,10 @@ def request_id(key: str) -> UUID:
     return uuid5(NAMESPACE, f"idempotency:{key}")
 
 
+#: The longest name a token may have (it is printed in tables and recorded with every write).
+NAME_SIZE = 64
+
+
 class Access(Aggregate):
     """The API tokens of this ledger (one per store: tokens never reach another operator's)."""
 
@@ -44,6 +48,11 @@ class Access(Aggregate):
     def create(self, token_id: str, name: str, role: str, sha256: str) -> None:
         if role not in ROLES:
             raise BusinessRuleViolation(f"role must be one of {', '.join(ROLES)} (got {role!r})")
+        if not name.strip() or not name.isprintable() or len(name) > NAME_SIZE:
+            raise BusinessRuleViolation(
+                f"a token's name is printable text of 1 to {NAME_SIZE} characters, without "
+                f"control characters (got {name[:NAME_SIZE]!r}"
+                f"{'…' if len(name) > NAME_SIZE else ''})")
         if any(t["name"] == name and not t["revoked"] for t in self.tokens.values()):
             raise BusinessRuleViolation(f"a token named {name!r} is already active: revoke it "
                                         "first, or choose another name")
@@ -54,11 +63,22 @@ class Access(Aggregate):
         self.tokens[token_id] = {"name": name, "role": role, "sha256": sha256, "revoked": False}
 
     def revoke(self, name_or_id: str) -> str:
-        for token_id, token in self.tokens.items():
-            if (token_id == name_or_id or token["name"] == name_or_id) and not token["revoked"]:
-                self._revoked(token_id=token_id)
-                return token_id
-        raise BusinessRuleViolation(f"no active token named or numbered {name_or_id!r}")
+        """Revoke the active token with this id or this name; refused when it is the id of
+        one and the name of another (ids are unique, and so are the names of active tokens)."""
+        found = [token_id for token_id, token in self.tokens.items()
+                 if (token_id == name_or_id or token["name"] == name_or_id)
+                 and not token["revoked"]]
+        if not found:
+            raise BusinessRuleViolation(f"no active token named or numbered {name_or_id!r}")
+        if len(found) > 1:
+            numbered = name_or_id if name_or_id in found else None
+            named = next(t for t in found if t != numbered)
+            raise BusinessRuleViolation(
+                f"{name_or_id!r} is the id of the token named "
+                f"{self.tokens[numbered]['name']!r} and the name of token {named}: revoke by "
+                f"{named} or by {self.tokens[numbered]['name']!r}")
+        self._revoked(token_id=found[0])
+        return found[0]
 
     @event("TokenRevoked")
     def _revoked(self, token_id: str) -> None:

@@ -174,6 +174,32 @@ def test_commands_are_all_or_nothing_and_idempotent(served):
         assert registered["actor"] == "Mme Riou"
 
 
+def test_who_did_it_is_recorded_as_sent_or_refused(served):
+    """Header values are ASCII: UTF-8 sent raw would be recorded as its latin-1 reading, for
+    good; percent-encoded, it is recorded decoded. Control characters (written to the terminal
+    of whoever reads the history) and oversize values are refused, naming the header."""
+    from tests.conftest import siret
+
+    good = command("ploumilliau.fr", siret=siret(2222 + hash(served["backend"]) % 1000))
+    with client(served) as http:
+        before = int(http.get("/customers").headers["Ledger-Position"])
+        for header, value, message in (
+                ("Ledger-Actor", "Mme Riou é".encode(), "printable ASCII only"),
+                ("Ledger-Actor", "a%01b%1B[31m", "control characters are not allowed"),
+                ("Ledger-Actor", "a" * 201, "at most 200 characters (got 201)"),
+                ("Ledger-Reason", "%C3", "its percent-encoded bytes are not UTF-8"),
+                ("Ledger-Comment", "x" * 2001, "at most 2000 characters (got 2001)")):
+            refused = problem(http.post("/commands", json=good, headers={
+                "Idempotency-Key": str(uuid.uuid4()), header: value}), 400)
+            assert refused["detail"].startswith(f"{header} header: {message}"), refused
+        assert int(http.get("/customers").headers["Ledger-Position"]) == before
+        done = http.post("/commands", json=good, headers={
+            "Idempotency-Key": str(uuid.uuid4()), "Ledger-Actor": "Mme%20Gu%C3%A9vel"})
+        assert done.status_code == 201, done.text
+        history = http.get(f"/customers/{good['customer']}/history").json()
+        assert history[0]["actor"] == "Mme Guével"
+
+
 def in_process(tmp_path):
     """An API app on a new store with the barème, served in this process, and a clerk's token."""
     from ledger.access import Access

@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import orjson
 from fastapi import FastAPI, Header, Request
@@ -69,6 +70,8 @@ def add_write_routes(api: FastAPI, ledger: Any, Writer: Any) -> None:
             return 201, {"applied": report.applied, "already_applied": report.skipped,
                          "events": report.events}
 
+        actor, reason, comment = _headers(actor, reason, comment)
+
         def work(body: bytes, remember: Remember) -> tuple[int, Any]:
             lines = _command_lines(request.headers.get("content-type", ""), body)
             return answer(import_lines(
@@ -94,6 +97,8 @@ def add_write_routes(api: FastAPI, ledger: Any, Writer: Any) -> None:
                 "skipped": [{"customer": s.customer, "reason": s.reason} for s in
                             report.skipped]}
 
+        actor, reason, comment = _headers(actor, reason, comment)
+
         def work(body: bytes, remember: Remember) -> tuple[int, Any]:
             data = _object(body, {"through", "issue_date", "in_advance", "dry_run"})
             through = _date(data, "through", required=True)
@@ -116,6 +121,8 @@ def add_write_routes(api: FastAPI, ledger: Any, Writer: Any) -> None:
             return 201, {"issued": [{"number": d["number"], "kind": d["kind"],
                                      "total_ht": d["total_ht"]} for d in issued]}
 
+        actor, reason, comment = _headers(actor, reason, comment)
+
         def work(body: bytes, remember: Remember) -> tuple[int, Any]:
             data = _object(body, {"issue_date"}) if body.strip() else {}
             return answer(apply_correction(
@@ -123,6 +130,44 @@ def add_write_routes(api: FastAPI, ledger: Any, Writer: Any) -> None:
                 note=_note(who, reason, comment, idempotency_key),
                 also=lambda issued: remember(*answer(issued))))
         return await _idempotent(request, idempotency_key, who, work)
+
+
+#: The longest reason or comment a write may carry (the actor's limit is the CLI's).
+NOTE_SIZE = 2000
+
+
+def _headers(actor: str | None, reason: str | None, comment: str | None
+             ) -> tuple[str | None, str | None, str | None]:
+    """The ``Ledger-Actor``, ``Ledger-Reason`` and ``Ledger-Comment`` headers as recorded, or a
+    400 naming the header. A header carries ASCII: other characters are sent percent-encoded
+    in UTF-8 (``Mme%20Le%20Gu%C3%A9vel``) and decoded here (raw, they would arrive as the
+    latin-1 reading of their bytes and be recorded garbled for good); control characters and
+    oversize values are refused, as on the command line."""
+    from commands.provenance import ACTOR_SIZE
+
+    def text(value: str | None, header: str, size: int) -> str | None:
+        if value is None:
+            return None
+        problem = None
+        if any(not " " <= c <= "~" for c in value):
+            problem = ("printable ASCII only: write other characters percent-encoded in UTF-8 "
+                       "(%C3%A9 for é)")
+        else:
+            try:
+                value = unquote(value, errors="strict")
+            except UnicodeDecodeError:
+                problem = "its percent-encoded bytes are not UTF-8"
+            else:
+                if not value.isprintable():
+                    problem = "control characters are not allowed"
+                elif len(value) > size:
+                    problem = f"at most {size} characters (got {len(value)})"
+        if problem:
+            raise Problem(400, "Bad request", f"{header} header: {problem}", "bad-request")
+        return value.strip() or None
+
+    return (text(actor, "Ledger-Actor", ACTOR_SIZE), text(reason, "Ledger-Reason", NOTE_SIZE),
+            text(comment, "Ledger-Comment", NOTE_SIZE))
 
 
 def _note(who: tuple[str, str], reason: str | None, comment: str | None,
