@@ -18,7 +18,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     serve = commands.add_parser("serve", parents=[common])
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080)")
 
     token = commands.add_parser("token", parents=[common])
     actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -35,11 +35,39 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--json", action="store_true")
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1 to 65535)")
+    return port
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Bind once and let go, so that an address in use or a host that is not one of this
+    machine's is one line of error (the server's own start-up failure is a log and exit 3,
+    the exit code of `invoice show`'s difference)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        raise LedgerError(f"cannot listen on {host}:{port}: "
+                          f"{error.strerror or error}") from None
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from web.api import serve
 
     # Fail before listening if the store is missing, with the usual message.
     open_ledger(args).close()
+    _check_listen(args.host, args.port)
     serve(*store_options(args), args.host, args.port)
     return 0
 

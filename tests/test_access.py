@@ -65,3 +65,26 @@ def test_nothing_is_recorded_for_a_refused_actor(store, capsys):
         assert app.position() == 0
     finally:
         app.close()
+
+
+def test_serve_refuses_a_port_or_address_it_cannot_listen_on(store, capsys):
+    """One line and exit 1 (or 2 for a value that is no port), never the server's traceback
+    or its exit code 3, which `invoice show` gives to a difference."""
+    import socket
+
+    from tests.conftest import MEGALIS_2026
+
+    assert main(["--store", store, "tariff", "adopt", str(MEGALIS_2026)]) == 0
+    capsys.readouterr()
+    for port in ("99999", "0", "http"):
+        with pytest.raises(SystemExit) as exited:
+            main(["--store", store, "serve", "--port", port])
+        assert exited.value.code == 2
+        assert f"'{port}' is not a TCP port (1 to 65535)" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--store", store, "serve", "--port", str(port)]) == 1
+        assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in \
+            capsys.readouterr().err
