@@ -23,9 +23,9 @@ from commands.unit_of_work import record
 from commands.verification import document_entry
 from eventstore.app import LedgerApplication
 from ledger.dates import french_date
-from ledger.errors import BusinessRuleViolation, LedgerError
+from ledger.errors import BusinessRuleViolation, LedgerError, UnknownCustomer
 from ledger.events import REGISTRY
-from ledger.identity import subscription_id
+from ledger.identity import customer_id, subscription_id
 from ledger.invoicing import (
     CREDIT_NOTE,
     INVOICE,
@@ -35,9 +35,7 @@ from ledger.invoicing import (
 )
 from ledger.money import format_amount, french_amount
 from ledger.tariffs import VAT_CATEGORIES
-from projections.history import (
-    known_at,
-)
+from projections.history import aggregate_known_at, known_at
 
 
 @attrs.frozen
@@ -161,6 +159,8 @@ def proposals(app: LedgerApplication, customer: str | None = None) -> list[Propo
     one customer, read through the index, when ``customer`` is given)."""
     upto = app.position()
     if customer is not None:
+        if aggregate_known_at(app, customer_id(customer), upto) is None:
+            raise UnknownCustomer(customer)  # as `charges --customer` says
         documents, bases, credited = customer_documents(app, customer, upto)
         now = charges_by_key(known_at(app, upto, customer=customer))
     else:

@@ -13,11 +13,12 @@ from typing import Any
 
 from eventstore.app import LedgerApplication
 from ledger.dates import french_date
+from ledger.errors import UnknownCustomer
 from ledger.events import REGISTRY
-from ledger.identity import subscription_id, tariff_book_id
+from ledger.identity import customer_id, subscription_id, tariff_book_id
 from ledger.money import format_amount
 from projections.charges import Charge, charges_as_of
-from projections.history import known_at
+from projections.history import aggregate_known_at, known_at
 
 #: What an entry is, in French, by its stable name.
 _WHAT = {
@@ -69,6 +70,9 @@ def charges_diff(app: LedgerApplication, first: int, second: int, *, as_of: date
                  customer: str | None = None) -> dict[str, Any]:
     """Charges added, removed and changed between positions ``first`` and ``second``, each with
     the entries recorded in between that explain it."""
+    if customer is not None and aggregate_known_at(app, customer_id(customer),
+                                                   max(first, second)) is None:
+        raise UnknownCustomer(customer)  # as `charges --customer` says
     day = as_of or date.max
     before = {c.key: c for c in charges_as_of(known_at(app, first), day, customer)}
     after = {c.key: c for c in charges_as_of(known_at(app, second), day, customer)}

@@ -346,3 +346,19 @@ def test_a_dossier_that_cannot_be_written_records_nothing(app, apply, store, tmp
                  str(tmp_path / "d.zip"), "--from", "2028-01-01", "--to", "2027-01-01"]) == 1
     assert "--from 2028-01-01 is after --to 2027-01-01" in capsys.readouterr().err
     assert app.position() == before and not (tmp_path / "d.zip").exists()
+
+
+def test_an_unknown_customer_is_an_error_not_an_empty_answer(app, apply, store, capsys):
+    """`corrections` and `diff` for a customer the ledger does not know say so, as `charges`
+    does, instead of "nothing to propose" or "nothing changed"."""
+    contested(app, apply)
+    upto = str(app.position())
+    for argv in (["corrections", "--customer", "nobody"],
+                 ["diff", "--known-at-position", "1", "--known-at-position", upto,
+                  "--customer", "nobody"],
+                 ["charges", "--customer", "nobody"]):
+        assert main(["--store", store, *argv]) == 1, argv
+        assert "unknown customer 'nobody'" in capsys.readouterr().err
+    assert main(["--store", store, "diff", "--known-at-position", "1", "--known-at-position",
+                 upto, "--customer", "lanvenec"]) == 0
+    assert main(["--store", store, "corrections", "--customer", "lanvenec"]) == 0

@@ -95,3 +95,25 @@ def test_an_auditor_reads_a_timeline_as_known_at_a_time_and_a_document(site, tmp
         page.screenshot(path=str(ARTIFACTS / "web-document.png"), full_page=True)
         browser.close()
     print(f"screenshots: {ARTIFACTS / 'web-timeline.png'}, {ARTIFACTS / 'web-document.png'}")
+
+
+def test_the_pages_errors_are_french_pages_with_their_status(site):
+    """No browser needed: an unknown member or document, a time that is not one, a document
+    not yet under a signed checkpoint — each a French page, with its HTTP status."""
+    import httpx
+
+    server, secret = site
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {secret}"}) \
+            as http:
+        for path, status, text in (
+                ("/ui/customers/nobody", 404, "Aucun membre « nobody » dans ce grand livre."),
+                ("/ui/customers/lanvenec?known_at=garbage", 400,
+                 "« garbage » n'est pas une date et heure"),
+                ("/ui/documents/NOPE", 404, "Aucun document « NOPE » dans ce grand livre."),
+                ("/ui/documents/F-2027-000002", 200,
+                 "pas encore : aucun point de contrôle signé ne couvre encore son écriture")):
+            answer = http.get(path)
+            assert answer.status_code == status, (path, answer.status_code)
+            assert answer.headers["content-type"].startswith("text/html"), path
+            assert text in answer.text.replace("&#34;", '"').replace("&#39;", "'"), path
+            assert "no checkpoint" not in answer.text

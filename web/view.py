@@ -32,7 +32,9 @@ _env.filters["source_fr"] = source_fr
 
 
 def page(name: str, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_env.get_template(name).render(**context))
+    """A page; an error page (``status`` in its context) answers with that HTTP status."""
+    return HTMLResponse(_env.get_template(name).render(**context),
+                        status_code=context.get("status", 200))
 
 
 def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
@@ -100,8 +102,13 @@ def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
                 return page("error.html", who=who, status=400,
                             message=f"« {text} » n'est pas une date et heure (AAAA-MM-JJTHH:MM)")
         from ledger.errors import LedgerError
+        from ledger.identity import customer_id
+        from projections.history import aggregate_known_at
 
         with ledger.lock:
+            if aggregate_known_at(ledger.app, customer_id(key), ledger.app.position()) is None:
+                return page("error.html", who=who, status=404,
+                            message=f"Aucun membre « {key} » dans ce grand livre.")
             upto = resolve(ledger.app, moment)
             try:
                 events = views.history(ledger.app, key, upto)
@@ -120,15 +127,23 @@ def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
         who = viewer(request)
         if isinstance(who, Response):
             return who
+        from ledger.errors import LedgerError
+
         with ledger.lock:
-            shown = views.invoice(ledger.app, number)
+            try:
+                shown = views.invoice(ledger.app, number)
+            except LedgerError:
+                return page("error.html", who=who, status=404,
+                            message=f"Aucun document « {number} » dans ce grand livre.")
             explanation = to_text(views.explain(ledger.app, number)).split("\n")
             try:
                 proof = prove_document(ledger.app, number)
                 included = f"oui — écriture n° {proof.index + 1}, dans l'arbre signé de " \
                            f"{proof.checkpoint.split(chr(10))[1]} écritures"
-            except AuditError as error:
-                included = f"pas encore ({error})"
+            except AuditError:
+                included = ("pas encore : aucun point de contrôle signé ne couvre encore son "
+                            "écriture (l'ordonnateur en signe un avec « ledger audit "
+                            "checkpoint »)")
         return page("document.html", who=who, shown=shown, doc=shown["document"],
                     explanation=explanation, included=included)
 
