@@ -97,9 +97,19 @@ def _summary(name: str, fields: dict[str, Any]) -> str:
         return f"schedule {document.get('id')}"
     if "file" in fields:  # a PES file
         return f"{fields['file']['name']}, {len(fields['file']['documents'])} document(s)"
-    shown = {k: v for k, v in fields.items() if k not in ("note", "profile", "address")}
-    return _shorten(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items()
+    shown = {k: v for k, v in fields.items() if k not in ("note", "profile")}
+    return _shorten(", ".join(f"{k.replace('_', ' ')} {_english(v)}" for k, v in shown.items()
                               if v not in (None, (), [], "")))
+
+
+def _english(value: Any) -> str:
+    """A field's value as the English summary shows it: packs ``10 + 20`` and an address on
+    one line, as in French (not Python's ``(10, 20)``, a dict or ``False``)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple | dict):
+        return _french(value)
+    return str(value)
 
 
 def source_fr(source: str | None) -> str:

@@ -278,6 +278,10 @@ def test_a_long_timeline_summary_is_cut_between_words():
     moved = {"name": None, "address": {"line1": "Place de la Mairie", "postcode": "56320",
                                        "city": "Lanvénec"}, "member": False}
     assert _summary_fr(moved) == "adresse Place de la Mairie, 56320 Lanvénec, membre non"
+    assert _summary("customer.updated", moved) == \
+        "address Place de la Mairie, 56320 Lanvénec, member no"
+    assert _summary("subscription.order_signed", {"extra_gb_packs": (10, 20)}) == \
+        "extra gb packs 10 + 20"
     assert _summary_fr({"address": {"postcode": "56320", "city": "Lanvénec"}}) == \
         "adresse 56320 Lanvénec"
     # Hyphenated names are words too; a summary that fits is left as it is, spaces included.
