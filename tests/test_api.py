@@ -107,6 +107,28 @@ def test_every_read_takes_as_of_and_known_at(served):
         assert "nowhere.fr" in body["detail"]
 
 
+def test_a_query_is_read_as_written_or_refused(served):
+    """A date is YYYY-MM-DD and a time ISO 8601, never a number of seconds; a parameter a route
+    does not take is refused, naming it, instead of answering as if it had been understood."""
+    with client(served, "auditor") as http:
+        for path, params, says in (
+                ("/charges", {"as_of": "1798761600"}, "as_of"),
+                ("/charges", {"as_of": "0"}, "as_of"),
+                ("/charges", {"as_of": "2026-02-30"}, "as_of"),
+                ("/customers", {"known_at": "1"}, "is not a time in ISO 8601"),
+                ("/invoices/F-2027-000001", {"known_at_position": "3"},
+                 "unknown query parameter 'known_at_position'"),
+                ("/invoices/F-2027-000001/explain", {"as_of": "2027-01-01"},
+                 "unknown query parameter 'as_of'"),
+                ("/charges", {"as_of": "2027-01-01", "bogus": "1"},
+                 "unknown query parameter 'bogus' (this route takes as_of, customer,")):
+            body = problem(http.get(path, params=params), 422)
+            assert says in str(body), (path, params, body)
+        assert http.get("/charges", params={"as_of": "2027-01-01"}).status_code == 200
+        assert http.get("/customers", params={"known_at": "2030-01-01T00:00:00Z"}
+                        ).status_code == 200
+
+
 def test_no_token_a_bad_token_and_an_auditor_writing(served):
     anonymous = httpx.get(f"{served['url']}/charges")
     assert problem(anonymous, 401)["type"].endswith("unauthenticated")

@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BeforeValidator
 
 from commands import views
 from eventstore.app import LedgerApplication, open_store
@@ -72,6 +73,47 @@ def horizon(ledger: Ledger, known_at: datetime | None, known_at_position: int | 
                    else known_at)
 
 
+def _iso_date(value: Any) -> Any:
+    """A business date as YYYY-MM-DD, and only so (the default reading would take a number for
+    a Unix time: ``as_of=1798761600`` was 2027-01-01, ``as_of=0`` 1970)."""
+    from ledger.dates import parse_iso_date
+
+    return parse_iso_date(value) if isinstance(value, str) else value
+
+
+def _iso_moment(value: Any) -> Any:
+    """A recorded time in ISO 8601 (``2027-03-01T10:00:00Z``), not a number of seconds."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time in ISO 8601 "
+                             "(YYYY-MM-DDTHH:MM:SS, with an offset or Z)") from None
+    return value
+
+
+def _only_known_query(request: Request) -> None:
+    """A query parameter the route does not take is refused, naming it: a misspelt
+    ``known_at_positon`` must not answer as of today as if it had been understood."""
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant") or \
+            not getattr(route, "include_in_schema", True):
+        return  # the web view's pages read their own parameters
+
+    def names(dependant: Any) -> set[str]:
+        found = {param.alias for param in dependant.query_params}
+        for sub in dependant.dependencies:
+            found |= names(sub)
+        return found
+
+    known = names(route.dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise Problem(422, "Invalid request", f"unknown query parameter {unknown[0]!r} "
+                      f"(this route takes {', '.join(sorted(known)) or 'none'})",
+                      "invalid-request")
+
+
 def create_app(store: str | None = None, operator: str | None = None) -> FastAPI:
     ledger = Ledger(open_store(store, operator, create=False))
     api = FastAPI(
@@ -82,6 +124,7 @@ def create_app(store: str | None = None, operator: str | None = None) -> FastAPI
                     "(`ledger token create`). Errors are RFC 9457 problem details. See "
                     "docs/api.md.",
         version="1",
+        dependencies=[Depends(_only_known_query)],
     )
     api.state.ledger = ledger
 
@@ -125,8 +168,9 @@ def create_app(store: str | None = None, operator: str | None = None) -> FastAPI
 
     Reader = Annotated[tuple[str, str], Depends(caller)]
     Writer = Annotated[tuple[str, str], Depends(writer)]
-    AsOf = Annotated[date | None, Query(description="business date (default: today)")]
-    KnownAt = Annotated[datetime | None, Query(
+    AsOf = Annotated[date | None, BeforeValidator(_iso_date),
+                     Query(description="business date, YYYY-MM-DD (default: today)")]
+    KnownAt = Annotated[datetime | None, BeforeValidator(_iso_moment), Query(
         description="read the log as recorded at this time (ISO 8601)")]
     KnownAtPosition = Annotated[int | None, Query(ge=0, description="read the log up to "
                                                   "this position")]
