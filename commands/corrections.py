@@ -23,7 +23,7 @@ from commands.unit_of_work import record
 from commands.verification import document_entry
 from eventstore.app import LedgerApplication
 from ledger.dates import french_date
-from ledger.errors import BusinessRuleViolation, LedgerError, UnknownCustomer
+from ledger.errors import BusinessRuleViolation, LedgerError, NotFound, UnknownCustomer
 from ledger.events import REGISTRY
 from ledger.identity import customer_id, subscription_id
 from ledger.invoicing import (
@@ -237,7 +237,7 @@ def apply_correction(app: LedgerApplication, proposal_id: str, by: str, issued_o
             chosen = None if owner is None else next(
                 (p for p in proposals(app, owner) if p.id == proposal_id), None)
         if chosen is None:
-            raise LedgerError(f"no correction {proposal_id!r} is proposed (ledger corrections)")
+            raise NotFound(f"no correction {proposal_id!r} is proposed (ledger corrections)")
         upto = app.position()
         with lean():  # the numbering state only: not every document ever issued
             invoicing = invoicing_state(app)

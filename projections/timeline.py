@@ -12,7 +12,7 @@ import orjson
 from eventstore.app import LedgerApplication
 from eventstore.log import LogEntry
 from ledger.dates import french_date
-from ledger.errors import LedgerError
+from ledger.errors import NotFound
 from ledger.events import REGISTRY
 from ledger.identity import customer_id, subscription_id
 from ledger.money import french_amount
@@ -58,8 +58,8 @@ def history(app: LedgerApplication, subject: str, upto: int | None = None) -> li
         domain = subject.lower()
         entries = {e.id: e for e in recorder.select_events(subscription_id(domain), upto=upto)}
         if not entries:
-            raise LedgerError(f"no customer with key {subject!r} and no domain {domain!r} in "
-                              "this ledger")
+            raise NotFound(f"no customer with key {subject!r} and no domain {domain!r} in "
+                           "this ledger")
         for position in recorder.positions_of(f"domain:{domain}", upto):
             entry = entries.get(position) or recorder.entry(position)
             if entry is not None:

@@ -129,6 +129,16 @@ def test_a_query_is_read_as_written_or_refused(served):
                         ).status_code == 200
 
 
+def test_what_is_not_there_is_404_and_a_wrong_method_says_which_are_right(served):
+    with client(served) as http:
+        problem(http.get("/customers/nobody/history"), 404)
+        problem(http.post("/corrections/F-1999-000001/apply", json={},
+                          headers={"Idempotency-Key": str(uuid.uuid4())}), 404)
+        wrong = http.delete("/charges")
+        problem(wrong, 405)
+        assert wrong.headers["Allow"] == "GET"
+
+
 def test_no_token_a_bad_token_and_an_auditor_writing(served):
     anonymous = httpx.get(f"{served['url']}/charges")
     assert problem(anonymous, 401)["type"].endswith("unauthenticated")
@@ -326,7 +336,7 @@ def test_billing_runs_and_corrections(served):
             assert "expected true or false" in refused["detail"], refused
         assert int(http.get("/invoices").headers["Ledger-Position"]) == before
         problem(http.post("/corrections/F-1999-000001/apply", json={},
-                          headers={"Idempotency-Key": str(uuid.uuid4())}), 422)
+                          headers={"Idempotency-Key": str(uuid.uuid4())}), 404)
 
 
 def test_downloads_checkpoint_and_proof(served):

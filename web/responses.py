@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from ledger.errors import LedgerError, UnknownCustomer, UnknownDomain
+from ledger.errors import LedgerError, NotFound
 
 PROBLEM = "application/problem+json"
 TYPES = "https://territorial-ledger.example/problems/"
@@ -57,7 +57,7 @@ def add_error_handlers(api: FastAPI) -> None:
     async def _ledger_error(request: Request, error: LedgerError) -> JSONResponse:
         from commands.importer import ImportRejected
 
-        if isinstance(error, (UnknownCustomer, UnknownDomain)):
+        if isinstance(error, NotFound):
             return Problem(404, "Not found", str(error), "not-found").response()
         if isinstance(error, ImportRejected):
             return Problem(422, "Commands refused", str(error).splitlines()[-1],
@@ -77,7 +77,9 @@ def add_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException) -> JSONResponse:
-        return Problem(error.status_code, str(error.detail), str(error.detail)).response()
+        # Starlette's own answers keep their headers (a 405's Allow).
+        return Problem(error.status_code, str(error.detail), str(error.detail),
+                       headers=dict(error.headers or {})).response()
 
     @api.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
