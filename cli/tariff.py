@@ -33,6 +33,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _first(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return value
+
+
 def add_parser(commands, common: argparse.ArgumentParser) -> None:
     from ledger.categories import CATEGORIES
 
@@ -82,7 +89,8 @@ def add_parser(commands, common: argparse.ArgumentParser) -> None:
                               "model")
     quoting.add_argument("--first-subscription", action="store_true",
                          help="first subscription of this body to the service")
-    quoting.add_argument("--year", type=_count, default=1, help="year of subscription (default 1)")
+    quoting.add_argument("--year", type=_first, default=1,
+                         help="year of subscription, from 1 (default 1)")
     quoting.add_argument("--json", action="store_true")
 
     diff = actions.add_parser("diff", parents=[common],
@@ -191,6 +199,17 @@ def run_quote(args: argparse.Namespace) -> int:
     from projections.history import tariffs_known_at
 
     on = args.on or date.today()
+    if args.kind is not None:
+        from ledger.categories import valid_kind
+        from ledger.errors import LedgerError
+
+        if args.category is None:
+            raise LedgerError("--kind needs --category (the kind of which body: epci, "
+                              "syndicat, …)")
+        try:
+            valid_kind(args.category, args.kind)
+        except ValueError as error:
+            raise LedgerError(f"--kind: {error}") from None
     if args.catalogue:
         if args.adhesion_on:
             raise CatalogueError(args.catalogue, None, "--adhesion-on needs the schedules adopted "

@@ -760,3 +760,24 @@ eligibility = { categories = ["epci"] }
     commune = Facts("commune", None, 500)
     assert rules.pack_fee((schedule,), 10, date(2026, 5, 1), commune).amount == Decimal("60.00")
     assert rules.access_fee((schedule,), 25, date(2026, 5, 1), commune).line == "st-access-25gb"
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--category", "epci", "--kind", "bogus"],
+     "--kind: the kind of a epci is one of cc, ca, cu, metropole, ept (got 'bogus')"),
+    (["--kind", "cc"], "--kind needs --category"),
+    (["--category", "commune", "--kind", "cc"], "--kind: a commune has no kind (got 'cc')"),
+])
+def test_a_quote_refuses_a_kind_the_command_files_refuse(capsys, options, message):
+    """A quote is the price a member would be told: a body that cannot be registered is not
+    priced as if its kind had been understood."""
+    catalogue = SOMME_2025
+    code, out, err = quote_cli(capsys, catalogue, "sn-intramuros-epci", "--on", "2025-06-01",
+                               "--population", "10000", *options)
+    assert (code, out) == (1, "") and message in err
+    code, out, _ = quote_cli(capsys, catalogue, "sn-intramuros-epci", "--on", "2025-06-01",
+                             "--population", "10000", "--category", "epci", "--kind", "cc")
+    assert code == 0 and "€ HT" in out
+    with pytest.raises(SystemExit):
+        quote_cli(capsys, catalogue, "sn-intramuros-epci", "--year", "0")
+    assert "--year: expected a whole number ≥ 1, got '0'" in capsys.readouterr().err
