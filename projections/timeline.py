@@ -58,8 +58,10 @@ def history(app: LedgerApplication, subject: str, upto: int | None = None) -> li
         domain = subject.lower()
         entries = {e.id: e for e in recorder.select_events(subscription_id(domain), upto=upto)}
         if not entries:
+            when = "" if upto is None or upto >= app.position() else \
+                f" as known at position {upto}"
             raise NotFound(f"no customer with key {subject!r} and no domain {domain!r} in "
-                           "this ledger")
+                           f"this ledger{when}")
         for position in recorder.positions_of(f"domain:{domain}", upto):
             entry = entries.get(position) or recorder.entry(position)
             if entry is not None:

@@ -426,8 +426,12 @@ def test_history_of_a_customer_shows_positions_actors_and_business_dates(audited
     by_domain = history(audited.app, "plouay.fr")
     assert {m.event for m in by_domain} >= {"subscription.order_signed",
                                            "invoicing.invoice_issued"}
-    with pytest.raises(LedgerError, match="no customer with key"):
+    with pytest.raises(LedgerError, match="no customer with key 'nobody' and no domain "
+                                          "'nobody' in this ledger$"):
         history(audited.app, "nobody")
+    with pytest.raises(LedgerError, match="no customer with key 'lanvenec' and no domain "
+                                          "'lanvenec' in this ledger as known at position 1$"):
+        history(audited.app, "lanvenec", upto=1)
 
 
 # Regressions of "known at" -----------------------------------------------------------------
