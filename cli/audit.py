@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from cli.common import open_ledger, store_options
+from cli.common import open_ledger, output_file, store_options
 
 #: Exit code of `audit verify` and `audit check-proof` when something does not hold.
 VERIFY_FAILED = 4
@@ -37,7 +37,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     keygen = actions.add_parser("keygen", parents=[common],
                                 help="create the operator's signing key and register its public "
                                      "key in the ledger")
-    keygen.add_argument("--out", required=True,
+    keygen.add_argument("--out", type=output_file, required=True,
                         help="file to create for the private key — keep it outside the store")
     keygen.add_argument("--origin", help="the log's name in checkpoints (default: "
                                          "territorial-ledger/<operator SIRET>)")
@@ -51,7 +51,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
                                help="sign the tree of the whole log, record and print it")
     point.add_argument("--key", help=key_help)
     point.add_argument("--by", help=by_help)
-    point.add_argument("--out", help="also write the checkpoint to this file")
+    point.add_argument("--out", type=output_file, help="also write the checkpoint to this file")
     point.add_argument("--latest", action="store_true",
                        help="print the latest recorded checkpoint instead of signing a new one")
 
@@ -74,7 +74,8 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     target.add_argument("--position", type=int, help="any entry, by log position")
     prove.add_argument("--json", action="store_true",
                        help='print {"index", "leaf", "hashes", "checkpoint"}')
-    prove.add_argument("--out", help="write the proof to this file instead of printing it")
+    prove.add_argument("--out", type=output_file,
+                       help="write the proof to this file instead of printing it")
 
     offline = actions.add_parser("check-proof", parents=[common],
                                  help="check a proof offline with the operator's public key")

@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 
 # Argument types: a bad value is argparse's usage error naming the option, never a traceback.
 
+def output_file(text: str) -> str:
+    """A file to write: an empty path (``--csv ''``) is a mistake, not "print instead"."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give the path of the file to write")
+    return text
+
+
 def iso_day(text: str) -> date:
     """A business date YYYY-MM-DD."""
     try:

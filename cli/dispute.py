@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from cli.common import iso_day, open_ledger
+from cli.common import iso_day, open_ledger, output_file
 from ledger.errors import LedgerError
 
 
@@ -27,7 +27,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     explain.add_argument("--format", choices=("text", "md", "html", "pdf", "json"),
                          default="text")
     explain.add_argument("--json", action="store_true", help="the same as --format json")
-    explain.add_argument("--out", help="file to write (required for pdf)")
+    explain.add_argument("--out", type=output_file, help="file to write (required for pdf)")
 
     diff = commands.add_parser(
         "diff", parents=[common])
@@ -47,7 +47,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     dossier.add_argument("--key", required=True,
                          help="the operator's signing key: signs the dossier's manifest and, if "
                               "needed, a checkpoint covering everything in it")
-    dossier.add_argument("--out", required=True, help="zip file to write")
+    dossier.add_argument("--out", type=output_file, required=True, help="zip file to write")
     dossier.add_argument("--by", help="who makes the dossier (recorded with the checkpoint)")
 
 

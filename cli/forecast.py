@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli.common import iso_day, iso_month, open_ledger
+from cli.common import iso_day, iso_month, open_ledger, output_file
 from exports.budget import budget_rows, compare, plot_revenue, write_csv
 from ledger.errors import LedgerError
 
@@ -50,8 +50,10 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
                                "memory only")
     output = forecast.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")
-    output.add_argument("--csv", metavar="FILE", help="the budget layout (docs/forecast.md)")
-    forecast.add_argument("--plot", metavar="FILE.png|.svg", help="draw the revenue in a file")
+    output.add_argument("--csv", type=output_file, metavar="FILE",
+                        help="the budget layout (docs/forecast.md)")
+    forecast.add_argument("--plot", type=output_file, metavar="FILE.png|.svg",
+                          help="draw the revenue in a file")
 
     accruals = commands.add_parser(
         "accruals", parents=[common])
@@ -59,7 +61,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     add_known_at(accruals)
     output = accruals.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")
-    output.add_argument("--csv", metavar="FILE")
+    output.add_argument("--csv", type=output_file, metavar="FILE")
 
 
 def _open(args: argparse.Namespace) -> LedgerApplication:

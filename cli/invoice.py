@@ -7,7 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from cli.common import iso_day, open_ledger
+from cli.common import iso_day, open_ledger, output_file
 from ledger.errors import LedgerError
 
 
@@ -34,7 +34,8 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     export = actions.add_parser("export", parents=[common], help="write it as Factur-X or JSON")
     export.add_argument("number")
     export.add_argument("--format", choices=("facturx", "json"), required=True)
-    export.add_argument("--out", required=True, help="file to write (.pdf for facturx)")
+    export.add_argument("--out", type=output_file, required=True,
+                        help="file to write (.pdf for facturx)")
 
     invoices = commands.add_parser("invoices", parents=[common])
     actions = invoices.add_subparsers(dest="invoices_command", required=True, metavar="ACTION")
@@ -45,8 +46,9 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
         help="the accounting journal (CSV, one row per line), or the PES V2 file of titres "
              "for the comptable public (--format pes)")
     journal.add_argument("--format", choices=("csv", "pes"), default="csv")
-    journal.add_argument("--out", help="file to write")
-    journal.add_argument("--csv", help="CSV file to write (the same as --format csv --out FILE)")
+    journal.add_argument("--out", type=output_file, help="file to write")
+    journal.add_argument("--csv", type=output_file,
+                         help="CSV file to write (the same as --format csv --out FILE)")
     journal.add_argument("--csv-dialect", choices=("en", "fr"), default="en",
                          help="en: comma and decimal point (default); fr: semicolon, decimal "
                               "comma and a byte order mark, for French spreadsheets")

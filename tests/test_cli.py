@@ -307,3 +307,22 @@ def test_what_a_hostile_trial_found_unsaid(capsys, store, example_file, tmp_path
     update.write_text('{"id": "u1", "type": "update_customer", "customer": "lanvenec"}\n')
     code, _, err = run(capsys, "--store", store, "import", str(update))
     assert code == 1 and "update_customer changes nothing: give at least one of name" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["accruals", "--at", "2026-12-31", "--csv", ""],
+    ["forecast", "--from", "2027-01", "--to", "2027-12", "--csv", " "],
+    ["forecast", "--from", "2027-01", "--to", "2027-12", "--plot", ""],
+    ["invoices", "export", "--csv", ""],
+    ["invoice", "export", "F-2027-000001", "--out", ""],
+    ["explain", "F-2027-000001", "--out", ""],
+    ["audit", "prove", "F-2027-000001", "--out", ""],
+    ["dossier", "lanvenec", "--key", "k", "--out", ""],
+])
+def test_an_empty_output_path_is_a_mistake_not_print_instead(argv, tmp_path, capsys):
+    """`--csv ''` printed the table as if no file had been asked for."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--store", str(tmp_path / "ledger.sqlite3"), *argv])
+    assert exited.value.code == 2
+    assert "give the path of the file to write" in capsys.readouterr().err
+    assert not (tmp_path / "ledger.sqlite3").exists()
