@@ -341,7 +341,7 @@ def test_a_dossier_that_cannot_be_written_records_nothing(app, apply, store, tmp
     capsys.readouterr()
     before = app.position()
     for out, message in ((tmp_path / "missing" / "d.zip", "missing/d.zip"),
-                         (tmp_path, "it is a folder"), ("", "--out: give the path")):
+                         (tmp_path, "it is a folder")):
         assert main(["--store", store, "dossier", "lanvenec", "--key", str(key), "--out",
                      str(out)]) == 1
         assert message in capsys.readouterr().err
