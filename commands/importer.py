@@ -17,8 +17,11 @@ order mark at the start is accepted.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -152,12 +155,57 @@ def _file_lines(handle, digest: hashlib._Hash) -> Iterator[tuple[int, bytes]]:
 
 # Applying -------------------------------------------------------------------------------------
 
+class _Collector:
+    """How many imports have paused Python's cyclic garbage collector, and whether it ran
+    before the first of them (the API may run imports in several threads)."""
+
+    lock = threading.Lock()
+    pauses = 0
+    was_enabled = False
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for the length of an import.
+
+    An import keeps each batch of lines, their commands and events alive long enough for the
+    collector to move them to its oldest generation, where they are freed by reference counting
+    soon after; every so often that generation's growth set off a full collection, which walks
+    every object the process holds — and an import holds more of them the more it has read
+    (the ids it has worked out, the aggregates of the batch). At a million events that was 92
+    full collections and a quarter of the import's time; an import makes almost no cyclic
+    garbage (a few thousand objects for 100 000 events), so there is nothing for the collector
+    to do meanwhile. Measured in docs/performance.md ("Import: the garbage collector paused").
+    """
+    with _Collector.lock:
+        if _Collector.pauses == 0:
+            _Collector.was_enabled = gc.isenabled()
+            gc.disable()
+        _Collector.pauses += 1
+    try:
+        yield
+    finally:
+        with _Collector.lock:
+            _Collector.pauses -= 1
+            if _Collector.pauses == 0 and _Collector.was_enabled:
+                gc.enable()
+
+
 def _apply(app: LedgerApplication, lines: Iterable[tuple[int, bytes]], source: str,
            on_line: Callable[[], None] | None, by: str | None,
            origin: dict[str, str] | None, via: str = "import",
            extra: dict[str, Any] | None = None,
            also: Callable[[ImportReport], Iterable[Any]] | None = None) -> ImportReport:
     """Pass 2: fields and rules, in one write transaction; rolled back if any line is bad."""
+    with _collector_paused():
+        return _applied(app, lines, source, on_line, by, origin, via, extra, also)
+
+
+def _applied(app: LedgerApplication, lines: Iterable[tuple[int, bytes]], source: str,
+             on_line: Callable[[], None] | None, by: str | None,
+             origin: dict[str, str] | None, via: str,
+             extra: dict[str, Any] | None,
+             also: Callable[[ImportReport], Iterable[Any]] | None) -> ImportReport:
     errors = _Errors()
     applied = skipped = events = count = 0
     common = metadata(via, by, source=origin, **(extra or {}))

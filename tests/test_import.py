@@ -431,3 +431,32 @@ def test_a_pack_beyond_64_bits_is_a_bad_line(app, apply):
     assert rejected(app, lines=[json.dumps(sign(extra_gb_packs=[10**40]))]) == [
         (1, "field 'extra_gb_packs': 1000000000000000000000000000000000000... is too large a "
             "number")]
+
+
+def test_the_garbage_collector_is_paused_while_an_import_runs_and_restored_after(app):
+    """An import pauses Python's cyclic collector (its full collections walked every object
+    the import held: a quarter of a million-event import) and gives it back as it found it,
+    whether the import succeeds or is refused, and however many imports overlap."""
+    import gc
+
+    from commands.importer import _collector_paused
+
+    seen: list[bool] = []
+    assert gc.isenabled()
+    import_lines(app, jsonl(register("gc-a")), on_line=lambda: seen.append(gc.isenabled()))
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(ImportRejected):
+        import_lines(app, ['{"id": "x", "type": "activate"}'],
+                     on_line=lambda: seen.append(gc.isenabled()))
+    assert seen == [False, False] and gc.isenabled()
+    with _collector_paused():  # overlapping imports: the collector comes back after the last
+        with _collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a program that turned the collector off keeps it off
+        import_lines(app, jsonl(register("gc-b")))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
