@@ -139,6 +139,27 @@ def test_what_is_not_there_is_404_and_a_wrong_method_says_which_are_right(served
         assert wrong.headers["Allow"] == "GET"
 
 
+def test_a_body_of_another_type_or_too_large_is_refused_before_it_is_read(served):
+    """A form posted by mistake (curl -d without a Content-Type) is not read as JSON; a body
+    larger than a write takes is refused, the file of commands pointed to `ledger import`."""
+    run = b'{"through": "2027-12-31", "issue_date": "2028-01-05", "dry_run": true}'
+    with client(served) as http:
+        before = int(http.get("/invoices").headers["Ledger-Position"])
+        for path, kind in (("/billing-runs", "application/x-www-form-urlencoded"),
+                           ("/billing-runs", "text/plain"), ("/commands", "application/xml")):
+            refused = problem(http.post(path, content=run, headers={
+                "Idempotency-Key": str(uuid.uuid4()), "Content-Type": kind}), 415)
+            assert f"a body sent as '{kind}' is not read here" in refused["detail"]
+        large = problem(http.post("/billing-runs", content=run + b" " * (64 << 10), headers={
+            "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}), 413)
+        assert "/billing-runs takes at most 65536 bytes" in large["detail"]
+        accepted = http.post("/billing-runs", content=run, headers={
+            "Idempotency-Key": str(uuid.uuid4()),
+            "Content-Type": "application/json; charset=utf-8"})
+        assert accepted.status_code == 200, accepted.text
+        assert int(http.get("/invoices").headers["Ledger-Position"]) == before
+
+
 def test_no_token_a_bad_token_and_an_auditor_writing(served):
     anonymous = httpx.get(f"{served['url']}/charges")
     assert problem(anonymous, 401)["type"].endswith("unauthenticated")

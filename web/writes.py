@@ -36,7 +36,7 @@ def add_write_routes(api: FastAPI, ledger: Any, Writer: Any) -> None:
         if len(key) > 255:
             raise Problem(400, "Bad request", "Idempotency-Key: at most 255 characters",
                           "bad-request")
-        body = await request.body()
+        body = await _body(request)
         fingerprint = hashlib.sha256(request.method.encode() + b" " +
                                      request.url.path.encode() + b"\n" + body).hexdigest()
         with ledger.flight_lock:
@@ -130,6 +130,37 @@ def add_write_routes(api: FastAPI, ledger: Any, Writer: Any) -> None:
                 note=_note(who, reason, comment, idempotency_key),
                 also=lambda issued: remember(*answer(issued))))
         return await _idempotent(request, idempotency_key, who, work)
+
+
+#: The largest body of ``POST /commands`` (a file larger than this goes through ``ledger
+#: import``, which streams it), and of the other writes (a few fields).
+COMMANDS_BODY = 64 << 20
+OTHER_BODY = 64 << 10
+#: What each write's body may be sent as.
+COMMAND_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
+
+
+async def _body(request: Request) -> bytes:
+    """The body of a write, refused before it is parsed (or, when its length is announced,
+    before it is read) if it is not of a type the route reads — 415 — or larger than the
+    route takes — 413."""
+    commands = request.url.path == "/commands"
+    limit = COMMANDS_BODY if commands else OTHER_BODY
+    accepted = COMMAND_TYPES if commands else COMMAND_TYPES[:1]
+    announced = request.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > limit:
+        raise Problem(413, "Body too large", f"{request.url.path} takes at most {limit} bytes"
+                      + (" (import larger files with `ledger import`, which streams them)"
+                         if commands else ""), "body-too-large")
+    body = await request.body()
+    if len(body) > limit:
+        raise Problem(413, "Body too large", f"{request.url.path} takes at most {limit} bytes",
+                      "body-too-large")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if body.strip() and kind and kind not in accepted:
+        raise Problem(415, "Unsupported media type", f"a body sent as {kind!r} is not read "
+                      f"here: send it as {' or '.join(accepted)}", "unsupported-media-type")
+    return body
 
 
 #: The longest reason or comment a write may carry (the actor's limit is the CLI's).
