@@ -217,6 +217,7 @@ def test_commands_are_all_or_nothing_and_idempotent(served):
         after = int(http.get("/customers").headers["Ledger-Position"])
         again = http.post("/commands", json=good, headers={"Idempotency-Key": key})
         assert (again.status_code, again.json()) == (201, first.json())
+        assert again.content == first.content  # the same bytes, replayed from the record
         assert again.headers["Idempotent-Replayed"] == "true"
         assert int(http.get("/customers").headers["Ledger-Position"]) == after
         other = http.post("/commands", json={**good, "population": 901},

@@ -35,8 +35,12 @@ class Problem(Exception):
                             headers=self.headers)
 
 def json_answer(data: Any, position: int, status: int = 200,
-          headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+          headers: dict[str, str] | None = None, sort_keys: bool = False) -> Response:
+    """``data`` as indented JSON, with the log position it reflects and its ETag; keys sorted
+    with ``sort_keys`` (a write's answer: the same bytes when it is replayed from its record,
+    which keeps them sorted)."""
+    option = orjson.OPT_INDENT_2 | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    body = orjson.dumps(data, option=option) + b"\n"
     tag = f'"{position}-{hashlib.sha256(body).hexdigest()[:20]}"'
     return Response(body, status_code=status, media_type="application/json",
                     headers={"Ledger-Position": str(position), "ETag": tag, **(headers or {})})

@@ -226,9 +226,9 @@ def _answer(ledger: Any, key: str, fingerprint: str, request: Request, body: byt
                               "for another request (method, path or body)",
                               "idempotency-key-reused")
             return json_answer(previous.body, ledger.app.position(), previous.status,
-                         {"Idempotent-Replayed": "true"})
+                               {"Idempotent-Replayed": "true"}, sort_keys=True)
         status, answer = work(body, remember)
-        return json_answer(answer, ledger.app.position(), status)
+        return json_answer(answer, ledger.app.position(), status, sort_keys=True)
 
 
 def _command_lines(content_type: str, body: bytes) -> list[str]:
