@@ -265,7 +265,8 @@ def run_invoices(args: argparse.Namespace) -> int:
 
 def _export_pes(app, args: argparse.Namespace) -> int:
     from cli.output import print_json
-    from exports.pes_export import check_writable, export_pes, summary, treasury_state, write
+    from exports.files import check_writable
+    from exports.pes_export import export_pes, summary, treasury_state, write
 
     if args.out is None:
         raise LedgerError("say where to write the PES file: --out FILE.xml")

@@ -12,6 +12,7 @@ checkpoint, the operator's public key, a manifest of every file signed by the op
 from __future__ import annotations
 
 import hashlib
+import io
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -27,6 +28,7 @@ from eventstore.app import LedgerApplication
 from eventstore.notes import Signer, open_checkpoint, sign_note
 from exports.einvoice import etat_name, facturx_xml
 from exports.explain import etat_liquidatif, explain_document, to_json, to_markdown
+from exports.files import check_writable, write_whole
 from exports.invoice_pdf import facturx_pdf
 from ledger.dates import french_date
 from ledger.errors import LedgerError
@@ -91,10 +93,6 @@ def make_dossier(app: LedgerApplication, customer: str, out: str | Path, signer:
 
     ``out`` is checked first: a dossier may sign and record a checkpoint, which must not be
     left behind by a dossier that could not be written."""
-    from exports.pes_export import check_writable
-
-    if not str(out):
-        raise LedgerError("--out: give the path of the zip to write")
     if start is not None and end is not None and start > end:
         raise LedgerError(f"--from {start} is after --to {end}: no document can be in between")
     if customer not in customers_known_at(app):
@@ -186,11 +184,13 @@ def make_dossier(app: LedgerApplication, customer: str, out: str | Path, signer:
     files["MANIFEST.sig"] = sign_note(
         f"territorial-ledger dossier\n{customer}\n{hashlib.sha256(manifest).hexdigest()}\n",
         signer).encode("utf-8")
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, files[name])
+    write_whole(zipped.getvalue(), out)
     return {"documents": len(numbers), "entries": len(positions), "checkpoint_size": size,
             "key": signer.verifier.text, "files": len(files)}
 

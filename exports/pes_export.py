@@ -8,7 +8,6 @@ schemas and the rules of their annotations before anything is recorded or writte
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from commands.billing import invoicing_state
 from commands.unit_of_work import record
 from eventstore.app import LedgerApplication
+from exports.files import write_whole
 from exports.invoice_pdf import facturx_pdf
 from exports.pes import PESError, file_name, render, xsd_errors
 from exports.pes_check import check
@@ -176,33 +176,9 @@ def written_again(app: LedgerApplication, name: str) -> bytes:
     return data
 
 
-def _part(path: Path) -> Path:
-    """Where a file is written before it is renamed to ``path``."""
-    return path.with_name(f".{path.name}.part")
-
-
-def check_writable(out: str | os.PathLike[str]) -> None:
-    """Raise ``OSError`` now if a file cannot be written at ``out`` (its folder missing or
-    read-only, ``out`` a folder): checked before a new file is recorded, so that a file is not
-    recorded as sent when it could not be written."""
-    path = Path(out)
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "it is a folder", str(path))
-    temporary = _part(path)
-    try:
-        temporary.write_bytes(b"")
-        temporary.unlink()
-    except OSError as error:
-        raise OSError(error.errno, error.strerror, str(path)) from None
-
-
 def write(export: Export, out: str | os.PathLike[str]) -> Path:
     """Write the file atomically (a temporary file renamed): never half a file."""
-    path = Path(out)
-    temporary = _part(path)
-    temporary.write_bytes(export.data)
-    temporary.replace(path)
-    return path
+    return write_whole(export.data, out)
 
 
 def summary(export: Export, treasury: Treasury) -> list[Mapping[str, Any]]:
