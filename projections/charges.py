@@ -74,6 +74,18 @@ class Charge:
         }
 
 
+def _charge(key: str, customer: str, domain: str, order: str, kind: str, charge_date: date,
+            period_start: date, period_end: date, amount: Decimal, rule: str, basis: str,
+            fee: rules.Fee, basis_fr: str, contract: str,
+            derivation: dict[str, Any] | None) -> Charge:
+    """A charge priced by ``fee``, its fields passed by position in :class:`Charge`'s order (a
+    replay makes one per charge of the ledger: 21 keywords cost more to match than the rest
+    of the call; ``tests/test_charges.py`` checks the order against the keywords)."""
+    return Charge(key, customer, domain, order, kind, charge_date, period_start, period_end,
+                  amount, rule, basis, fee.schedule, fee.line, fee.label, fee.vat, fee.vat_reason,
+                  basis_fr, contract, fee.budget, fee.vat_reason_code, derivation)
+
+
 def _rule(rule: str) -> dict[str, str]:
     title, sentence = rules.RULES[rule]
     return {"id": rule, "title": title, "sentence": sentence}
@@ -121,31 +133,11 @@ def contract_charges(
                                         f"{french_date(contract.received_on)} (réception du bon "
                                         f"de commande) : {french_amount(fee.amount)}"},
             }
-        charges.append(
-            Charge(
-                key=f"{domain}/{contract.order}/access",
-                customer=contract.customer,
-                domain=domain,
-                order=contract.order,
-                kind=ACCESS_FEE,
-                charge_date=start,
-                period_start=start,
-                period_end=end,
-                amount=fee.amount,
-                rule="R3",
-                basis=f"access fee, {contract.storage_gb} GB tier",
-                schedule=fee.schedule,
-                line=fee.line,
-                label=fee.label,
-                vat=fee.vat,
-                vat_reason=fee.vat_reason,
-                basis_fr=f"frais d'accès, palier de {contract.storage_gb} Go",
-                contract=contract.order,
-                budget=fee.budget,
-                vat_reason_code=fee.vat_reason_code,
-                derivation=derivation,
-            )
-        )
+        charges.append(_charge(
+            f"{domain}/{contract.order}/access", contract.customer, domain, contract.order,
+            ACCESS_FEE, start, start, end, fee.amount, "R3",
+            f"access fee, {contract.storage_gb} GB tier", fee,
+            f"frais d'accès, palier de {contract.storage_gb} Go", contract.order, derivation))
     seen: dict[str, int] = {}
     for storage_order in contract.storage_orders:
         # A reference recorded twice (possible before references were checked) must not give
@@ -240,29 +232,9 @@ def _pack_charges(
                           "period": {"start": first.isoformat(), "end": charged_last.isoformat(),
                                      "full_end": last.isoformat(), "why": why},
                           "computation": computation}
-        yield Charge(
-            key=f"{domain}/{reference}/pack-{index}/{first.isoformat()}",
-            customer=contract.customer,
-            domain=domain,
-            order=order,
-            kind=EXTRA_STORAGE,
-            charge_date=first,
-            period_start=first,
-            period_end=charged_last,
-            amount=amount,
-            rule=rule,
-            basis=basis,
-            schedule=fee.schedule,
-            line=fee.line,
-            label=fee.label,
-            vat=fee.vat,
-            vat_reason=fee.vat_reason,
-            basis_fr=basis_fr,
-            contract=contract.order,
-            budget=fee.budget,
-            vat_reason_code=fee.vat_reason_code,
-            derivation=derivation,
-        )
+        yield _charge(f"{domain}/{reference}/pack-{index}/{first.isoformat()}",
+                      contract.customer, domain, order, EXTRA_STORAGE, first, first, charged_last,
+                      amount, rule, basis, fee, basis_fr, contract.order, derivation)
 
 
 def subscription_charges(subscription: Subscription, schedules: Sequence[Schedule], *,

@@ -206,3 +206,38 @@ def test_a_period_starting_on_the_last_day_of_service_is_charged_that_one_day(ap
     last = [c for c in charges(app, "2028-12-31") if c.charge_date == D("2027-04-01")]
     assert [(c.period_start, c.period_end, c.amount, c.rule) for c in last] == [
         (D("2027-04-01"), D("2027-04-01"), Decimal("0.16"), "R5")]
+
+
+def test_a_charge_built_by_position_has_each_field_where_the_keywords_put_it():
+    # contract_charges builds its charges by position (projections.charges._charge): a field
+    # moved in Charge, or an argument out of order, would put a value in another field.
+    import attrs
+
+    from ledger.rules import Fee
+    from projections.charges import Charge, _charge
+
+    fee = Fee(**{field.name: f"fee-{field.name}" for field in attrs.fields(Fee)})
+    given = {name: f"given-{name}" for name in ("key", "customer", "domain", "order", "kind",
+                                                "charge_date", "period_start", "period_end",
+                                                "amount", "rule", "basis", "basis_fr",
+                                                "contract", "derivation")}
+    built = _charge(**given, fee=fee)
+    expected = Charge(**given, schedule=fee.schedule, line=fee.line, label=fee.label,
+                      vat=fee.vat, vat_reason=fee.vat_reason, budget=fee.budget,
+                      vat_reason_code=fee.vat_reason_code)
+    assert attrs.asdict(built) == attrs.asdict(expected)
+    assert len(set(attrs.asdict(built).values())) == len(attrs.fields(Charge))
+
+
+def test_a_contract_changed_by_position_keeps_every_other_field():
+    # The fold replaces a contract's fields by position (ledger.subscription._replace_last).
+    import attrs
+
+    from ledger.subscription import Contract, _replace_last
+
+    fields = [field.name for field in attrs.fields(Contract)]
+    contract = Contract(**{name: f"old-{name}" for name in fields})
+    for name in fields:
+        changed = _replace_last((contract,), **{name: "new"})[-1]
+        assert attrs.asdict(changed, recurse=False) == {
+            other: "new" if other == name else f"old-{other}" for other in fields}
