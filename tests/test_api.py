@@ -139,6 +139,19 @@ def test_what_is_not_there_is_404_and_a_wrong_method_says_which_are_right(served
         assert wrong.headers["Allow"] == "GET"
 
 
+def test_head_answers_what_get_would_without_the_body(served):
+    with client(served, "auditor") as http:
+        for path in ("/charges?as_of=2027-06-01", "/invoices/F-2027-000002",
+                     "/customers/nobody/history"):
+            got, head = http.get(path), http.head(path)
+            assert head.status_code == got.status_code, path
+            assert head.content == b"" and got.content, path
+            for name in ("content-type", "content-length", "etag", "ledger-position"):
+                assert head.headers.get(name) == got.headers.get(name), (path, name)
+        # Not a way round a route's methods: a write still refuses it.
+        assert http.head("/billing-runs").status_code == 405
+
+
 def test_a_body_of_another_type_or_too_large_is_refused_before_it_is_read(served):
     """A form posted by mistake (curl -d without a Content-Type) is not read as JSON; a body
     larger than a write takes is refused, the file of commands pointed to `ledger import`."""

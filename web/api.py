@@ -114,6 +114,30 @@ def _only_known_query(request: Request) -> None:
                       "invalid-request")
 
 
+class HeadAsGet:
+    """``HEAD`` answered as ``GET`` without its body (RFC 9110 §9.3.2): the same status and
+    headers — ``ETag``, ``Ledger-Position``, ``Content-Length`` — for a monitor or a cache
+    checking a read without downloading it. FastAPI's routes take only the methods they
+    declare (a ``HEAD`` was a 405)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: dict) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 def create_app(store: str | None = None, operator: str | None = None) -> FastAPI:
     ledger = Ledger(open_store(store, operator, create=False))
     api = FastAPI(
@@ -304,6 +328,7 @@ def create_app(store: str | None = None, operator: str | None = None) -> FastAPI
     from web.view import add_routes
 
     add_routes(api, ledger, caller)
+    api.add_middleware(HeadAsGet)
 
     @api.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
