@@ -1,4 +1,4 @@
-"""Per-call costs behind the import's and the replay's changes: the library's way against the ledger's.
+"""Per-call costs behind the import's and the replay's changes: the library's way and ours.
 
     python -m benchmarks.micro [--repeat 7]
 
