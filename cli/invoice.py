@@ -149,9 +149,11 @@ def run_bill(args: argparse.Namespace) -> int:
     for skipped in report.skipped:
         print(f"skipped: {skipped}")
     if report.deferred:
+        why = ("whose order form was received after the issue date" if args.in_advance else
+               "dated after the issue date")
         print(f"left for later: {report.deferred} charge(s), "
-              f"{format_amount(report.deferred_amount)} € HT, dated after the issue date "
-              f"{issued_on} (--in-advance to invoice them now)")
+              f"{format_amount(report.deferred_amount)} € HT, {why} {issued_on}"
+              + ("" if args.in_advance else " (--in-advance to invoice them now)"))
     if not report.count:
         print(f"Nothing {verb} through {args.through}.")
     else:

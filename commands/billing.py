@@ -31,6 +31,7 @@ from ledger.invoicing import (
 )
 from ledger.money import format_amount
 from ledger.operator import Operator, operator_id
+from ledger.subscription import Subscription
 from ledger.tariffs import VAT_CATEGORIES
 from projections.charges import Charge, charges_as_of, subscription_charges
 from projections.history import (
@@ -191,6 +192,17 @@ def _retrying(attempt: Callable[[], Any]) -> Any:
 BATCH = 2000
 
 
+def _received_on(subscription: Subscription) -> dict[str, date]:
+    """When each order form of a subscription (its contracts' and their packs') was received;
+    the earliest, for a reference recorded twice."""
+    found: dict[str, date] = {}
+    for contract in subscription.contracts:
+        for order, received in ((contract.order, contract.received_on),
+                                *((o.order, o.received_on) for o in contract.storage_orders)):
+            found[order] = min(received, found.get(order, received))
+    return found
+
+
 def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None = None,
          on_subscription: Callable[[], None] | None = None, *, in_advance: bool = False,
          dry_run: bool = False, format: int = FORMAT,
@@ -240,13 +252,20 @@ def bill(app: LedgerApplication, through: date, issued_on: date, by: str | None 
         schedules = tariffs_known_at(app, upto)
         later, later_amount = 0, Decimal("0.00")
         for subscription in iter_subscriptions_known_at(app, upto, on_subscription):
+            received: dict[str, date] | None = None
             for charge in subscription_charges(subscription, schedules):
                 if charge.charge_date > through or charge.key in invoiced:
                     continue
-                if not in_advance and charge.charge_date > issued_on:
-                    later += 1
-                    later_amount += charge.amount
-                    continue
+                if charge.charge_date > issued_on:
+                    # In advance, a charge is invoiced only if its order form had been
+                    # received by the issue date (an issue date typed decades early would
+                    # otherwise open a series of invoices older than what they bill).
+                    if in_advance and received is None:
+                        received = _received_on(subscription)
+                    if not in_advance or received[charge.order] > issued_on:
+                        later += 1
+                        later_amount += charge.amount
+                        continue
                 due.add_due(charge.charge_date.isoformat(), charge.customer, group_of(charge),
                             charge.key, charge.amount, charge_line(charge, format))
         for needed in due.buyers_needed():  # a batch of customers billed, and their years

@@ -144,8 +144,7 @@ def build_document(
         document.update({
             "format": format,
             # BT-9: what an invoice asks to be paid by; a credit note asks nothing.
-            "due_on": (issued_on + timedelta(days=days)).isoformat() if kind == INVOICE
-            else None,
+            "due_on": _due_on(issued_on, days).isoformat() if kind == INVOICE else None,
             "payment_terms": payment_terms(seller, kind),
             # BT-12: the order forms (bons de commande) the lines come from.
             "order_forms": sorted({line.get("contract") or line["order"] for line in lines}),
@@ -154,6 +153,16 @@ def build_document(
             "refers_to_issued_on": refers_to_issued_on,
         })
     return document
+
+
+def _due_on(issued_on: date, days: int) -> date:
+    """The day an invoice issued on ``issued_on`` is due, ``days`` later."""
+    try:
+        return issued_on + timedelta(days=days)
+    except OverflowError:
+        raise BusinessRuleViolation(
+            f"an invoice issued on {issued_on} would be due {days} days later, after the last "
+            "day a date can be written (9999-12-31): check the issue date") from None
 
 
 #: While set, the Invoicing aggregate keeps its numbering state (counters, dates, invoiced

@@ -100,6 +100,23 @@ def test_numbers_follow_dates(ledger):
         bill(ledger, D("2026-12-31"), D("2026-05-01"), in_advance=True)
 
 
+def test_in_advance_invoices_only_what_was_ordered_by_the_issue_date(ledger):
+    # The pack added on an order form received on 2026-11-01 is not billed in advance by a run
+    # dated 2026-10-15 (an issue date typed years early issued a series older than the orders).
+    report = bill(ledger, D("2027-12-31"), D("2026-10-15"), in_advance=True)
+    keys = {line["key"] for document in report.issued for line in document["lines"]}
+    assert "lanvenec.fr/BC-26-001/pack-1/2027-04-01" in keys  # received 2026-03-17
+    assert not any("/BC-S" in key for key in keys)
+    assert report.deferred == 2 and report.deferred_amount == Decimal("120.00")  # 2026-12, 2027-12
+    assert bill(ledger, D("2027-12-31"), D("1999-02-15"), in_advance=True).count == 0
+
+
+def test_an_issue_date_whose_due_date_cannot_be_written_is_refused(ledger):
+    with pytest.raises(LedgerError, match="after the last day a date can be written"):
+        bill(ledger, D("2026-12-31"), D("9999-12-31"))
+    assert numbers(ledger) == []
+
+
 def test_no_operator_no_invoice(app, apply):
     apply(register(), sign(), activate())
     with pytest.raises(LedgerError, match="register_operator"):
