@@ -8,7 +8,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from cli.common import open_ledger, output_file, store_options
+from cli.common import log_position, open_ledger, output_file, store_options
+from exports.files import check_writable, write_whole
 
 #: Exit code of `audit verify` and `audit check-proof` when something does not hold.
 VERIFY_FAILED = 4
@@ -71,7 +72,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
                                     "signed history")
     target = prove.add_mutually_exclusive_group(required=True)
     target.add_argument("number", nargs="?", help="invoice or credit note number")
-    target.add_argument("--position", type=int, help="any entry, by log position")
+    target.add_argument("--position", type=log_position, help="any entry, by log position")
     prove.add_argument("--json", action="store_true",
                        help='print {"index", "leaf", "hashes", "checkpoint"}')
     prove.add_argument("--out", type=output_file,
@@ -153,10 +154,12 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     else:
         signer = audit.load_signer(args.key)
         quiet = not sys.stderr.isatty()
+        if args.out:  # before the checkpoint is recorded: nothing recorded for no file
+            check_writable(args.out)
         with progress("checking new entries", None, quiet=quiet) as advance:
             note = audit.checkpoint(app, signer, args.by, on_entry=advance)
     if args.out:
-        Path(args.out).write_text(note, encoding="utf-8")
+        write_whole(note.encode("utf-8"), args.out)
     sys.stdout.write(note)
     return 0
 
@@ -164,6 +167,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     from cli.output import print_json, progress
     from commands import audit, audit_verify
+    from eventstore.notes import Checkpoint, NoteError, split_note
 
     app = _store(args)
     notes = []
@@ -175,6 +179,11 @@ def run_verify(args: argparse.Namespace) -> int:
         except UnicodeDecodeError:
             raise audit.AuditError(f"checkpoint file {name} is not text: a checkpoint is a "
                                    "signed note in UTF-8 (ledger audit checkpoint)") from None
+        try:  # its form only: whether it holds, and who signed it, is what verify says
+            Checkpoint.parse_text(split_note(notes[-1])[0])
+        except NoteError as error:
+            raise audit.AuditError(f"checkpoint file {name} is not a checkpoint ({error}): "
+                                   "give the file `ledger audit checkpoint` wrote") from None
     keys = [audit.parse_verifier(text) for text in args.key]
     quiet = args.json or args.quiet
     total = app.position() if sys.stderr.isatty() and not quiet else None
@@ -214,7 +223,9 @@ def run_prove(args: argparse.Namespace) -> int:
 
     app = _store(args)
     if args.position is not None:
-        entry = app.recorder.entry(args.position)
+        # Beyond the log (even beyond what SQLite's integers hold): no such entry.
+        entry = app.recorder.entry(args.position) if 0 < args.position <= app.position() \
+            else None
         if entry is None:
             raise audit.AuditError(f"the log has no entry at position {args.position}")
         proof = audit.prove_entry(app, entry)

@@ -76,8 +76,12 @@ def keygen(app: LedgerApplication, path: str | Path, origin: str, by: str | None
                          "another file") from None
     except OSError as error:
         raise AuditError(f"cannot create {path}: {error.strerror}") from None
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(signer.text + "\n")
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(signer.text + "\n")
+    except OSError as error:  # a full disk: no empty key file left behind
+        path.unlink(missing_ok=True)
+        raise AuditError(f"cannot write {path}: {error.strerror}") from None
     register_key(app, signer.verifier, by)
     return signer
 
@@ -117,6 +121,9 @@ def parse_verifier(text: str) -> Verifier:
         except UnicodeDecodeError:
             raise AuditError(f"public key: {text} is not a key file (a key is one line of "
                              "text, as `ledger audit key` prints it)") from None
+    if text.startswith("PRIVATE+KEY+"):
+        raise AuditError("public key: this is a private signing key — give its public key, as "
+                         "`ledger audit key` prints it (and keep the private key to yourself)")
     try:
         return Verifier.parse(text)
     except NoteError as error:

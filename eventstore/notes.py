@@ -109,6 +109,10 @@ class Signer:
     @classmethod
     def generate(cls, name: str) -> Signer:
         _check_name(name)
+        if not (name.isascii() and name.isprintable()):
+            # Other tools read key names as ASCII (C2SP log origins are schema-less URLs).
+            raise NoteError(f"key name {name!r} must be printable ASCII, such as "
+                            "syndicat.example/ledger")
         key = Ed25519PrivateKey.generate()
         from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
 

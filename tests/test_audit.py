@@ -533,6 +533,34 @@ def test_keygen_checkpoint_prove_and_check_proof_on_the_command_line(app, apply,
     assert "give the signing key file with --key" in capsys.readouterr().err
 
 
+def test_what_an_auditor_or_the_operator_gets_wrong_is_an_error_and_records_nothing(
+        audited, store, tmp_path, capsys):
+    def run(*argv):
+        code = main(["--store", store, "audit", *argv])
+        return code, capsys.readouterr().err
+
+    size = audited.app.position()
+    # A checkpoint that cannot be written is not recorded either.
+    code, err = run("checkpoint", "--key", str(audited.key), "--out", str(tmp_path))
+    assert code == 1 and "it is a folder" in err and audited.app.position() == size
+    code, err = run("checkpoint", "--key", str(audited.key), "--out",
+                    str(tmp_path / "missing" / "cp.txt"))
+    assert code == 1 and audited.app.position() == size
+    # A key name other tools could not read: refused before any file is made.
+    code, err = run("keygen", "--out", str(tmp_path / "g.key"), "--origin", "é/ü")
+    assert code == 1 and "printable ASCII" in err and not (tmp_path / "g.key").exists()
+    assert audited.app.position() == size
+    # A file that is not a checkpoint is a wrong argument (1), not a failed verification (4).
+    for text in ("", audited.published[:40]):
+        (tmp_path / "cp.txt").write_text(text)
+        code, err = run("verify", "--checkpoint", str(tmp_path / "cp.txt"))
+        assert code == 1 and "is not a checkpoint" in err, err
+    code, err = run("verify", "--key", str(audited.key))
+    assert code == 1 and "this is a private signing key" in err
+    code, err = run("prove", "--position", str(2 ** 63))
+    assert code == 1 and f"no entry at position {2 ** 63}" in err
+
+
 def test_the_standalone_verifier_checks_a_proof_without_the_ledger(audited, tmp_path):
     import subprocess
     import sys
