@@ -242,6 +242,15 @@ def run_invoices(args: argparse.Namespace) -> int:
     if args.invoices_command == "export" and args.format == "pes":
         return _export_pes(app, args)
     if args.invoices_command == "export":
+        pes_only = [option for option, value in (
+            ("--from", args.first), ("--to", args.last), ("--file-date", args.file_date),
+            ("--by", args.by), ("--mandat-bordereau", args.mandat_bordereau),
+            ("--first-mandat", args.first_mandat), ("--file", args.pes_file),
+            ("--json", args.json)) if value not in (None, False)]
+        if pes_only:  # a PES file was meant: a journal written in its place would mislead
+            raise LedgerError(f"{', '.join(pes_only)}: for the PES file only — add "
+                              "--format pes (the CSV journal takes --out or --csv and "
+                              "--csv-dialect)")
         out = args.out or args.csv
         if out is None:
             raise LedgerError("say where to write the journal: --out FILE.csv")

@@ -104,6 +104,9 @@ def export_pes(app: LedgerApplication, *, first: str | None = None, last: str | 
             unsent = [n for n in issued if n not in treasury.sent]
             withheld = withheld_pairs([invoicing.documents[n] for n in unsent], treasury)
             chosen = [n for n in unsent if n not in withheld]
+            if not issued:
+                raise LedgerError("no document has been issued yet: there is nothing to send "
+                                  "(ledger bill issues invoices)")
             if not chosen:
                 raise LedgerError("every issued document was already sent to the comptable "
                                   f"({len(treasury.files)} file(s)); give --from/--to to write "
@@ -137,6 +140,12 @@ def export_pes(app: LedgerApplication, *, first: str | None = None, last: str | 
         if day < latest:
             raise LedgerError(f"the file is dated {day}, before {latest}, the issue date of a "
                               "document it carries")
+        exercice = min(d["issued_on"] for d in documents)[:4]
+        if int(day[:4]) > int(exercice) + 1:
+            # A file is sent within its exercice, or in the next January's complementary
+            # period; a date typed years ahead would be recorded for good (sent once).
+            raise LedgerError(f"the file is dated {day}, more than a year after {exercice}, the "
+                              "exercice of a document it carries: check --file-date")
         name = file_name(profile, bordereaux)
         file: dict[str, Any] = {"name": name, "file_date": day, "profile": profile,
                                 "documents": chosen, "bordereaux": bordereaux,

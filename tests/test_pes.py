@@ -197,6 +197,25 @@ def test_a_file_that_cannot_be_written_is_not_recorded_as_sent(ledger, store, tm
     assert file["sha256"] == hashlib.sha256(written.read_bytes()).hexdigest()
 
 
+def test_a_file_date_typed_years_ahead_and_pes_options_without_pes_are_refused(
+        ledger, store, tmp_path, capsys):
+    with pytest.raises(LedgerError, match="no document has been issued yet"):
+        export_pes(ledger, file_date=D("2027-01-06"))
+    bill(ledger, D("2026-12-31"), D("2027-01-05"))
+    before = ledger.position()
+    with pytest.raises(LedgerError, match="more than a year after 2027"):
+        export_pes(ledger, file_date=D("9999-12-31"))
+    assert ledger.position() == before and not treasury_state(ledger).files
+    # A journal asked with a PES option is a PES file meant: nothing written in its place.
+    out = tmp_path / "titres.xml"
+    assert main(["--store", store, "invoices", "export", "--out", str(out), "--file-date",
+                 "2028-01-03"]) == 1
+    assert "--file-date: for the PES file only" in capsys.readouterr().err
+    assert not out.exists()
+    # The exercice's complementary period, in the next January, is a date a file may have.
+    assert export_pes(ledger, file_date=D("2028-01-20")).new
+
+
 def late_termination(app, apply, *, sent: bool) -> None:
     """The 1 March 2027 renewal invoiced (and ``sent`` to the comptable, or not); the letter of
     31 January 2027 entered on 12 March."""
