@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import sys
 
 from cryptography.exceptions import InvalidSignature
@@ -78,6 +79,8 @@ def read_proof(proof_file: str) -> tuple[int, bytes, list[bytes], str]:
         if lines[0] != "c2sp.org/tlog-proof@v1" or len(lines) < 3 \
                 or not lines[1].startswith("extra "):
             fail("format", "not a c2sp.org/tlog-proof@v1 file with an 'extra' entry line")
+        if not re.fullmatch(r"index (0|[1-9][0-9]*)", lines[2]):  # as tlog-proof writes it
+            fail("format", f"{lines[2][:40]!r} is not an 'index N' line")
         return (int(lines[2].removeprefix("index ")), base64.b64decode(lines[1][6:], validate=True),
                 [base64.b64decode(h, validate=True) for h in lines[3:]], note)
     except (ValueError, KeyError, TypeError) as error:

@@ -583,6 +583,11 @@ def test_the_standalone_verifier_checks_a_proof_without_the_ledger(audited, tmp_
     forged = tmp_path / "forged.tlog-proof"
     forged.write_text(proof.read_text().replace("\nindex ", "\nindex 1", 1))
     assert run(forged).returncode == 4
+    # An index written otherwise than tlog-proof writes it is refused, as check-proof does.
+    padded = tmp_path / "padded.tlog-proof"
+    index = next(line for line in proof.read_text().split("\n") if line.startswith("index "))
+    padded.write_text(proof.read_text().replace(f"\n{index}\n", f"\nindex 0{index[6:]}\n", 1))
+    assert run(padded).returncode == 4 and "is not an 'index N' line" in run(padded).stderr
     # A user's mistakes are said in one line, never with a traceback.
     missing = run(tmp_path / "missing.tlog-proof")
     assert missing.returncode == 1 and "cannot read" in missing.stderr
