@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from eventstore.app import LedgerApplication
-from ledger.errors import UnknownCustomer, UnknownDomain
+from ledger.errors import NotFound, UnknownCustomer, UnknownDomain
 from ledger.identity import customer_id
 from projections.charges import Charge, charges_as_of, iter_charges_as_of
 from projections.history import (
@@ -46,8 +46,15 @@ def charge_objects(app: LedgerApplication, as_of: date, upto: int, *,
     domain = domain.lower() if domain else None
     if customer and aggregate_known_at(app, customer_id(customer), upto) is None:
         raise UnknownCustomer(customer)
-    if domain and subscription_known_at(app, domain, upto) is None:
-        raise UnknownDomain(domain)
+    if domain:
+        found_domain = subscription_known_at(app, domain, upto)
+        if found_domain is None:
+            raise UnknownDomain(domain)
+        if customer and all(c.customer != customer for c in found_domain.contracts):
+            # Not "no charge": the two never went together (a domain mistyped for another).
+            raise NotFound(f"domain {domain!r} has no order form of customer {customer!r} "
+                           f"(its customers: "
+                           f"{', '.join(sorted({c.customer for c in found_domain.contracts}))})")
     if domain is None and customer is None:
         found: Iterable[Charge] = iter_charges_as_of(app, upto, as_of,
                                                      tariffs_known_at(app, upto),

@@ -101,6 +101,19 @@ def test_charges_of_every_subscription_filtered_by_customer(app, apply):
     assert total(only) == Decimal(90)
 
 
+def test_a_domain_asked_with_a_customer_it_never_had_is_an_error_not_nothing(app, apply):
+    from commands.views import charge_objects
+    from ledger.errors import NotFound
+
+    apply(register(), sign(), register("plouay", population=3000),
+          sign("plouay.fr", customer="plouay", extra_gb_packs=[20]))
+    upto = app.position()
+    with pytest.raises(NotFound, match="'plouay.fr' has no order form of customer 'lanvenec'"):
+        list(charge_objects(app, D("2026-04-01"), upto, customer="lanvenec", domain="plouay.fr"))
+    assert [c.customer for c in charge_objects(app, D("2026-04-01"), upto, customer="plouay",
+                                               domain="plouay.fr")] == ["plouay"]
+
+
 def test_known_at_ignores_entries_recorded_later(app, apply):
     apply(register(), sign(), activate())
     before = app.position()
