@@ -111,8 +111,8 @@ def address(value: Any) -> dict[str, str]:
                 raise ValueError(f"address needs {name}")
             continue
         address[name] = some_text(value[name])
-    if not re.fullmatch(r"\d{5}", address["postcode"]):
-        raise ValueError(f"postcode must have 5 digits, got {address['postcode']!r}")
+    if not re.fullmatch(r"[0-9]{5}", address["postcode"]):  # \d would take any script's digits
+        raise ValueError(f"postcode must have 5 digits (0-9), got {address['postcode']!r}")
     return address
 
 
@@ -127,10 +127,15 @@ def iban(value: Any) -> str:
 def vat_number(value: Any) -> str:
     text = some_text(value)
     try:
-        return stdnum_vat.validate(text)
+        number = stdnum_vat.validate(text)
     except stdnum_errors.ValidationError:
         raise ValueError(f"{text!r} is not a valid intra-community VAT number "
                          "(FR and 11 characters: FR + key + SIREN)") from None
+    if number.startswith("FR") and not number[4:].strip("0"):
+        # Its Luhn sum is 0, so python-stdnum takes it: no body has this SIREN.
+        raise ValueError(f"{text!r} is not a valid intra-community VAT number: "
+                         "its SIREN is all zeros")
+    return number
 
 
 def payment_days(value: Any) -> int:
@@ -152,4 +157,4 @@ def shown(value: Any) -> str:
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
-domain = string(lambda text: valid_domain(text.lower()))
+domain = string(valid_domain)

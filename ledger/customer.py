@@ -38,7 +38,7 @@ def valid_siret(text: str) -> str:
     from stdnum.fr import siret as stdnum_siret
 
     try:
-        return stdnum_siret.validate(text)
+        siret = stdnum_siret.validate(text)
     except stdnum_errors.InvalidLength:
         raise ValueError(f"SIRET {text!r} must have 14 digits") from None
     except stdnum_errors.InvalidFormat:
@@ -47,6 +47,11 @@ def valid_siret(text: str) -> str:
         raise ValueError(f"SIRET {text!r} has a wrong check digit (Luhn key)") from None
     except stdnum_errors.ValidationError as error:
         raise ValueError(f"SIRET {text!r} is not valid: {error}") from None
+    if not siret.strip("0"):
+        # Its Luhn sum is 0, so python-stdnum takes it; no establishment has it, and the PES V2
+        # schema refuses it (IdTiers: ".*[^0]+.*"), which would block the titres for good.
+        raise ValueError(f"SIRET {text!r} is all zeros: no establishment has this number")
+    return siret
 
 
 def valid_category(text: str) -> str:

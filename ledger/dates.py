@@ -13,7 +13,8 @@ import re
 from datetime import date, timedelta
 from functools import lru_cache
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: ASCII digits only: ``\d`` would take any script's (２０２６-02-03), then called it no real date.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 ONE_DAY = timedelta(days=1)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from uuid import UUID
@@ -24,17 +25,60 @@ from ledger.folding import Fold
 from ledger.identity import subscription_id
 from ledger.tariffs import Facts, Schedule
 
-_DOMAIN_LABEL = r"[a-z0-9à-ÿœæ](?:[a-z0-9à-ÿœæ-]{0,61}[a-z0-9à-ÿœæ])?"
+#: What a domain's labels are written with: a-z, 0-9 and the lower-case letters of Latin-1
+#: (à to ÿ, but not ÷), œ and æ; "-" inside.
+_LETTERS = "a-z0-9à-öø-ÿœæ"
+_DOMAIN_LABEL = rf"[{_LETTERS}](?:[{_LETTERS}-]{{0,61}}[{_LETTERS}])?"
+_DOMAIN = re.compile(rf"(?:{_DOMAIN_LABEL}\.)+[a-z]{{2,63}}")
+_NOT_IN_A_DOMAIN = re.compile(rf"[^{_LETTERS}.-]")
+#: The prefix of a label written in ASCII (punycode, RFC 3492) for an internationalised one.
+_ACE = "xn--"
 
 
 def valid_domain(text: str) -> str:
-    """A domain name such as ``mauron.fr`` or ``ccas-mauron.collectivite.fr`` (lower case)."""
-    if len(text) > 253 or not re.fullmatch(rf"(?:{_DOMAIN_LABEL}\.)+[a-z]{{2,63}}", text):
+    """A domain name such as ``mauron.fr``, ``lanvénec.fr`` or ``ccas-mauron.collectivite.fr``,
+    in its one canonical form: Unicode NFC, lower case, each ``xn--`` label written as the
+    letters it stands for (``xn--lanvnec-eya.fr`` is ``lanvénec.fr``).
+
+    A domain's subscription is found by this form (:func:`ledger.identity.subscription_id`),
+    so one domain has one subscription (R2) however it is written. It is the form accented
+    domains were always stored in: a composed, lower-case spelling was taken as it was, and
+    the others were refused (``xn--`` labels were taken as written, hence a second
+    subscription for the same domain)."""
+    canonical = text.lower()
+    if not canonical.isascii():
+        canonical = unicodedata.normalize("NFC", canonical)
+    if _ACE in canonical:
+        labels = canonical.split(".")
+        for index, label in enumerate(labels):
+            if label.startswith(_ACE):
+                try:
+                    # The standard library's IDNA codec: the label's punycode decoded, and
+                    # refused unless encoding it again gives the label back.
+                    labels[index] = label.encode("ascii").decode("idna")
+                except UnicodeError:
+                    raise ValueError(
+                        f"{text!r} is not a domain name: {label!r} is not valid punycode (an "
+                        "xn-- label is the ASCII form of an accented one, such as "
+                        "xn--lanvnec-eya for lanvénec)") from None
+        canonical = ".".join(labels)
+    if not _DOMAIN.fullmatch(canonical):
+        bad = _NOT_IN_A_DOMAIN.search(canonical)
+        why = f": {bad.group()!r} (U+{ord(bad.group()):04X}) is not allowed in it" if bad else ""
         raise ValueError(
-            f"{text!r} is not a domain name (expected lower-case labels separated by dots, "
-            "such as mauron.fr)"
+            f"{text!r} is not a domain name{why} (expected lower-case labels separated by "
+            "dots, such as mauron.fr)"
         )
-    return text
+    if canonical.isascii():  # each label of at most 63 characters: the pattern says so
+        too_long = len(canonical) > 253
+    else:
+        written = [label if label.isascii() else _ACE + label.encode("punycode").decode()
+                   for label in canonical.split(".")]
+        too_long = len(".".join(written)) > 253 or max(map(len, written)) > 63
+    if too_long:
+        raise ValueError(f"{text!r} is not a domain name: longer than DNS allows once written "
+                         "in ASCII (63 characters a label, 253 in all)")
+    return canonical
 
 
 @attrs.frozen

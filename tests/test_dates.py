@@ -52,6 +52,12 @@ def test_parse_iso_date_refuses_impossible_or_misformatted_dates(text):
         parse_iso_date(text)
 
 
+@pytest.mark.parametrize("text", ["２０２６-02-03", "2026-0٣-12", "2026-03-1\u0663"])
+def test_digits_of_other_scripts_are_a_format_error_not_an_impossible_date(text):
+    with pytest.raises(ValueError, match="^expected a date written YYYY-MM-DD, got "):
+        parse_iso_date(text)
+
+
 def test_parse_iso_date_names_the_impossible_date():
     with pytest.raises(ValueError, match="2026-02-30 is not a real calendar date"):
         parse_iso_date("2026-02-30")

@@ -84,6 +84,53 @@ def test_r2_subscription_has_ended_the_day_after_its_last_day_of_service():
     assert rules.has_ended(date(2027, 8, 31), date(2027, 9, 1), END)
 
 
+@pytest.mark.parametrize(
+    ("written", "domain"),
+    [
+        ("mauron.fr", "mauron.fr"),
+        ("CCAS-Mauron.Collectivite.FR", "ccas-mauron.collectivite.fr"),
+        ("lanvénec.fr", "lanvénec.fr"),
+        ("LANVÉNEC.FR", "lanvénec.fr"),
+        ("lanve\u0301nec.fr", "lanvénec.fr"),  # é decomposed: e + combining acute accent
+        ("xn--lanvnec-eya.fr", "lanvénec.fr"),  # its punycode (ASCII) form
+        ("XN--LANVNEC-EYA.FR", "lanvénec.fr"),
+        ("mairie.xn--lanvnec-eya.fr", "mairie.lanvénec.fr"),
+        ("xn--uf-dsa.fr", "œuf.fr"),
+    ],
+)
+def test_r2_a_domain_has_one_form_however_it_is_written(written, domain):
+    """One subscription per domain: its aggregate id is derived from this form, the one an
+    accented domain was always stored in."""
+    from ledger.identity import subscription_id
+    from ledger.subscription import valid_domain
+
+    assert valid_domain(written) == domain
+    assert subscription_id(valid_domain(written)) == subscription_id(domain)
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ("a÷b.fr", "'÷' (U+00F7) is not allowed in it"),
+        ("a×b.fr", "'×' (U+00D7) is not allowed in it"),
+        ("xn--zz.fr", "'xn--zz' is not valid punycode"),
+        ("xn--é.fr", "'xn--é' is not valid punycode"),
+        ("xn--lanvnec-2qa.fr", "'xn--lanvnec-2qa' is not valid punycode"),  # of "lanvÉnec"
+        ("xn--p1ai.fr", "'р' (U+0440) is not allowed in it"),  # Cyrillic
+        ("a" * 64 + ".fr", "expected lower-case labels separated by dots"),
+        ("é" * 60 + ".fr", "longer than DNS allows once written in ASCII"),
+        (("a" * 63 + ".") * 4 + "fr", "longer than DNS allows once written in ASCII"),
+    ],
+)
+def test_r2_what_is_not_a_domain_is_refused_saying_why(written, reason):
+    from ledger.subscription import valid_domain
+
+    with pytest.raises(ValueError) as caught:
+        valid_domain(written)
+    message = str(caught.value)
+    assert message.startswith(f"{written!r} is not a domain name") and reason in message
+
+
 # R3 — access fee
 @pytest.mark.parametrize(
     ("gb", "fee"), [(25, 600), (50, 1000), (100, 1500), (150, 2000), (200, 2500)]
