@@ -13,17 +13,25 @@ Two passes over the file, which is read line by line and never held whole:
 
 Lines are split on ``\\n`` only (a U+2028 inside a text is not a line break); a UTF-8 byte
 order mark at the start is accepted.
+
+The file's SHA-256, recorded with every entry as where it came from, is that of the bytes
+applied: pass 2 hashes what it reads again, and if the file changed since pass 1 the import is
+refused (nothing stored). A file that cannot be read twice — a pipe, a FIFO, a character device
+such as ``/dev/stdin`` — is copied once, in blocks, to a temporary file that both passes read.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import os
+import stat
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 import orjson
@@ -96,13 +104,24 @@ class _Errors:
 
 # Reading --------------------------------------------------------------------------------------
 
-def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(number, bytes) of each line, split on b"\\n" only, without its end of line or BOM."""
-    with path.open("rb") as handle:
+def _raw_lines(handle: BinaryIO, sha256: str, source: str) -> Iterator[tuple[int, bytes]]:
+    """Pass 2's reading: (number, bytes) of each line of ``handle`` from where it stands, split
+    on b"\\n" only, without its end of line or BOM. The bytes are hashed again as they are
+    read: once the last line is read, if they are not those pass 1 hashed (``sha256``, what
+    every entry records as where it came from), the file changed in between and the import is
+    refused — raised inside the import's transaction, so nothing of it is stored."""
+    digest = hashlib.sha256()
+    update = digest.update
+    try:
         for number, raw in enumerate(handle, start=1):
+            update(raw)
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
             yield number, raw.rstrip(b"\r\n")
+    except OSError as error:
+        raise LedgerError(_unreadable(source, error)) from None
+    if digest.hexdigest() != sha256:
+        raise LedgerError(f"{source} changed while it was being imported: nothing was stored")
 
 
 def _decoded(number: int, raw: bytes) -> str:
@@ -142,15 +161,23 @@ def _syntax(lines: Iterable[tuple[int, bytes]], errors: _Errors) -> int:
     return count
 
 
-def _file_lines(handle, digest: hashlib._Hash) -> Iterator[tuple[int, bytes]]:
+def _file_lines(handle: BinaryIO, digest: hashlib._Hash,
+                source: str) -> Iterator[tuple[int, bytes]]:
     """Pass 1's reading: (number, bytes with their end of line — orjson ignores it), the file's
     bytes fed to ``digest`` as they are, a byte order mark dropped from the first line."""
     update = digest.update
-    for number, raw in enumerate(handle, start=1):
-        update(raw)
-        if number == 1 and raw.startswith(BOM):
-            raw = raw[len(BOM):]
-        yield number, raw
+    try:
+        for number, raw in enumerate(handle, start=1):
+            update(raw)
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
+            yield number, raw
+    except OSError as error:
+        raise LedgerError(_unreadable(source, error)) from None
+
+
+def _unreadable(source: str | Path, error: OSError) -> str:
+    return f"cannot read {source}: {error.strerror or error}"
 
 
 # Applying -------------------------------------------------------------------------------------
@@ -312,20 +339,73 @@ def import_file(
     app: LedgerApplication, path: str | Path, on_line: Callable[[], None] | None = None,
     by: str | None = None,
 ) -> ImportReport:
-    """Import a JSON Lines file (UTF-8), streaming. See :func:`import_lines`."""
+    """Import a JSON Lines file (UTF-8), streaming. See :func:`import_lines`.
+
+    A regular file is read twice and its bytes hashed each time: if they differ, it changed
+    while it was being imported, and nothing is stored. Anything else — a pipe, a FIFO, a
+    character device — is read once, copied in blocks to a temporary file (in ``$TMPDIR``)
+    that both passes read."""
     path = Path(path)
-    digest = hashlib.sha256()
     try:
-        errors = _Errors()
-        with path.open("rb") as handle:
-            _syntax(_file_lines(handle, digest), errors)
+        handle = path.open("rb")
     except FileNotFoundError:
         raise LedgerError(f"file not found: {path}") from None
     except IsADirectoryError:
         raise LedgerError(f"{path} is a folder, not a file of commands") from None
     except OSError as error:
-        raise LedgerError(f"cannot read {path}: {error.strerror}") from None
+        raise LedgerError(_unreadable(path, error)) from None
+    with handle:
+        if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return _import_read_twice(app, path, handle, on_line, by)
+        copy = _copied(handle, path)  # read to its end, then closed: it is not read again
+    with copy:
+        return _import_read_twice(app, path, copy, on_line, by)
+
+
+#: How much of a pipe is copied to the temporary file at a time.
+COPY_BLOCK = 1 << 20
+
+
+def _copied(handle: BinaryIO, path: Path) -> BinaryIO:
+    """A temporary file (deleted once closed) holding what ``handle`` gave up to its end,
+    copied in blocks so that memory does not grow with the file."""
+    def refused(error: OSError) -> LedgerError:  # the temporary folder full, or not writable
+        return LedgerError(f"cannot copy {path} to a temporary file in {tempfile.gettempdir()}: "
+                           f"{error.strerror or error}; nothing was stored")
+
+    try:
+        copy = tempfile.TemporaryFile(prefix="ledger-import-")
+    except OSError as error:
+        raise refused(error) from None
+    try:
+        while True:
+            try:
+                block = handle.read(COPY_BLOCK)
+            except OSError as error:
+                raise LedgerError(_unreadable(path, error)) from None
+            if not block:
+                return copy
+            try:
+                copy.write(block)
+            except OSError as error:
+                raise refused(error) from None
+    except BaseException:
+        copy.close()
+        raise
+
+
+def _import_read_twice(app: LedgerApplication, path: Path, handle: BinaryIO,
+                       on_line: Callable[[], None] | None, by: str | None) -> ImportReport:
+    """Pass 1 over ``handle`` from its start, then pass 2 over it again from its start: the
+    SHA-256 recorded is that of the bytes pass 1 read, which pass 2 checks it applied."""
+    source = str(path)
+    digest = hashlib.sha256()
+    errors = _Errors()
+    handle.seek(0)
+    _syntax(_file_lines(handle, digest, source), errors)
     if errors.total:
-        raise errors.reject(str(path))
-    return _apply(app, _raw_lines(path), str(path), on_line, by,
-                  {"file": path.name, "sha256": digest.hexdigest()})
+        raise errors.reject(source)
+    sha256 = digest.hexdigest()
+    handle.seek(0)
+    return _apply(app, _raw_lines(handle, sha256, source), source, on_line, by,
+                  {"file": path.name, "sha256": sha256})

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import orjson
 import pytest
 
+from commands import importer
 from commands.importer import ImportRejected, import_file, import_lines
 from eventstore.app import open_store
 from ledger.errors import LedgerError
-from projections.history import subscription_known_at
-from tests.conftest import activate, add_storage, jsonl, register, sign, terminate
+from projections.history import customers_known_at, subscription_known_at
+from tests.conftest import (
+    MEGALIS_2026,
+    activate,
+    add_storage,
+    jsonl,
+    register,
+    sign,
+    siret,
+    terminate,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def stored_event_count(app) -> int:
@@ -132,6 +151,12 @@ def test_a_json_error_in_a_file_names_its_column(app, tmp_path, end):
         ({"population": 0}, "at least 1 inhabitant"),
         ({"population": "1200"}, "expected a whole number"),
         ({"customer": "Lanvénec!"}, "is not a valid customer key"),
+        # Its Luhn sum is 0, so python-stdnum takes it; the PES V2 schema does not.
+        ({"siret": "00000000000000"}, "SIRET '00000000000000' is all zeros"),
+        ({"siret": "000 000 000 00000"}, "is all zeros"),
+        # \d would take them: a postcode of full-width digits, stored then exported.
+        ({"address": {"line1": "Mairie", "postcode": "２９０００", "city": "Lanvénec"}},
+         "postcode must have 5 digits (0-9), got '２９０００'"),
     ],
 )
 def test_invalid_customer_fields(app, fields, message):
@@ -222,6 +247,213 @@ def test_no_storage_added_after_a_termination_request(app, apply):
 def test_customer_registered_twice_is_refused(app, apply):
     apply(register())
     assert "already registered" in rejected(app, register(name="Autre"))[0][1]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"siret": "00000000000000"},
+         "field 'siret': SIRET '00000000000000' is all zeros: no establishment has this number"),
+        ({"vat_number": "FR12000000000"},
+         "field 'vat_number': 'FR12000000000' is not a valid intra-community VAT number: its "
+         "SIREN is all zeros"),
+    ],
+)
+def test_an_operator_numbered_with_zeros_is_refused(app, baseline, fields, message):
+    operator = {"id": "op", "type": "register_operator", "name": "Syndicat mixte",
+                "siret": siret(2535053), "vat_number": "FR70253505358",
+                "address": {"line1": "1 rue X", "postcode": "35000", "city": "Rennes"}}
+    assert rejected(app, {**operator, **fields}) == [(1, message)]
+    assert stored_event_count(app) == baseline
+
+
+def test_a_date_of_full_width_digits_is_a_format_error(app):
+    errors = rejected(app, register(), sign(signed_on="２０２６-03-12"))
+    assert errors == [(2, "field 'signed_on': expected a date written YYYY-MM-DD, "
+                          "got '２０２６-03-12'")]
+
+
+# One domain, one canonical form (R2) -----------------------------------------------------------
+
+LANVENEC = "lanvénec.fr"
+#: The same domain: its punycode (ASCII) form, upper case, é decomposed (e + U+0301).
+SPELLINGS = ["xn--lanvnec-eya.fr", "XN--LANVNEC-EYA.FR", "LANVÉNEC.FR", "lanve\u0301nec.fr"]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_a_domain_however_written_is_subscribed_once(app, baseline, spelling):
+    errors = rejected(app, register(), sign(LANVENEC, order="BC-1"), sign(spelling, order="BC-2"))
+    assert errors == [(3, f"domain {LANVENEC!r} already has order form BC-1 (received "
+                          "2026-03-17) and its subscription has not ended by 2026-03-17; one "
+                          "order form per domain name — more storage goes through add_storage")]
+    assert stored_event_count(app) == baseline
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_a_domain_is_stored_in_its_unicode_form(app, apply, spelling):
+    """The form accented domains always had in the store, so that its subscription keeps its
+    aggregate id: every spelling reaches it."""
+    apply(register(), sign(spelling, order="BC-1"), activate(spelling))
+    subscription = subscription_known_at(app, LANVENEC)
+    assert subscription.domain == LANVENEC
+    assert subscription.current.activated_on.isoformat() == "2026-04-02"
+    apply(terminate(SPELLINGS[(SPELLINGS.index(spelling) + 1) % len(SPELLINGS)]))
+    assert subscription_known_at(app, LANVENEC).current.termination_received_on is not None
+
+
+@pytest.mark.parametrize(
+    ("domain", "message"),
+    [
+        ("xn--zz.fr", "'xn--zz.fr' is not a domain name: 'xn--zz' is not valid punycode"),
+        # Valid punycode, but of "lanvÉnec": an xn-- label stands for a lower-case one.
+        ("xn--lanvnec-2qa.fr", "'xn--lanvnec-2qa' is not valid punycode"),
+        ("xn--abc-.fr", "'xn--abc-' is not valid punycode"),  # "abc", which is written abc
+        ("a÷b.fr", "'a÷b.fr' is not a domain name: '÷' (U+00F7) is not allowed in it"),
+        ("xn--ls8h.fr", "'xn--ls8h.fr' is not a domain name: '\U0001f4a9' (U+1F4A9) is not "
+                        "allowed in it"),
+        ("é" * 60 + ".fr", "longer than DNS allows once written in ASCII"),
+    ],
+)
+def test_a_domain_that_is_none_is_refused_saying_why(app, baseline, domain, message):
+    errors = rejected(app, register(), sign(domain, order="BC-1"))
+    assert errors[0][0] == 2
+    assert errors[0][1].startswith(f"field 'domain': {domain!r} is not a domain name: ")
+    assert message in errors[0][1]
+    assert stored_event_count(app) == baseline
+
+
+# Pipes, and files that change while they are imported -------------------------------------------
+
+def _recorded_sources(app, baseline) -> set[str]:
+    """The ``source`` recorded with every entry after ``baseline``."""
+    return {orjson.dumps(orjson.loads(app.recorder.entry(position).metadata)["source"]).decode()
+            for position in range(baseline + 1, stored_event_count(app) + 1)}
+
+
+def _source(name: str, content: bytes) -> set[str]:
+    return {orjson.dumps({"file": name, "sha256": hashlib.sha256(content).hexdigest()}).decode()}
+
+
+def _serve(fifo: Path, first: bytes, then: bytes, stop: threading.Event,
+           after: threading.Event | None = None) -> threading.Thread:
+    """A writer giving ``first`` to the first reader of ``fifo``, then ``then`` to every other
+    reader (once ``after`` is set) until ``stop`` is set."""
+    def serve() -> None:
+        fifo.write_bytes(first)  # waits for a reader
+        if after is not None:
+            after.wait(10)
+        while not stop.wait(0.01):
+            try:
+                out = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # no reader
+                continue
+            try:
+                os.write(out, then)
+            except BrokenPipeError:
+                pass
+            finally:
+                os.close(out)
+
+    writer = threading.Thread(target=serve, daemon=True)
+    writer.start()
+    return writer
+
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+
+
+@needs_fifo
+def test_a_pipe_is_imported_and_the_hash_of_what_it_gave_recorded(app, baseline, tmp_path):
+    content = ("\n".join(jsonl(register(), sign(), activate())) + "\n").encode()
+    fifo = tmp_path / "commands.jsonl"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+    writer = _serve(fifo, content, b"", stop)  # then only empty reads, as a pipe gives
+    try:
+        report = import_file(app, fifo)
+    finally:
+        stop.set()
+        writer.join(10)
+    assert (report.applied, report.lines) == (3, 3)
+    assert subscription_known_at(app, "lanvenec.fr").current.activated_on.isoformat() == \
+        "2026-04-02"
+    assert _recorded_sources(app, baseline) == _source("commands.jsonl", content)
+
+
+@needs_fifo
+def test_a_fifo_is_read_once_whatever_it_serves_next(app, baseline, tmp_path, monkeypatch):
+    first = ("\n".join(jsonl(register("first"))) + "\n").encode()
+    then = ("\n".join(jsonl(register("then"))) + "\n").encode()
+    fifo = tmp_path / "commands.jsonl"
+    os.mkfifo(fifo)
+    read, stop = threading.Event(), threading.Event()
+    real = importer._syntax
+
+    def syntax(*args, **kwargs):
+        try:
+            return real(*args, **kwargs)
+        finally:
+            read.set()  # pass 1 done: from now on the FIFO serves another file
+
+    monkeypatch.setattr(importer, "_syntax", syntax)
+    writer = _serve(fifo, first, then, stop, after=read)
+    try:
+        report = import_file(app, fifo)
+    finally:
+        stop.set()
+        writer.join(10)
+    assert report.applied == 1
+    assert list(customers_known_at(app)) == ["first"]  # "then" was never read
+    assert _recorded_sources(app, baseline) == _source("commands.jsonl", first)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda text: text + "\n".join(jsonl(register("d"))) + "\n",  # a line added
+        lambda text: text.replace('"population":1200', '"population":1300', 1),  # same length
+    ],
+    ids=["grown", "rewritten"],
+)
+def test_a_file_changed_between_the_two_passes_stores_nothing(app, baseline, tmp_path,
+                                                               monkeypatch, change):
+    monkeypatch.setattr(importer, "BATCH", 2)  # some lines saved before the change is seen
+    monkeypatch.setattr(importer, "FLUSH", 2)
+    path = tmp_path / "letters.jsonl"
+    text = "\n".join(jsonl(register("a"), register("b"), register("c"))) + "\n"
+    path.write_text(text, encoding="utf-8")
+    changed = change(text)
+    assert changed != text
+    real = importer._apply
+
+    def apply_after_a_change(*args, **kwargs):
+        path.write_text(changed, encoding="utf-8")  # the same file, rewritten in place
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_apply", apply_after_a_change)
+    with pytest.raises(LedgerError) as caught:
+        import_file(app, path)
+    assert str(caught.value) == \
+        f"{path} changed while it was being imported: nothing was stored"
+    assert stored_event_count(app) == baseline
+
+
+def test_the_command_line_imports_from_its_standard_input(tmp_path):
+    """``cat file.jsonl | ledger import /dev/stdin``: what the pipe gave is stored."""
+    store = str(tmp_path / "piped.sqlite3")
+    content = "\n".join(jsonl(register(), sign(), activate())) + "\n"
+
+    def ledger(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cli.main", "--store", store, *argv],
+                              input=stdin, capture_output=True, text=True, cwd=ROOT,
+                              timeout=120)
+
+    assert ledger("tariff", "adopt", str(MEGALIS_2026)).returncode == 0
+    done = ledger("import", "/dev/stdin", stdin=content)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("/dev/stdin: 3 command(s) applied, 0 already applied; ")
+    shown = ledger("subscription", "lanvenec.fr", "--as-of", "2026-05-01", "--json")
+    assert orjson.loads(shown.stdout)["activated_on"] == "2026-04-02"
 
 
 def test_import_file_reports_a_missing_file(app, tmp_path):
