@@ -162,7 +162,9 @@ def run_import(args: argparse.Namespace) -> int:
     app = open_ledger(args, create=True)
     try:
         total = None
-        if not args.quiet and sys.stderr.isatty():
+        # Counted for the progress bar only in a regular file: a pipe read here would be
+        # empty for the import.
+        if not args.quiet and sys.stderr.isatty() and Path(args.file).is_file():
             with open(args.file, "rb") as handle:
                 total = sum(1 for _ in handle)
         with progress(f"importing {args.file}", total, quiet=args.quiet) as advance:
@@ -186,12 +188,13 @@ def run_charges(args: argparse.Namespace) -> int:
     from cli.output import console, print_json_array, progress
     from commands import views
     from ledger.money import format_amount
+    from ledger.subscription import canonical_domain
     from projections.charges import total
     from projections.history import count_subscriptions, resolve
 
     as_of = args.as_of or date.today()
     app = open_ledger(args)
-    domain = args.domain.lower() if args.domain else None
+    domain = canonical_domain(args.domain) if args.domain else None
     upto = resolve(app, horizon(args))
     everything = domain is None and args.customer is None
     count = count_subscriptions(app, upto) if everything and not args.quiet \
@@ -242,7 +245,9 @@ def run_subscription(args: argparse.Namespace) -> int:
 
     as_of = args.as_of or date.today()
     app = open_ledger(args)
-    domain = args.domain.lower()
+    from ledger.subscription import canonical_domain
+
+    domain = canonical_domain(args.domain)
     from commands import views
 
     data = views.subscription(app, domain, as_of, resolve(app, horizon(args)))

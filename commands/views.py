@@ -10,6 +10,7 @@ from typing import Any
 from eventstore.app import LedgerApplication
 from ledger.errors import NotFound, UnknownCustomer, UnknownDomain
 from ledger.identity import customer_id
+from ledger.subscription import canonical_domain
 from projections.charges import Charge, charges_as_of, iter_charges_as_of
 from projections.history import (
     aggregate_known_at,
@@ -43,7 +44,7 @@ def charge_objects(app: LedgerApplication, as_of: date, upto: int, *,
                    uninvoiced: bool = False, on_subscription=None) -> Iterator[Charge]:
     """The charges of :func:`iter_charges`, as :class:`Charge` objects. A customer or a domain
     that the ledger does not know is an error raised at once, before any output."""
-    domain = domain.lower() if domain else None
+    domain = canonical_domain(domain) if domain else None
     if customer and aggregate_known_at(app, customer_id(customer), upto) is None:
         raise UnknownCustomer(customer)
     if domain:
@@ -72,7 +73,7 @@ def charge_objects(app: LedgerApplication, as_of: date, upto: int, *,
 
 def subscription(app: LedgerApplication, domain: str, as_of: date, upto: int) -> dict[str, Any]:
     """``ledger subscription DOMAIN --json``."""
-    domain = domain.lower()
+    domain = canonical_domain(domain)
     return status_as_of(subscription_known_at(app, domain, upto), domain, as_of).to_json()
 
 

@@ -31,6 +31,7 @@ from ledger.errors import LedgerError
 from ledger.events import REGISTRY
 from ledger.identity import tariff_book_id
 from ledger.money import french_amount
+from ledger.subscription import canonical_domain
 from ledger.tariff_book import TariffBook
 from projections.charges import charges_as_of
 from projections.history import known_at, resolve
@@ -147,7 +148,8 @@ def explain_domain(app: LedgerApplication, domain: str, as_of: date,
     """The charges of one domain dated on or before ``as_of``, as known at ``at``, each with
     its tree and, once invoiced, the document that holds it."""
     upto = resolve(app, at)
-    known = known_at(app, upto, domain=domain.lower())
+    domain = canonical_domain(domain)
+    known = known_at(app, upto, domain=domain)
     if not known.subscriptions:
         raise LedgerError(f"no domain {domain!r} in this ledger (as known at position {upto})")
     invoiced = {}
@@ -163,7 +165,7 @@ def explain_domain(app: LedgerApplication, domain: str, as_of: date,
                       "period": [charge.period_start.isoformat(), charge.period_end.isoformat()],
                       "invoiced_by": invoiced.get(charge.key),
                       "tree": _enrich(app, charge.derivation, adoptions)})
-    return {"domain": domain.lower(), "as_of": as_of.isoformat(), "known_at_position": upto,
+    return {"domain": domain, "as_of": as_of.isoformat(), "known_at_position": upto,
             "total": str(sum((Decimal(line["amount"]) for line in lines), Decimal("0.00"))),
             "lines": lines}
 

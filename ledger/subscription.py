@@ -81,6 +81,16 @@ def valid_domain(text: str) -> str:
     return canonical
 
 
+def canonical_domain(text: str) -> str:
+    """The domain a reader asks about, in the form its subscription was recorded under
+    (:func:`valid_domain`): ``XN--LANVNEC-EYA.FR`` finds ``lanvénec.fr``. Text that is not a
+    domain name is only lower-cased: it is then a domain the ledger does not know."""
+    try:
+        return valid_domain(text)
+    except ValueError:
+        return text.lower()
+
+
 @attrs.frozen
 class StorageOrder:
     """Extra-storage packs ordered on one signed order form."""

@@ -16,7 +16,7 @@ from ledger.errors import NotFound
 from ledger.events import REGISTRY
 from ledger.identity import customer_id, subscription_id
 from ledger.money import french_amount
-from ledger.subscription import Subscription
+from ledger.subscription import Subscription, canonical_domain
 
 ORDER_SIGNED = REGISTRY.name_of(Subscription, "OrderSigned")
 
@@ -55,7 +55,7 @@ def history(app: LedgerApplication, subject: str, upto: int | None = None) -> li
                 entries.update((own.id, own) for own in
                                recorder.select_events(entry.originator_id, upto=upto))
     else:
-        domain = subject.lower()
+        domain = canonical_domain(subject)
         entries = {e.id: e for e in recorder.select_events(subscription_id(domain), upto=upto)}
         if not entries:
             when = "" if upto is None or upto >= app.position() else \

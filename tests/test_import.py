@@ -381,6 +381,28 @@ def test_a_pipe_is_imported_and_the_hash_of_what_it_gave_recorded(app, baseline,
 
 
 @needs_fifo
+def test_a_pipe_imported_in_a_terminal_is_not_read_to_count_its_lines(app, store, tmp_path,
+                                                                     capsys, monkeypatch):
+    # With a terminal, `ledger import` counts a file's lines for its progress bar first: read
+    # that way, a pipe was empty for the import ("0 command(s) applied", exit 0).
+    from cli.main import main
+
+    content = ("\n".join(jsonl(register(), sign())) + "\n").encode()
+    fifo = tmp_path / "commands.jsonl"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    stop = threading.Event()
+    writer = _serve(fifo, content, b"", stop)
+    try:
+        assert main(["--store", store, "import", str(fifo)]) == 0
+    finally:
+        stop.set()
+        writer.join(10)
+    assert "2 command(s) applied" in capsys.readouterr().out
+    assert subscription_known_at(app, "lanvenec.fr") is not None
+
+
+@needs_fifo
 def test_a_fifo_is_read_once_whatever_it_serves_next(app, baseline, tmp_path, monkeypatch):
     first = ("\n".join(jsonl(register("first"))) + "\n").encode()
     then = ("\n".join(jsonl(register("then"))) + "\n").encode()

@@ -114,6 +114,21 @@ def test_a_domain_asked_with_a_customer_it_never_had_is_an_error_not_nothing(app
                                                domain="plouay.fr")] == ["plouay"]
 
 
+def test_a_domain_is_found_however_a_reader_writes_it(app, apply):
+    # Recorded in its canonical form (lanvénec.fr); asked for in its ASCII form, upper-cased.
+    from commands import views
+    from exports.explain import explain_domain
+    from projections.timeline import history
+
+    apply(register(), sign(domain="lanvénec.fr"), activate(domain="LANVÉNEC.FR"))
+    upto, asked = app.position(), "XN--LANVNEC-EYA.FR"
+    assert views.subscription(app, asked, D("2026-06-01"), upto)["domain"] == "lanvénec.fr"
+    charges = list(views.charge_objects(app, D("2026-06-01"), upto, domain=asked))
+    assert {c.domain for c in charges} == {"lanvénec.fr"} and charges
+    assert explain_domain(app, asked, D("2026-06-01"), upto)["domain"] == "lanvénec.fr"
+    assert len(history(app, asked, upto)) == 3
+
+
 def test_known_at_ignores_entries_recorded_later(app, apply):
     apply(register(), sign(), activate())
     before = app.position()
