@@ -13,6 +13,7 @@ from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -20,6 +21,7 @@ from eventsourcing.persistence import PersistenceError
 
 from eventstore.config import (
     StoreConfig,
+    export_parameters,
     lock_timeout,
     store_config,
 )
@@ -203,23 +205,35 @@ class Session:
 def open_store(store: str | StoreConfig | None = None, operator: str | None = None, *,
                create: bool = True) -> LedgerApplication:
     """Open the store. A SQLite file is created on first use unless ``create`` is false;
-    a PostgreSQL schema needs ``ledger db init`` first."""
+    a PostgreSQL schema needs ``ledger db init`` first. A file that is not a ledger store
+    (another application's SQLite database) is refused, never written to."""
     config = store if isinstance(store, StoreConfig) else store_config(store, operator)
-    if config.kind == "sqlite" and not create and config.location != ":memory:" \
-            and not config.location.startswith("file:") and not Path(config.location).exists():
-        raise StoreError(f"store {config.location} does not exist (check --store, or create it "
-                         "with `ledger db init`)")
+    if config.kind == "sqlite":
+        _check_sqlite_file(config, create)
+    else:
+        export_parameters(config)
+        _check_postgres_connection(config)
     try:
         app = LedgerApplication(env=dict(config.env))
         app.description = f"store {config.description}"
         if config.kind == "sqlite":
             # Tables and triggers are (re)created only when missing: opening a store to read
             # it does not write to it.
-            if not app.recorder.check_format() or app.recorder.missing_triggers():
+            has_log = app.recorder.check_format()
+            if not has_log and not create and _sqlite_file(config.location) is not None:
+                # An SQLite database with no table at all (a fresh `sqlite3 FILE` one).
+                raise StoreError(f"store {config.location} is not a ledger store: it has no "
+                                 "ledger log (check --store, or create it with `ledger db init`)")
+            if not has_log or app.recorder.missing_triggers():
                 app.recorder.create_tables()
         else:
+            # Each of the pool's connections gets the URL's parameters itself: another store
+            # opened later by the same process may set libpq's environment differently.
+            app.recorder.datastore.pool.kwargs.update(config.parameters)
             app.recorder.check_format()
     except LedgerError as error:
+        if isinstance(error, StoreError):
+            raise
         raise StoreError(f"cannot open store {config.description}: {error}") from None
     except (PersistenceError, sqlite3.Error, OSError) as error:
         raise StoreError(f"cannot open store {config.description}: {_reason(error)}") from None
@@ -228,6 +242,97 @@ def open_store(store: str | StoreConfig | None = None, operator: str | None = No
             raise StoreError(f"cannot open store {config.description}: {error}") from None
         raise
     return app
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _sqlite_file(location: str) -> Path | None:
+    """The file a SQLite store names (``None``: in memory)."""
+    if location == ":memory:":
+        return None
+    if location.startswith("file:"):
+        parts = urlsplit(location)
+        if parts.path in ("", ":memory:") or "mode=memory" in parts.query:
+            return None
+        return Path(unquote(parts.path)).expanduser()
+    return Path(location)
+
+
+def _check_sqlite_file(config: StoreConfig, create: bool) -> None:
+    """Refuse, before anything touches it, a file that is not a ledger store: reads and writes
+    alike, so that a mistyped --store naming another application's SQLite database never gets
+    the ledger's tables (nor the write-ahead-log mode) added to it. A missing or 0-byte file
+    is refused for reads; a write (``create``) makes it a new store."""
+    path = _sqlite_file(config.location)
+    if path is None:
+        return
+    missing = "(check --store, or create it with `ledger db init`)"
+    try:
+        size = path.stat().st_size if path.exists() else None
+        if size is None or size == 0:
+            if create or config.location.startswith("file:") and size is None:
+                return  # a file: URI's own mode says whether it may be created
+            state = "does not exist" if size is None else "is an empty file, not a ledger store"
+            raise StoreError(f"store {config.location} {state} {missing}")
+        with path.open("rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+    except OSError as error:
+        raise StoreError(f"cannot open store {config.location}: {error.strerror or error}"
+                         ) from None
+    if header != _SQLITE_HEADER:
+        raise StoreError(f"cannot open store {config.location}: the file is not a database "
+                         "(not a SQLite file), so not a ledger store; check --store")
+    from eventstore.sqlite import LOG
+
+    tables = _sqlite_tables(path)
+    if tables is None:
+        return  # unreadable: the ledger's own opening names the error
+    wal = path.with_name(path.name + "-wal")
+    if not tables and not create and not (wal.exists() and wal.stat().st_size):
+        # No table, and no write-ahead log that could hold some yet: an empty SQLite database.
+        raise StoreError(f"store {config.location} is not a ledger store: it has no ledger log "
+                         f"{missing}")
+    if tables and LOG not in tables and "stored_events" not in tables:
+        listed = ", ".join(sorted(tables)[:5]) + (" …" if len(tables) > 5 else "")
+        raise StoreError(f"store {config.location} is not a ledger store: it is another SQLite "
+                         f"database (tables {listed}); nothing was written to it — check --store")
+
+
+def _sqlite_tables(path: Path) -> set[str] | None:
+    """The tables of a SQLite file, read without writing anything, not even a lock or a
+    write-ahead-log file (``immutable``). What is still only in the file's write-ahead log is
+    not seen: the ledger's own check, once the file is open, sees it. ``None`` if the file
+    cannot be read."""
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    try:
+        connection = sqlite3.connect(uri, uri=True)
+        try:
+            return {row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")
+                if not row[0].startswith("sqlite_")}
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return None
+
+
+def _check_postgres_connection(config: StoreConfig) -> None:
+    """Connect once, directly, before the library's pool does: when the server cannot be
+    reached (a wrong port, no such database, a refused password, a TLS mode the server cannot
+    meet), the pool would only say "couldn't get a connection after 10.00 sec", after 10 s.
+    libpq's own reason is reported at once instead."""
+    import psycopg
+
+    env = config.env
+    parameters = {"connect_timeout": env["POSTGRES_CONNECT_TIMEOUT"], **config.parameters}
+    try:
+        psycopg.connect(dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
+                        port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
+                        password=env["POSTGRES_PASSWORD"] or None, **parameters).close()
+    except psycopg.Error as error:
+        reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        raise StoreError(f"cannot open store {config.description}: {reason}") from None
 
 
 def _reason(error: Exception) -> str:

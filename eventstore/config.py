@@ -1,5 +1,6 @@
 """Where a ledger lives: a store named by a path (SQLite, the embedded default) or a
-``postgresql://user@host:port/dbname`` URL, and an operator (``--operator`` or
+``postgresql://user@host:port/dbname`` URL (with, at most, libpq's TLS and time-out parameters
+as its query: ``?sslmode=verify-full``), and an operator (``--operator`` or
 ``$LEDGER_OPERATOR``) selecting whose ledger it is — on PostgreSQL each operator's log lives in
 its own schema, ``ledger_<operator>``; on SQLite in its own file, ``<name>.<operator>.sqlite3``.
 Operator names are checked against an allow-list pattern before they reach any SQL."""
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 
@@ -44,6 +45,8 @@ class StoreConfig:
     operator: str | None
     schema: str | None
     env: dict[str, str] = attrs.field(repr=False)
+    #: libpq connection parameters from the URL's query (``sslmode`` …), PostgreSQL only.
+    parameters: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def description(self) -> str:
@@ -79,7 +82,9 @@ def store_config(store: str | None = None, operator: str | None = None) -> Store
     if operator is not None:
         valid_operator(operator)
     if location.startswith(("postgresql://", "postgres://")):
-        return postgres_config(location, operator)
+        config = postgres_config(location, operator)
+        export_parameters(config)
+        return config
     if location.startswith("file:"):
         # An SQLite URI, e.g. file:ledger.sqlite3?mode=ro to open a store read-only.
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": location,
@@ -101,18 +106,109 @@ def store_config(store: str | None = None, operator: str | None = None) -> Store
     return StoreConfig("sqlite", path, operator, None, env)
 
 
+#: The query parameters a store URL may carry: libpq's own, with the environment variable through
+#: which libpq reads each (every connection of the process reads it, ``ledger db init``'s too).
+URL_PARAMETERS = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "application_name": "PGAPPNAME",
+}
+
+#: libpq's values of ``sslmode``.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+_FILE_PARAMETERS = ("sslrootcert", "sslcert", "sslkey", "sslcrl")
+
+
+def redacted(url: str) -> str:
+    """The URL as it may be shown: a password in it is replaced by ``***``."""
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@", url)
+    if match is None or ":" not in match.group(2):
+        return url
+    user = match.group(2).split(":", 1)[0]
+    return f"{match.group(1)}{user}:***@{url[match.end():]}"
+
+
+def _url_parameters(query: str, shown: str) -> dict[str, str]:
+    """The URL's query checked: only parameters the ledger passes on to libpq, each once, with
+    a value libpq accepts — never one silently dropped."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise StoreError(f"store URL {shown}: cannot read its query {query!r} (expected "
+                         "?name=value&name=value)") from None
+    parameters: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in URL_PARAMETERS:
+            raise StoreError(
+                f"store URL {shown}: parameter {name!r} is not supported (the URL may carry "
+                f"{', '.join(URL_PARAMETERS)})")
+        if name in parameters:
+            raise StoreError(f"store URL {shown}: parameter {name!r} is given twice")
+        if not value:
+            raise StoreError(f"store URL {shown}: parameter {name!r} has no value")
+        if name == "sslmode" and value not in SSL_MODES:
+            raise StoreError(f"store URL {shown}: sslmode {value!r} is not one of "
+                             f"{', '.join(SSL_MODES)}")
+        if name == "connect_timeout" and not (value.isdigit() and int(value) > 0):
+            raise StoreError(f"store URL {shown}: connect_timeout {value!r} is not a whole "
+                             "number of seconds above 0")
+        if name in _FILE_PARAMETERS and not Path(value).expanduser().is_file():
+            # libpq would go on without a missing client certificate or key: say it instead.
+            raise StoreError(f"store URL {shown}: {name} file {value!r} does not exist")
+        parameters[name] = value
+    return parameters
+
+
+def export_parameters(config: StoreConfig) -> None:
+    """Give libpq the URL's parameters through its environment variables (``PGSSLMODE`` …),
+    so that every connection this process makes to the store uses them: the ledger's pool,
+    and ``ledger db init``'s administrator connection alike. A parameter in the URL overrides
+    the same variable set outside."""
+    for name, value in config.parameters.items():
+        os.environ[URL_PARAMETERS[name]] = value
+
+
 def postgres_config(url: str, operator: str | None) -> StoreConfig:
-    parts = urlsplit(url)
+    """A PostgreSQL store's configuration from its URL, checked part by part: a malformed
+    host, port, database name or query is a :class:`StoreError` naming that part (the URL is
+    shown without its password)."""
+    shown = redacted(url)
+    expected = "expected postgresql://user@host:port/dbname"
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # "Invalid IPv6 URL": an unclosed '[' around the host
+        raise StoreError(f"cannot read store URL {shown}: its host is malformed ({error}; an "
+                         f"IPv6 address is written [::1]); {expected}") from None
+    try:
+        port = parts.port
+    except ValueError:
+        host_port = parts.netloc.rpartition("@")[2]
+        given = (host_port.partition("]")[2] if host_port.startswith("[")
+                 else host_port).partition(":")[2]
+        raise StoreError(f"store URL {shown}: port {given!r} is not a number from 1 to "
+                         "65535") from None
+    if port == 0:
+        raise StoreError(f"store URL {shown}: port 0 is not a number from 1 to 65535")
     dbname = parts.path.lstrip("/")
-    if not dbname or not parts.hostname:
-        raise StoreError(
-            f"cannot read store URL {url!r}: expected postgresql://user@host:port/dbname")
+    if not parts.hostname:
+        raise StoreError(f"store URL {shown} names no host: {expected}")
+    if not dbname:
+        raise StoreError(f"store URL {shown} names no database: {expected}")
+    if parts.fragment:
+        raise StoreError(f"store URL {shown}: a '#' part ({parts.fragment!r}) means nothing in "
+                         f"a store URL; {expected}")
+    parameters = _url_parameters(parts.query, shown) if parts.query else {}
     schema = f"ledger_{operator or 'default'}"
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": unquote(dbname),
         "POSTGRES_HOST": parts.hostname,
-        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_PORT": str(port or 5432),
         "POSTGRES_USER": unquote(parts.username or os.environ.get("USER", "postgres")),
         "POSTGRES_PASSWORD": unquote(parts.password or os.environ.get("PGPASSWORD", "")),
         "POSTGRES_SCHEMA": schema,
@@ -125,5 +221,8 @@ def postgres_config(url: str, operator: str | None) -> StoreConfig:
         "POSTGRES_MAX_OVERFLOW": "4",
         # POSTGRES_ENABLE_DB_FUNCTIONS stays off (see the notes on eventsourcing 9.5).
     }
-    shown = f"postgresql://{env['POSTGRES_USER']}@{parts.hostname}:{env['POSTGRES_PORT']}/{dbname}"
-    return StoreConfig("postgres", shown, operator or "default", schema, env)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    query = "?" + "&".join(f"{k}={v}" for k, v in parameters.items()) if parameters else ""
+    location = (f"postgresql://{env['POSTGRES_USER']}@{host}:{env['POSTGRES_PORT']}/{dbname}"
+                f"{query}")
+    return StoreConfig("postgres", location, operator or "default", schema, env, parameters)

@@ -141,6 +141,11 @@ class SQLiteLog(ApplicationRecorder):
                         "this store was written by a version of the ledger without the provable "
                         "log (table stored_events): its history cannot be read by this version; "
                         "re-import its command files into a new store")
+                others = sorted(name for name in tables if not name.startswith("sqlite_"))
+                if others:  # another application's database: never add the ledger's tables
+                    raise LogFormatError(
+                        "this file is not a ledger store: it is another SQLite database (tables "
+                        f"{', '.join(others[:5])}{' …' if len(others) > 5 else ''}); check --store")
                 return False
             row = cursor.execute(f"SELECT value FROM {META} WHERE key = 'format'").fetchone()
         if row is None or row[0] != FORMAT:
