@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from urllib.parse import quote, urlencode
 
 from cli.common import store_options
 from ledger.errors import LedgerError
@@ -43,12 +44,17 @@ def run_db(args: argparse.Namespace) -> int:
             print(line)
     except Exception as error:  # psycopg's own errors: the server cannot be reached, refused
         if type(error).__module__.startswith("psycopg"):
-            raise LedgerError(f"cannot set up {config.description}: {error}") from None
+            reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+            raise LedgerError(f"cannot set up {config.description}: {reason}") from None
         raise
     role = postgres.writer_role(config.schema)
     env = config.env
-    print(f"Write with: --store postgresql://{role}@{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/"
-          f"{env['POSTGRES_DBNAME']} --operator {config.operator}")
+    host = env["POSTGRES_HOST"]
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address, as the URL writes it
+    # The URL's parameters (sslmode …) are the writer's to give too.
+    query = f"?{urlencode(config.parameters)}" if config.parameters else ""
+    print(f"Write with: --store postgresql://{role}@{host}:{env['POSTGRES_PORT']}/"
+          f"{quote(env['POSTGRES_DBNAME'])}{query} --operator {config.operator}")
     return 0
 
 

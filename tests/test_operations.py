@@ -183,6 +183,17 @@ def test_db_init_on_the_command_line(capsys, monkeypatch):
         out = capsys.readouterr().out
         assert "Write with: --store postgresql://ledger_clinit_writer@" in out
         assert main(["db", "init", "--store", POSTGRES_ADMIN, "--operator", "clinit"]) == 0
+        capsys.readouterr()
+        # The URL's libpq parameters are in the URL it says to write with, which works.
+        for variable in ("PGSSLMODE", "PGAPPNAME"):  # exported from the URL: restored after
+            monkeypatch.setenv(variable, "")
+            monkeypatch.delenv(variable)
+        assert main(["db", "init", "--store", f"{POSTGRES_ADMIN}?sslmode=disable&"
+                     "application_name=clinit", "--operator", "clinit"]) == 0
+        said = capsys.readouterr().out.split("Write with: --store ")[1].split()
+        assert said[0].endswith("?sslmode=disable&application_name=clinit")
+        assert said[1:] == ["--operator", "clinit"]
+        assert main(["--store", said[0], "--operator", "clinit", "customers", "--json"]) == 0
     finally:
         drop_postgres_schemas()
 
