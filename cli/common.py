@@ -26,6 +26,10 @@ def output_file(text: str) -> str:
     """A file to write: an empty path (``--csv ''``) is a mistake, not "print instead"."""
     if not text.strip():
         raise argparse.ArgumentTypeError("give the path of the file to write")
+    if text == "-":  # read elsewhere as the standard output: here it would be a file named "-"
+        raise argparse.ArgumentTypeError("give the path of the file to write ('-' is not the "
+                                         "standard output here; write ./- for a file of that "
+                                         "name)")
     return text
 
 

@@ -145,6 +145,7 @@ def test_bad_file_exits_non_zero_naming_the_line(capsys, store, tmp_path):
     [
         (["charges", "--as-of", "2026-02-30"], "2026-02-30 is not a real calendar date"),
         (["charges", "--known-at", "yesterday"], "expected an ISO date-time"),
+        (["invoices", "export", "--out", "-"], "'-' is not the standard output here"),
         # Year 0000 does not exist: refused with the other malformed periods (it was exit 1).
         (["audit", "close", "--period", "0000-01"], "expected a month such as 2027-01"),
         (["audit", "close", "--year", "0000"], "expected a year such as 2027"),
