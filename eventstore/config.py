@@ -97,7 +97,8 @@ def store_config(store: str | None = None, operator: str | None = None) -> Store
     if path != ":memory:":
         parent = Path(path).expanduser().resolve().parent
         if not parent.is_dir():
-            raise StoreError(f"cannot open store {path!r}: folder {str(parent)!r} does not exist")
+            what = "is a file, not a folder" if parent.exists() else "does not exist"
+            raise StoreError(f"cannot open store {path!r}: folder {str(parent)!r} {what}")
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": path,

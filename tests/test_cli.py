@@ -168,6 +168,9 @@ def test_a_file_that_is_not_a_store(capsys, tmp_path):
 def test_store_in_a_missing_folder(capsys, tmp_path):
     code, _, err = run(capsys, "--store", str(tmp_path / "nope" / "x.sqlite3"), "charges")
     assert code == 1 and "does not exist" in err
+    (tmp_path / "a.jsonl").write_text("")
+    code, _, err = run(capsys, "--store", str(tmp_path / "a.jsonl" / "x.sqlite3"), "charges")
+    assert code == 1 and "a.jsonl' is a file, not a folder" in err
 
 
 def test_console_script_runs_the_examples_without_traceback(tmp_path):
