@@ -27,7 +27,7 @@ from ledger.customer import Customer
 from ledger.errors import BusinessRuleViolation, UnknownCustomer, UnknownDomain
 from ledger.identity import customer_id, receipt_id, subscription_id
 from ledger.operator import Operator
-from ledger.subscription import Subscription
+from ledger.subscription import Subscription, ascii_spelling
 from ledger.tariff_book import TariffBook
 from ledger.tariffs import Schedule
 from ledger.treasury import Treasury
@@ -175,6 +175,9 @@ def touched_ids(command: Command) -> list[UUID]:
         ids.append(customer_id(command.customer))
     if hasattr(command, "domain"):
         ids.append(subscription_id(command.domain))
+        legacy = ascii_spelling(command.domain)
+        if legacy is not None:  # where an earlier version may have recorded it
+            ids.append(subscription_id(legacy))
     return ids
 
 

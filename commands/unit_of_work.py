@@ -20,7 +20,7 @@ from ledger.customer import Customer
 from ledger.identity import customer_id, receipt_id, subscription_id, treasury_id
 from ledger.operator import Operator, operator_id
 from ledger.receipt import CommandReceipt
-from ledger.subscription import Subscription
+from ledger.subscription import Subscription, ascii_spelling
 from ledger.tariff_book import TariffBook, tariff_book_id
 from ledger.tariffs import Schedule
 from ledger.treasury import Treasury
@@ -111,7 +111,11 @@ class UnitOfWork:
         return self._get(customer_id(key))
 
     def subscription(self, domain: str) -> Subscription | None:
-        return self._get(subscription_id(domain))
+        """The subscription of a domain (canonical form), or the one an earlier version
+        recorded under its ``xn--`` spelling (:func:`ledger.subscription.ascii_spelling`)."""
+        found = self._get(subscription_id(domain))
+        legacy = ascii_spelling(domain) if found is None else None
+        return self._get(subscription_id(legacy)) if legacy is not None else found
 
     def order_domain(self, order: str) -> str | None:
         """The domain an order form reference was already recorded for, if any."""

@@ -81,6 +81,17 @@ def valid_domain(text: str) -> str:
     return canonical
 
 
+def ascii_spelling(domain: str) -> str | None:
+    """The ``xn--`` spelling of a canonical domain with accented labels (``None`` if it has
+    none): ``lanvénec.fr`` → ``xn--lanvnec-eya.fr``. Versions before the canonical form took
+    ``xn--`` labels as written: a subscription they recorded that way is found under this
+    spelling when none is recorded under the canonical one."""
+    if domain.isascii():
+        return None
+    return ".".join(label if label.isascii() else _ACE + label.encode("punycode").decode()
+                    for label in domain.split("."))
+
+
 def canonical_domain(text: str) -> str:
     """The domain a reader asks about, in the form its subscription was recorded under
     (:func:`valid_domain`): ``XN--LANVNEC-EYA.FR`` finds ``lanvénec.fr``. Text that is not a

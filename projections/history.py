@@ -24,7 +24,7 @@ from ledger.customer import Customer
 from ledger.events import REGISTRY
 from ledger.folding import DamagedHistory
 from ledger.identity import customer_ids, subscription_id, tariff_book_id
-from ledger.subscription import Subscription
+from ledger.subscription import Subscription, ascii_spelling
 from ledger.tariffs import Schedule
 
 SUBSCRIPTION_EVENTS = REGISTRY.names(Subscription)
@@ -54,8 +54,12 @@ def aggregate_known_at(app: LedgerApplication, aggregate_id: UUID, at: Horizon =
 
 def subscription_known_at(app: LedgerApplication, domain: str, at: Horizon = None
                           ) -> Subscription | None:
-    """One domain's subscription from its own entries only (cost follows its history)."""
-    return aggregate_known_at(app, subscription_id(domain), at)
+    """One domain's subscription from its own entries only (cost follows its history); for a
+    domain with accented labels, else the one an earlier version recorded under its ``xn--``
+    spelling (:func:`ledger.subscription.ascii_spelling`)."""
+    found = aggregate_known_at(app, subscription_id(domain), at)
+    legacy = ascii_spelling(domain) if found is None else None
+    return aggregate_known_at(app, subscription_id(legacy), at) if legacy is not None else found
 
 
 def subscriptions_of(app: LedgerApplication, customer: str, at: Horizon = None

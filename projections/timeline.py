@@ -16,7 +16,7 @@ from ledger.errors import NotFound
 from ledger.events import REGISTRY
 from ledger.identity import customer_id, subscription_id
 from ledger.money import french_amount
-from ledger.subscription import Subscription, canonical_domain
+from ledger.subscription import Subscription, ascii_spelling, canonical_domain
 
 ORDER_SIGNED = REGISTRY.name_of(Subscription, "OrderSigned")
 
@@ -57,6 +57,10 @@ def history(app: LedgerApplication, subject: str, upto: int | None = None) -> li
     else:
         domain = canonical_domain(subject)
         entries = {e.id: e for e in recorder.select_events(subscription_id(domain), upto=upto)}
+        legacy = ascii_spelling(domain) if not entries else None
+        if legacy is not None:  # recorded by an earlier version under its xn-- spelling
+            entries = {e.id: e for e in recorder.select_events(subscription_id(legacy),
+                                                                upto=upto)}
         if not entries:
             when = "" if upto is None or upto >= app.position() else \
                 f" as known at position {upto}"

@@ -377,7 +377,32 @@ def test_a_pipe_is_imported_and_the_hash_of_what_it_gave_recorded(app, baseline,
     assert (report.applied, report.lines) == (3, 3)
     assert subscription_known_at(app, "lanvenec.fr").current.activated_on.isoformat() == \
         "2026-04-02"
-    assert _recorded_sources(app, baseline) == _source("commands.jsonl", content)
+    assert _recorded_sources(app, baseline) == _source(str(fifo), content)  # its whole path
+
+
+def test_a_subscription_recorded_under_its_xn_spelling_by_an_earlier_version_is_found(
+        app, apply):
+    # Earlier versions took xn-- labels as written: such a subscription has the id of that
+    # spelling. Named in any spelling now, it is found, and R2 still holds against a second.
+    import attrs
+
+    from commands.handlers import handle
+    from commands.messages import parse_line
+    from commands.unit_of_work import UnitOfWork
+    from projections.timeline import history
+
+    apply(register())
+    legacy = "xn--lanvnec-eya.fr"
+    uow = UnitOfWork(app)
+    command = parse_line(orjson.dumps(sign(domain="lanvénec.fr")).decode()).command
+    handle(attrs.evolve(command, domain=legacy), uow)  # as the earlier version recorded it
+    app.save(*uow.changed())
+    assert subscription_known_at(app, "lanvénec.fr").domain == legacy
+    apply(activate(domain="LANVÉNEC.FR"))
+    assert subscription_known_at(app, legacy).current.activated_on.isoformat() == "2026-04-02"
+    with pytest.raises(ImportRejected, match=f"domain {legacy!r} already has order form"):
+        apply(sign(domain="lanvénec.fr", order="BC-2"))  # R2: one running order form
+    assert len(history(app, "lanvénec.fr")) == 3
 
 
 @needs_fifo
@@ -426,7 +451,7 @@ def test_a_fifo_is_read_once_whatever_it_serves_next(app, baseline, tmp_path, mo
         writer.join(10)
     assert report.applied == 1
     assert list(customers_known_at(app)) == ["first"]  # "then" was never read
-    assert _recorded_sources(app, baseline) == _source("commands.jsonl", first)
+    assert _recorded_sources(app, baseline) == _source(str(fifo), first)
 
 
 @pytest.mark.parametrize(
