@@ -16,13 +16,13 @@ VERIFY_FAILED = 4
 
 
 def _period(text: str) -> str:
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text) or text.startswith("0000"):
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", text) or text.startswith("0000"):
         raise argparse.ArgumentTypeError(f"expected a month such as 2027-01, got {text!r}")
     return text
 
 
 def _year(text: str) -> str:
-    if not re.fullmatch(r"\d{4}", text) or text == "0000":
+    if not re.fullmatch(r"[0-9]{4}", text) or text == "0000":
         raise argparse.ArgumentTypeError(f"expected a year such as 2027, got {text!r}")
     return text
 

@@ -51,8 +51,11 @@ def run_db(args: argparse.Namespace) -> int:
     env = config.env
     host = env["POSTGRES_HOST"]
     host = f"[{host}]" if ":" in host else host  # an IPv6 address, as the URL writes it
-    # The URL's parameters (sslmode …) are the writer's to give too.
-    query = f"?{urlencode(config.parameters)}" if config.parameters else ""
+    # The URL's connection parameters (sslmode …) are the writer's to give too; not the
+    # administrator's client certificate and key, which name the administrator.
+    kept = {name: value for name, value in config.parameters.items()
+            if name not in ("sslcert", "sslkey")}
+    query = f"?{urlencode(kept)}" if kept else ""
     print(f"Write with: --store postgresql://{role}@{host}:{env['POSTGRES_PORT']}/"
           f"{quote(env['POSTGRES_DBNAME'])}{query} --operator {config.operator}")
     return 0

@@ -246,7 +246,7 @@ def run_invoices(args: argparse.Namespace) -> int:
             ("--from", args.first), ("--to", args.last), ("--file-date", args.file_date),
             ("--by", args.by), ("--mandat-bordereau", args.mandat_bordereau),
             ("--first-mandat", args.first_mandat), ("--file", args.pes_file),
-            ("--json", args.json)) if value not in (None, False)]
+            ("--json", args.json)) if value is not None and value is not False]
         if pes_only:  # a PES file was meant: a journal written in its place would mislead
             raise LedgerError(f"{', '.join(pes_only)}: for the PES file only — add "
                               "--format pes (the CSV journal takes --out or --csv and "

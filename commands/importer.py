@@ -358,8 +358,8 @@ def import_file(
         if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             return _import_read_twice(app, path, handle, on_line, by)
         copy = _copied(handle, path)  # read to its end, then closed: it is not read again
-    with copy:
-        return _import_read_twice(app, path, copy, on_line, by)
+    with copy:  # recorded by its whole path: a pipe's name alone says nothing (stdin, 63)
+        return _import_read_twice(app, path, copy, on_line, by, name=str(path))
 
 
 #: How much of a pipe is copied to the temporary file at a time.
@@ -395,7 +395,8 @@ def _copied(handle: BinaryIO, path: Path) -> BinaryIO:
 
 
 def _import_read_twice(app: LedgerApplication, path: Path, handle: BinaryIO,
-                       on_line: Callable[[], None] | None, by: str | None) -> ImportReport:
+                       on_line: Callable[[], None] | None, by: str | None,
+                       name: str | None = None) -> ImportReport:
     """Pass 1 over ``handle`` from its start, then pass 2 over it again from its start: the
     SHA-256 recorded is that of the bytes pass 1 read, which pass 2 checks it applied."""
     source = str(path)
@@ -408,4 +409,4 @@ def _import_read_twice(app: LedgerApplication, path: Path, handle: BinaryIO,
     sha256 = digest.hexdigest()
     handle.seek(0)
     return _apply(app, _raw_lines(handle, sha256, source), source, on_line, by,
-                  {"file": path.name, "sha256": sha256})
+                  {"file": name or path.name, "sha256": sha256})

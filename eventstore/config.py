@@ -126,12 +126,14 @@ _FILE_PARAMETERS = ("sslrootcert", "sslcert", "sslkey", "sslcrl")
 
 
 def redacted(url: str) -> str:
-    """The URL as it may be shown: a password in it is replaced by ``***``."""
-    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@", url)
-    if match is None or ":" not in match.group(2):
+    """The URL as it may be shown: a password in it is replaced by ``***`` — up to the last
+    ``@``, so that a password holding ``/``, ``?``, ``#`` or ``@`` (not percent-encoded) is not
+    shown either."""
+    scheme, separator, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not separator or not at or ":" not in credentials:
         return url
-    user = match.group(2).split(":", 1)[0]
-    return f"{match.group(1)}{user}:***@{url[match.end():]}"
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def _url_parameters(query: str, shown: str) -> dict[str, str]:
@@ -158,7 +160,8 @@ def _url_parameters(query: str, shown: str) -> dict[str, str]:
         if name == "connect_timeout" and not (value.isdigit() and int(value) > 0):
             raise StoreError(f"store URL {shown}: connect_timeout {value!r} is not a whole "
                              "number of seconds above 0")
-        if name in _FILE_PARAMETERS and not Path(value).expanduser().is_file():
+        if name in _FILE_PARAMETERS and not (name == "sslrootcert" and value == "system") \
+                and not Path(value).expanduser().is_file():  # "system": libpq 16's own CAs
             # libpq would go on without a missing client certificate or key: say it instead.
             raise StoreError(f"store URL {shown}: {name} file {value!r} does not exist")
         parameters[name] = value
@@ -180,6 +183,13 @@ def postgres_config(url: str, operator: str | None) -> StoreConfig:
     shown without its password)."""
     shown = redacted(url)
     expected = "expected postgresql://user@host:port/dbname"
+    rest = url.partition("://")[2]
+    credentials = rest.rpartition("@")[0]
+    if any(mark in credentials for mark in "/?#"):
+        # Read as the URL's path, query or fragment, the rest of such a password would be
+        # taken for a port or a database, and named in the message.
+        raise StoreError(f"cannot read store URL {shown}: a password holding '/', '?', '#' or "
+                         "'@' must be percent-encoded (%2F, %3F, %23, %40); " + expected)
     try:
         parts = urlsplit(url)
     except ValueError as error:  # "Invalid IPv6 URL": an unclosed '[' around the host

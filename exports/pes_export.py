@@ -142,8 +142,8 @@ def export_pes(app: LedgerApplication, *, first: str | None = None, last: str | 
                               "document it carries")
         exercice = min(d["issued_on"] for d in documents)[:4]
         if int(day[:4]) > int(exercice) + 1:
-            # A file is sent within its exercice, or in the next January's complementary
-            # period; a date typed years ahead would be recorded for good (sent once).
+            # A file is sent within its exercice, or early in the next year (the complementary
+            # period of January); a date typed years ahead would be recorded for good.
             raise LedgerError(f"the file is dated {day}, more than a year after {exercice}, the "
                               "exercice of a document it carries: check --file-date")
         name = file_name(profile, bordereaux)

@@ -80,7 +80,7 @@ def _charge(key: str, customer: str, domain: str, order: str, kind: str, charge_
             derivation: dict[str, Any] | None) -> Charge:
     """A charge priced by ``fee``, its fields passed by position in :class:`Charge`'s order (a
     replay makes one per charge of the ledger: 21 keywords cost more to match than the rest
-    of the call; ``tests/test_charges.py`` checks the order against the keywords)."""
+    of the call; ``tests/test_projections.py`` checks the order against the keywords)."""
     return Charge(key, customer, domain, order, kind, charge_date, period_start, period_end,
                   amount, rule, basis, fee.schedule, fee.line, fee.label, fee.vat, fee.vat_reason,
                   basis_fr, contract, fee.budget, fee.vat_reason_code, derivation)

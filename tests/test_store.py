@@ -155,6 +155,8 @@ def libpq_environment(monkeypatch):
     ("postgresql://postgres:s3cret@[::1:5432/test", "its host is malformed"),
     ("postgresql://postgres:s3cret@[::1]:x/test", "port 'x' is not a number"),
     ("postgresql://postgres:s3cret@127.0.0.1:5432/", "names no database"),
+    ("postgresql://postgres:s3#cret@127.0.0.1:5432/test", "must be percent-encoded"),
+    ("postgresql://postgres:s3/cret@127.0.0.1:5432/test", "must be percent-encoded"),
     ("postgresql://postgres:s3cret@:5432/test", "names no host"),
     ("postgresql://postgres:s3cret@127.0.0.1/test#main", "a '#' part"),
     ("postgresql://postgres:s3cret@127.0.0.1/test?sslmode=bogus", "sslmode 'bogus' is not one of"),
