@@ -149,6 +149,7 @@ def test_bad_file_exits_non_zero_naming_the_line(capsys, store, tmp_path):
         # Year 0000 does not exist: refused with the other malformed periods (it was exit 1).
         (["audit", "close", "--period", "0000-01"], "expected a month such as 2027-01"),
         (["audit", "close", "--year", "0000"], "expected a year such as 2027"),
+        (["audit", "close", "--period", "２０２６-03"], "expected a month such as 2027-01"),
     ],
 )
 def test_bad_options_are_reported_by_argparse(capsys, store, argv, message):
