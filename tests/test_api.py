@@ -148,8 +148,9 @@ def test_head_answers_what_get_would_without_the_body(served):
             assert head.content == b"" and got.content, path
             for name in ("content-type", "content-length", "etag", "ledger-position"):
                 assert head.headers.get(name) == got.headers.get(name), (path, name)
-        # Not a way round a route's methods: a write still refuses it.
+        # Not a way round a route's methods: a write still refuses it; nor a way to sign out.
         assert http.head("/billing-runs").status_code == 405
+        assert http.head("/ui/logout").status_code == 405
 
 
 def test_a_body_of_another_type_or_too_large_is_refused_before_it_is_read(served):

@@ -123,8 +123,11 @@ class HeadAsGet:
     def __init__(self, app: Any) -> None:
         self.app = app
 
+    #: GET routes that change something (signing out clears the cookie): HEAD must not.
+    NOT_SAFE = frozenset({"/ui/logout"})
+
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+        if scope["type"] != "http" or scope["method"] != "HEAD" or scope["path"] in self.NOT_SAFE:
             await self.app(scope, receive, send)
             return
 
