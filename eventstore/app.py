@@ -21,7 +21,6 @@ from eventsourcing.persistence import PersistenceError
 
 from eventstore.config import (
     StoreConfig,
-    export_parameters,
     lock_timeout,
     store_config,
 )
@@ -211,7 +210,6 @@ def open_store(store: str | StoreConfig | None = None, operator: str | None = No
     if config.kind == "sqlite":
         _check_sqlite_file(config, create)
     else:
-        export_parameters(config)
         _check_postgres_connection(config)
     try:
         app = LedgerApplication(env=dict(config.env))

@@ -82,9 +82,7 @@ def store_config(store: str | None = None, operator: str | None = None) -> Store
     if operator is not None:
         valid_operator(operator)
     if location.startswith(("postgresql://", "postgres://")):
-        config = postgres_config(location, operator)
-        export_parameters(config)
-        return config
+        return postgres_config(location, operator)
     if location.startswith("file:"):
         # An SQLite URI, e.g. file:ledger.sqlite3?mode=ro to open a store read-only.
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": location,
@@ -107,8 +105,9 @@ def store_config(store: str | None = None, operator: str | None = None) -> Store
     return StoreConfig("sqlite", path, operator, None, env)
 
 
-#: The query parameters a store URL may carry: libpq's own, with the environment variable through
-#: which libpq reads each (every connection of the process reads it, ``ledger db init``'s too).
+#: The query parameters a store URL may carry: libpq's own, passed to every connection the
+#: ledger makes to the store (its pool's, the first check's, ``ledger db init``'s), never through
+#: the process's environment; each with the variable libpq reads when the URL does not say.
 URL_PARAMETERS = {
     "sslmode": "PGSSLMODE",
     "sslrootcert": "PGSSLROOTCERT",
@@ -166,15 +165,6 @@ def _url_parameters(query: str, shown: str) -> dict[str, str]:
             raise StoreError(f"store URL {shown}: {name} file {value!r} does not exist")
         parameters[name] = value
     return parameters
-
-
-def export_parameters(config: StoreConfig) -> None:
-    """Give libpq the URL's parameters through its environment variables (``PGSSLMODE`` …),
-    so that every connection this process makes to the store uses them: the ledger's pool,
-    and ``ledger db init``'s administrator connection alike. A parameter in the URL overrides
-    the same variable set outside."""
-    for name, value in config.parameters.items():
-        os.environ[URL_PARAMETERS[name]] = value
 
 
 def postgres_config(url: str, operator: str | None) -> StoreConfig:

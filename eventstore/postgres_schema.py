@@ -126,14 +126,17 @@ def schema_statements(schema: str) -> list[SQL]:
     ]
 
 
-def create_operator(config_env: dict[str, str], schema: str) -> list[str]:
-    """Create (or update) an operator's schema, log, protection and writer role."""
+def create_operator(config_env: dict[str, str], schema: str,
+                    parameters: dict[str, str] | None = None) -> list[str]:
+    """Create (or update) an operator's schema, log, protection and writer role.
+    ``parameters``: libpq's, from the store URL's query (``sslmode`` …)."""
     import psycopg
 
     with psycopg.connect(
         dbname=config_env["POSTGRES_DBNAME"], host=config_env["POSTGRES_HOST"],
         port=config_env["POSTGRES_PORT"], user=config_env["POSTGRES_USER"],
-        password=config_env["POSTGRES_PASSWORD"] or None, connect_timeout=10,
+        password=config_env["POSTGRES_PASSWORD"] or None,
+        **{"connect_timeout": 10, **(parameters or {})},
     ) as conn, conn.transaction():
         for statement in schema_statements(schema):
             conn.execute(statement)
@@ -150,4 +153,4 @@ def init_operator(config: Any) -> list[str]:
     """What ``ledger db init`` does for one operator (``config``: a PostgreSQL
     :class:`eventstore.config.StoreConfig` reached with an administrator's URL). Safe to run again.
     Returns what was done, for the user."""
-    return create_operator(config.env, config.schema)
+    return create_operator(config.env, config.schema, config.parameters)

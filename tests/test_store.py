@@ -194,9 +194,10 @@ def test_url_parameters_are_checked_and_given_to_libpq(libpq_environment):
     assert config.parameters == {"sslmode": "verify-full", "connect_timeout": "4",
                                  "application_name": "ledger"}
     assert "?sslmode=verify-full" in config.description
-    # libpq reads them there: ledger db init's own connection included.
-    assert (os.environ["PGSSLMODE"], os.environ["PGCONNECT_TIMEOUT"],
-            os.environ["PGAPPNAME"]) == ("verify-full", "4", "ledger")
+    # Given to each connection, not to the process: another store opened later by the same
+    # process (the API's, a test's) does not inherit them.
+    assert not any(os.environ.get(variable) == value for variable, value in (
+        ("PGSSLMODE", "verify-full"), ("PGCONNECT_TIMEOUT", "4"), ("PGAPPNAME", "ledger")))
     assert store_config("postgresql://u@[::1]/ledger").location == \
         "postgresql://u@[::1]:5432/ledger"
 
@@ -235,7 +236,7 @@ def test_sslmode_in_the_url_is_honoured(capsys, libpq_environment, monkeypatch):
         assert app.position() == 0
         app.close()
     finally:
-        os.environ.pop("PGSSLMODE", None)  # exported from the URLs above
+        assert "PGSSLMODE" not in os.environ  # given to the connections, not the process
         drop_postgres_schemas()
 
 
