@@ -17,6 +17,7 @@ from ledger.tariff_eligibility import (
     parse_offers,
 )
 from ledger.tariff_values import (
+    MAX_WHOLE,
     STORED_TEXT,
     Fail,
     decimal_amount,
@@ -59,6 +60,9 @@ SCHEDULE_KEYS = frozenset({
 # Parsing (strict) ------------------------------------------------------------------------------
 
 
+_SCHEDULE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+
+
 def load_schedule(path: str | Path) -> Schedule:
     """Read and validate a catalogue TOML file."""
     path = Path(path)
@@ -71,6 +75,8 @@ def load_schedule(path: str | Path) -> Schedule:
         raise CatalogueError(source, None, f"cannot read the file ({error})") from None
     import tomllib  # here: most commands read schedules from the store, not from TOML
 
+    # A byte order mark, as Windows editors write one, is not TOML: read past it.
+    text = text.removeprefix("\ufeff")
     try:
         document = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as error:
@@ -120,6 +126,10 @@ def _parse_schedule(document: Mapping[str, Any], source: str | None) -> Schedule
     if unknown:
         fail(f"unknown key(s) {', '.join(unknown)}")
     schedule_id = required_text(document, "id", fail)
+    if not STORED_TEXT.get() and not _SCHEDULE_ID.fullmatch(schedule_id):
+        # It names the schedule's file in a dossier, and every charge it prices.
+        fail(f"id {schedule_id!r}: lower-case letters, digits, '.', '_' and '-' only, starting "
+             "with a letter or a digit (such as megalis-suite-territoriale-2026), at most 100")
     operator = required_text(document, "operator", fail)
     deliberation = document.get("deliberation")
     if not isinstance(deliberation, Mapping):
@@ -289,6 +299,8 @@ def _parse_bands(raw: Any, fail: Fail) -> tuple[Band, ...]:
             fail(f"band #{n}: from must be a whole number ≥ 0")
         if high is not None and (isinstance(high, bool) or not isinstance(high, int) or high < low):
             fail(f"band #{n}: to must be a whole number ≥ from")
+        if max(low, high or 0) > MAX_WHOLE:
+            fail(f"band #{n}: a bound larger than any it can be (at most {MAX_WHOLE})")
         if "fixed" in item and "amount" in item:
             fail(f"band #{n}: fixed and amount are the same thing; give one")
         fixed = item.get("fixed", item.get("amount"))
@@ -326,8 +338,9 @@ def _parse_tiers(raw: Any, fail: Fail) -> tuple[Tier, ...]:
         if up_to is None and not last:
             fail(f"tier #{n}: only the last tier may have no up_to")
         if up_to is not None and (isinstance(up_to, bool) or not isinstance(up_to, int)
-                                  or up_to <= previous):
-            fail(f"tier #{n}: up_to must be a whole number above {previous}")
+                                  or up_to <= previous or up_to > MAX_WHOLE):
+            fail(f"tier #{n}: up_to must be a whole number above {previous}, at most "
+                 f"{MAX_WHOLE}")
         tiers.append(Tier(up_to, split_amount(item["unit_price"], f"tier #{n} unit_price", fail)))
         previous = up_to or previous
     return tuple(tiers)

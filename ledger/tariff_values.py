@@ -52,6 +52,14 @@ def optional_bool(table: Mapping[str, Any], key: str, fail: Fail) -> bool:
     return value
 
 
+#: The largest whole number a catalogue may hold (a population, a volume, a number of years):
+#: beyond what any of them can be, and within the exact integers of JSON (2^53).
+MAX_WHOLE = 10 ** 12
+#: The largest amount a catalogue line may price (€): a typo's exponent (1e30) could not be
+#: rounded to the cent, and an adopted schedule is never removed from the history.
+MAX_AMOUNT = Decimal(10 ** 9)
+
+
 def optional_int(table: Mapping[str, Any], key: str, fail: Fail, minimum: int = 0
                   ) -> int | None:
     value = table.get(key)
@@ -59,6 +67,8 @@ def optional_int(table: Mapping[str, Any], key: str, fail: Fail, minimum: int = 
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         fail(f"{key} must be a whole number ≥ {minimum} (got {value!r})")
+    if value > MAX_WHOLE:
+        fail(f"{key} {value} is larger than any it can be (at most {MAX_WHOLE})")
     return value
 
 
@@ -92,6 +102,9 @@ def decimal_amount(value: Any, what: str, fail: Fail) -> Decimal:
         fail(f"{what} is not a number: {value!r}")
     if number < 0:
         fail(f"negative price {number} for {what}")
+    if number >= MAX_AMOUNT and not STORED_TEXT.get():  # what was adopted is read as it was
+        fail(f"{what} {number} is too large: an amount is below {MAX_AMOUNT:,} € (check the "
+             "decimal point or the exponent)")
     return number
 
 
@@ -114,6 +127,8 @@ def split_amount(value: Any, what: str, fail: Fail) -> Split:
 def positive_int(value: Any, what: str, fail: Fail) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         fail(f"{what} must be a whole number ≥ 1 (got {value!r})")
+    if value > MAX_WHOLE:
+        fail(f"{what} {value} is larger than any it can be (at most {MAX_WHOLE})")
     return value
 
 

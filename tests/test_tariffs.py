@@ -102,6 +102,12 @@ def test_float_free_decimals_are_kept_exact(tmp_path):
         (("amount = 10.00", "amount = \"ten\""), "amount is not a number: 'ten'"),
         (("[deliberation]", "[deliberations]"), "unknown key(s) deliberations"),
         (("timing = \"yearly\"", "timing = \"multi_year\""), "years must be a whole number"),
+        # A typo's exponent could not be rounded to the cent: every later reckoning failed,
+        # and an adopted schedule is never removed.
+        (("amount = 10.00", "amount = 1e30"), "amount 1E+30 is too large"),
+        (("amount = 10.00", "amount = 9223372036854775807"), "is too large"),
+        (("id = \"test-2026\"", "id = \"../../tmp/pwned\""), "lower-case letters, digits"),
+        (("id = \"test-2026\"", "id = \"<script>\""), "lower-case letters, digits"),
     ],
 )
 def test_other_mistakes_name_what_is_wrong(tmp_path, change, message):
@@ -110,6 +116,10 @@ def test_other_mistakes_name_what_is_wrong(tmp_path, change, message):
 
 def test_not_toml(tmp_path):
     assert "not valid TOML" in error_of(tmp_path, "id = \n")
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path):
+    assert load_schedule(write(tmp_path, "\ufeff" + VALID)).id == "test-2026"
 
 
 def test_two_schedules_of_one_operator_effective_the_same_day(app, tmp_path):
