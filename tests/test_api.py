@@ -153,6 +153,29 @@ def test_head_answers_what_get_would_without_the_body(served):
         assert http.head("/ui/logout").status_code == 405
 
 
+def test_bodies_sent_in_chunks_are_bounded_and_pages_are_not_framed_or_cached(served):
+    def chunks(size):  # no Content-Length: the body arrives in chunks
+        for _ in range(size // 8192):
+            yield b"a" * 8192
+
+    with client(served) as http:
+        # Anyone may post the sign-in form: 300 MB sent there grew the server by 1.5 GB.
+        big = http.post("/ui/login", content=chunks(1 << 20),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+        problem(big, 413)
+        problem(http.post("/billing-runs", content=chunks(1 << 20),
+                          headers={"Content-Type": "application/json",
+                                   "Idempotency-Key": str(uuid.uuid4())}), 413)
+        wrong = http.post("/ui/login", data={"token": "nope"}, follow_redirects=False)
+        assert wrong.status_code == 303 and wrong.headers["location"].endswith("error=1")
+        page = http.get("/ui/")
+        assert page.status_code == 200
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["cache-control"] == "no-store"
+        assert http.get("/docs").status_code == 404  # its scripts came from a CDN
+        assert http.get("/openapi.json").status_code == 200
+
+
 def test_a_body_of_another_type_or_too_large_is_refused_before_it_is_read(served):
     """A form posted by mistake (curl -d without a Content-Type) is not read as JSON; a body
     larger than a write takes is refused, the file of commands pointed to `ledger import`."""

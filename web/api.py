@@ -36,6 +36,9 @@ from web.writes import add_write_routes
 
 #: Failed authentications a client may make in a minute before it is made to wait.
 AUTH_FAILURES_PER_MINUTE = 10
+#: Clients remembered before those without a failure in the last minute are forgotten (each
+#: address a client gives — X-Forwarded-For from a proxy on this host — was kept for good).
+FAILING_CLIENTS = 1000
 
 
 def token_hash(token: str) -> str:
@@ -152,6 +155,9 @@ def create_app(store: str | None = None, operator: str | None = None) -> FastAPI
                     "docs/api.md.",
         version="1",
         dependencies=[Depends(_only_known_query)],
+        # FastAPI's /docs and /redoc load their scripts from a CDN, on the origin whose cookie
+        # authorises writes: not served (the ledger makes no network call; /openapi.json is).
+        docs_url=None, redoc_url=None,
     )
     api.state.ledger = ledger
 
@@ -161,8 +167,12 @@ def create_app(store: str | None = None, operator: str | None = None) -> FastAPI
                authorization: Annotated[str | None, Header()] = None) -> tuple[str, str]:
         """(token name, role) of the caller, from the bearer token or the web view's cookie."""
         client = request.client.host if request.client else "?"
-        failures = ledger.failures[client]
         now = time.monotonic()
+        if len(ledger.failures) > FAILING_CLIENTS:  # forget the clients a minute has cleared
+            for stale in [key for key, times in ledger.failures.items()
+                          if not times or now - times[-1] > 60]:
+                del ledger.failures[stale]
+        failures = ledger.failures[client]
         while failures and now - failures[0] > 60:
             failures.popleft()
         if len(failures) >= AUTH_FAILURES_PER_MINUTE:

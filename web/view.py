@@ -34,7 +34,17 @@ _env.filters["source_fr"] = source_fr
 def page(name: str, **context: Any) -> HTMLResponse:
     """A page; an error page (``status`` in its context) answers with that HTTP status."""
     return HTMLResponse(_env.get_template(name).render(**context),
-                        status_code=context.get("status", 200))
+                        status_code=context.get("status", 200), headers=PAGE_HEADERS)
+
+
+#: Every page of the web view: never framed by another site, never kept by a cache (they show
+#: a member's invoices and amounts).
+PAGE_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
+                "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+#: The largest sign-in form read (bytes).
+LOGIN_BODY = 4096
 
 
 def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
@@ -54,7 +64,11 @@ def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
 
     @api.post("/ui/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        token = parse_qs((await request.body()).decode("utf-8", "replace")).get("token", [""])[0]
+        from web.writes import limited_body
+
+        # Anyone may post here: a token is a few dozen bytes, a form never needs more.
+        form = await limited_body(request, LOGIN_BODY)
+        token = parse_qs(form.decode("utf-8", "replace")).get("token", [""])[0]
         try:
             caller(request, f"Bearer {token}")
         except Problem as problem:
@@ -62,7 +76,8 @@ def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
                 raise
             return RedirectResponse("/ui/login?error=1", status_code=303)
         response = RedirectResponse("/ui/", status_code=303)
-        response.set_cookie("ledger_token", token, httponly=True, samesite="strict")
+        response.set_cookie("ledger_token", token, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
         return response
 
     @api.get("/ui/logout", include_in_schema=False)

@@ -140,6 +140,19 @@ OTHER_BODY = 64 << 10
 COMMAND_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
 
 
+async def limited_body(request: Request, limit: int) -> bytes:
+    """The request's body, read until it is larger than ``limit`` bytes, then refused (413):
+    a body sent in chunks announces no length, and read whole it could be any size."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Body too large", f"{request.url.path} takes at most {limit} "
+                          "bytes", "body-too-large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _body(request: Request) -> bytes:
     """The body of a write, refused before it is parsed (or, when its length is announced,
     before it is read) if it is not of a type the route reads — 415 — or larger than the
@@ -152,10 +165,7 @@ async def _body(request: Request) -> bytes:
         raise Problem(413, "Body too large", f"{request.url.path} takes at most {limit} bytes"
                       + (" (import larger files with `ledger import`, which streams them)"
                          if commands else ""), "body-too-large")
-    body = await request.body()
-    if len(body) > limit:
-        raise Problem(413, "Body too large", f"{request.url.path} takes at most {limit} bytes",
-                      "body-too-large")
+    body = await limited_body(request, limit)
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if body.strip() and kind and kind not in accepted:
         raise Problem(415, "Unsupported media type", f"a body sent as {kind!r} is not read "
