@@ -65,4 +65,4 @@ def french_date(day: date | str) -> str:
     """A date as printed for a French reader: ``25/01/2027``."""
     if isinstance(day, str):
         day = date.fromisoformat(day)
-    return f"{day.day:02d}/{day.month:02d}/{day.year}"
+    return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"

@@ -61,3 +61,10 @@ def test_digits_of_other_scripts_are_a_format_error_not_an_impossible_date(text)
 def test_parse_iso_date_names_the_impossible_date():
     with pytest.raises(ValueError, match="2026-02-30 is not a real calendar date"):
         parse_iso_date("2026-02-30")
+
+
+def test_a_french_date_has_four_digits_of_year():
+    from ledger.dates import french_date
+
+    assert french_date(date(2027, 1, 5)) == "05/01/2027"
+    assert french_date(date(1, 1, 1)) == "01/01/0001"  # it said 01/01/1
