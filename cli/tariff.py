@@ -127,9 +127,27 @@ def run_adopt(args: argparse.Namespace) -> int:
                source=source(args.catalogue, Path(args.catalogue).read_bytes()))
         print(f"Adopted {schedule.id} ({schedule.operator_name}): {len(schedule.lines)} lines, "
               f"in force from {schedule.effective_from}.")
+        issued = _last_issued_on(app)
+        if issued is not None and issued >= schedule.effective_from.isoformat():
+            # A schedule taking effect before documents already issued may price their charges
+            # otherwise: nothing issued changes, but the finance officer should know.
+            print(f"note: documents were already issued up to {issued}, after "
+                  f"{schedule.effective_from}: charges this schedule prices may differ from "
+                  "those invoiced — `ledger corrections` lists the invoices it changes.",
+                  file=sys.stderr)
     else:
         print(f"{schedule.id} was already adopted with the same content: nothing recorded.")
     return 0
+
+
+def _last_issued_on(app) -> str | None:
+    """The latest issue date of any document (ISO), or ``None`` if none was issued."""
+    from commands.billing import invoicing_state
+    from ledger.invoicing import lean
+
+    with lean():
+        dates = invoicing_state(app).last_issued_on.values()
+    return max(dates, default=None)
 
 
 def _schedule_json(schedule: Schedule) -> dict:

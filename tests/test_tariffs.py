@@ -265,6 +265,25 @@ def test_cli_adopt_and_list_the_store(capsys, store):
     assert [s["id"] for s in orjson.loads(out)] == ["megalis-suite-territoriale-2026"]
 
 
+def test_adopting_a_schedule_effective_before_issued_documents_says_so(capsys, app, apply,
+                                                                        store, tmp_path):
+    from commands.billing import bill
+    from tests.test_invoicing import OPERATOR
+
+    apply(OPERATOR, register(), sign(), activate())
+    code, _, err = run(capsys, "--store", store, "tariff", "adopt", str(REVISION_2027))
+    assert code == 0 and "note:" not in err  # nothing issued yet
+    bill(app, date(2027, 6, 30), date(2027, 7, 1))
+    revision = REVISION_2027.read_text().replace(
+        'id = "megalis-suite-territoriale-2027-example"', 'id = "revision-b"').replace(
+        "effective_from = 2027-01-01", "effective_from = 2027-03-01")
+    path = write(tmp_path, revision, "revision-b.toml")
+    code, _, err = run(capsys, "--store", store, "tariff", "adopt", str(path))
+    assert code == 0
+    assert "documents were already issued up to 2027-07-01, after 2027-03-01" in err
+    assert "`ledger corrections` lists the invoices it changes" in err
+
+
 def test_cli_adopt_a_bad_file(capsys, store, tmp_path):
     path = write(tmp_path, VALID.replace("amount = 10.00", "amount = -1"))
     code, _, err = run(capsys, "--store", store, "tariff", "adopt", str(path))
