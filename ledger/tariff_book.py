@@ -34,7 +34,7 @@ class TariffBook(Aggregate):
         """
         for other in self.schedules:
             if other.id == schedule.id:
-                if to_plain(other) == to_plain(schedule):
+                if _content(other) == _content(schedule):  # whatever the file was named
                     return False
                 raise CatalogueError(
                     schedule.source, None,
@@ -128,3 +128,10 @@ def offer_volumes(schedule: Schedule, component: str) -> list[int]:
     """Volumes (GB) a schedule prices for a component, for messages."""
     return sorted({line.volume_gb for line in schedule.lines
                    if line.component == component and line.volume_gb is not None})
+
+
+def _content(schedule: Schedule) -> dict:
+    """What a schedule says, without the name of the file it was read from."""
+    plain = to_plain(schedule)
+    plain.pop("source", None)
+    return plain

@@ -132,8 +132,11 @@ def test_two_schedules_of_one_operator_effective_the_same_day(app, tmp_path):
         "the same day as schedule 'test-2026' (a.toml)")
 
 
-def test_adopting_the_same_schedule_twice_records_it_once(app):
+def test_adopting_the_same_schedule_twice_records_it_once(app, tmp_path):
     assert adopt(app) is False  # the fixture adopted it already
+    # The same schedule from a copy of the file, renamed and commented: the same content.
+    copy = write(tmp_path, "# copie\n" + MEGALIS_2026.read_text(encoding="utf-8"), "copy.toml")
+    assert adopt(app, copy) is False
     assert [s.id for s in tariffs_known_at(app)] == ["megalis-suite-territoriale-2026"]
 
 
