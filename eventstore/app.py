@@ -225,8 +225,8 @@ def open_store(store: str | StoreConfig | None = None, operator: str | None = No
             if not has_log or app.recorder.missing_triggers():
                 app.recorder.create_tables()
         else:
-            # Each of the pool's connections gets the URL's parameters itself: another store
-            # opened later by the same process may set libpq's environment differently.
+            # Each of the pool's connections gets the URL's parameters itself (never the
+            # process's environment, which another store of the same process would share).
             app.recorder.datastore.pool.kwargs.update(config.parameters)
             app.recorder.check_format()
     except LedgerError as error:

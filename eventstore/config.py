@@ -107,16 +107,9 @@ def store_config(store: str | None = None, operator: str | None = None) -> Store
 
 #: The query parameters a store URL may carry: libpq's own, passed to every connection the
 #: ledger makes to the store (its pool's, the first check's, ``ledger db init``'s), never through
-#: the process's environment; each with the variable libpq reads when the URL does not say.
-URL_PARAMETERS = {
-    "sslmode": "PGSSLMODE",
-    "sslrootcert": "PGSSLROOTCERT",
-    "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY",
-    "sslcrl": "PGSSLCRL",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-    "application_name": "PGAPPNAME",
-}
+#: the process's environment.
+URL_PARAMETERS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "connect_timeout",
+                  "application_name")
 
 #: libpq's values of ``sslmode``.
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")

@@ -69,13 +69,9 @@ def valid_domain(text: str) -> str:
             f"{text!r} is not a domain name{why} (expected lower-case labels separated by "
             "dots, such as mauron.fr)"
         )
-    if canonical.isascii():  # each label of at most 63 characters: the pattern says so
-        too_long = len(canonical) > 253
-    else:
-        written = [label if label.isascii() else _ACE + label.encode("punycode").decode()
-                   for label in canonical.split(".")]
-        too_long = len(".".join(written)) > 253 or max(map(len, written)) > 63
-    if too_long:
+    # Counted as DNS counts them, in ASCII (an ASCII label's 63 the pattern already bounds).
+    written = ascii_spelling(canonical) or canonical
+    if len(written) > 253 or max(map(len, written.split("."))) > 63:
         raise ValueError(f"{text!r} is not a domain name: longer than DNS allows once written "
                          "in ASCII (63 characters a label, 253 in all)")
     return canonical

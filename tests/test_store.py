@@ -135,12 +135,12 @@ def _run(capsys, *argv):
 
 @pytest.fixture
 def libpq_environment(monkeypatch):
-    """The PG* variables a store URL's parameters are exported to, restored after the test."""
+    """libpq's variables for the URL's parameters, set outside the test or by it, restored
+    after: the ledger must never set them (it gives the parameters to each connection)."""
     import os
 
-    from eventstore.config import URL_PARAMETERS
-
-    for variable in URL_PARAMETERS.values():
+    for variable in ("PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "PGSSLCRL",
+                     "PGCONNECT_TIMEOUT", "PGAPPNAME"):
         if variable in os.environ:
             monkeypatch.setenv(variable, os.environ[variable])
         else:  # recorded as absent, so removed again after the test

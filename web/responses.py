@@ -101,3 +101,14 @@ def line_errors(error: Exception) -> list[dict[str, Any]]:
     return errors
 
 
+async def limited_body(request: Request, limit: int) -> bytes:
+    """The request's body, read until it is larger than ``limit`` bytes, then refused (413):
+    a body sent in chunks announces no length, and read whole it could be any size."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Body too large", f"{request.url.path} takes at most {limit} "
+                          "bytes", "body-too-large")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -64,7 +64,7 @@ def add_routes(api: FastAPI, ledger: Any, caller: Callable) -> None:
 
     @api.post("/ui/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        from web.writes import limited_body
+        from web.responses import limited_body
 
         # Anyone may post here: a token is a few dozen bytes, a form never needs more.
         form = await limited_body(request, LOGIN_BODY)

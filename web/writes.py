@@ -16,7 +16,7 @@ from fastapi import FastAPI, Header, Request
 from fastapi.responses import Response
 
 from ledger.access import ApiRequest, request_id
-from web.responses import Problem, json_answer
+from web.responses import Problem, json_answer, limited_body
 
 #: Given a write's answer (status, body), the idempotency record to save in the write's own
 #: transaction (none for a failure or a dry run, which are not replayed).
@@ -138,19 +138,6 @@ COMMANDS_BODY = 64 << 20
 OTHER_BODY = 64 << 10
 #: What each write's body may be sent as.
 COMMAND_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
-
-
-async def limited_body(request: Request, limit: int) -> bytes:
-    """The request's body, read until it is larger than ``limit`` bytes, then refused (413):
-    a body sent in chunks announces no length, and read whole it could be any size."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, "Body too large", f"{request.url.path} takes at most {limit} "
-                          "bytes", "body-too-large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _body(request: Request) -> bytes:
